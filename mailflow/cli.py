@@ -1,0 +1,155 @@
+"""The command line: a thin adapter. Each command parses, calls one service, prints."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mailflow.errors import EXIT_INTERRUPTED, MailflowError
+
+app = typer.Typer(
+    help="Automatic post-purchase e-mails from your shop's exports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+NowOption = Annotated[str | None, typer.Option("--now", help="Act as if it were this time "
+                                               "(ISO 8601; without offset: shop time).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only what needs a human.")]
+
+
+@dataclass
+class Globals:
+    db: Path
+    config: Path
+    debug: bool
+
+
+def _globals(ctx: typer.Context) -> Globals:
+    return ctx.obj
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[Path | None, typer.Option(help="SQLite store [env: MAILFLOW_DB; "
+                                            "default ./mailflow.db]")] = None,
+    config: Annotated[Path | None, typer.Option(help="rules.yaml [env: MAILFLOW_CONFIG; "
+                                                "default ./rules.yaml]")] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    ctx.obj = Globals(
+        db=db or Path(os.environ.get("MAILFLOW_DB") or "mailflow.db"),
+        config=config or Path(os.environ.get("MAILFLOW_CONFIG") or "rules.yaml"),
+        debug=debug,
+    )
+
+
+def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The one place errors become a one-line message and an exit code."""
+
+    @functools.wraps(command)
+    def run(ctx: typer.Context, *args: Any, **kwargs: Any) -> Any:
+        from mailflow import console
+
+        debug = ctx.obj.debug if ctx.obj else False
+        try:
+            code = command(ctx, *args, **kwargs)
+        except MailflowError as exc:
+            if debug:
+                raise
+            console.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if debug:
+                raise
+            console.error(f"internal error: {type(exc).__name__}: {exc} (run again with --debug"
+                          " for the details, and report it)")
+            raise typer.Exit(1) from None
+        if code:
+            raise typer.Exit(code)
+        return None
+
+    return run
+
+
+def _open(g: Globals):
+    from mailflow.config import load_config
+    from mailflow.store import Store
+
+    config = load_config(g.config)
+    return config, Store.open(g.db)
+
+
+@app.command("init")
+@guarded
+def init_command(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="Where to write the project.")] = Path("."),
+) -> int:
+    """Write a starter project: rules.yaml, templates/ and an exports/ folder."""
+    from mailflow import console
+    from mailflow.starter import init_project
+
+    written = init_project(folder)
+    for path in written:
+        console.line(f"wrote {path}")
+    return 0
+
+
+@app.command("import")
+@guarded
+def import_command(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Export files (CSV or JSON).")],
+    format: Annotated[str | None, typer.Option("--format", help="shopify, woocommerce, "
+                                               "mailflow, or mapping (default: detected)")] = None,
+    kind: Annotated[str | None, typer.Option(help="orders, carts, customers or unsubscribes "
+                                             "(default: detected)")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column map for any other export.")] = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> int:
+    """Read shop exports into the store; each file all or nothing."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.importing.service import import_files
+
+    config, store = _open(_globals(ctx))
+    moment = parse_now(now, config.shop.tz)
+    with console.import_progress(not (json or quiet)) as progress:
+        report = import_files(store, files, tz=config.shop.tz, now=moment, fmt=format,
+                              kind=kind, mapping=mapping, progress=progress)
+    console.import_report(report, as_json=json, quiet=quiet)
+    return report.exit_code
+
+
+@app.command("status")
+@guarded
+def status_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = False) -> int:
+    """What the store holds and how fresh the newest import is."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.status import store_status
+
+    config, store = _open(_globals(ctx))
+    console.status_report(store_status(store, parse_now(now, config.shop.tz)), as_json=json)
+    return 0
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,113 @@
+"""The one module that prints. Human output on stdout, diagnostics on stderr; colour and
+progress bars only on a terminal; `--json` prints one document and nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+PROGRESS_MIN_BYTES = 5 << 20
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}" if err.is_terminal else f"error: {message}",
+              markup=err.is_terminal)
+
+
+def warn(message: str) -> None:
+    err.print(escape(message))
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def line(text: str) -> None:
+    out.print(escape(text))
+
+
+@contextmanager
+def import_progress(enabled: bool) -> Iterator[Any]:
+    """A progress callback for big files on a terminal; a no-op otherwise."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+
+        def update(name: str, done: int, total: int) -> None:
+            if total < PROGRESS_MIN_BYTES:
+                return
+            if name not in tasks:
+                tasks[name] = bar.add_task(escape(name), total=total)
+            bar.update(tasks[name], completed=done)
+
+        yield update
+
+
+def import_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+    for f in report.files:
+        for rejected in f.rejected:
+            where = f"{f.path}:{rejected['line']}" if rejected["line"] else f.path
+            warn(f"{where}: {rejected['reason']}")
+        if f.error:
+            error(f.error)
+    if as_json:
+        emit_json(report.as_json())
+        return
+    if quiet and report.exit_code == 0:
+        return
+    for f in report.files:
+        if f.error:
+            continue
+        if f.skipped:
+            line(f"{f.path}: {f.skipped}, nothing to do")
+            continue
+        rejected = f", {len(f.rejected)} rejected" if f.rejected else ""
+        line(f"{f.path}: {f.format} {f.kind}, {f.rows} rows{rejected}")
+    line(
+        f"orders: {report.orders.inserted} new, {report.orders.updated} updated"
+        f" ({report.status_changes} status changes, {report.lines} lines written); "
+        f"carts: {report.carts.inserted} new, {report.carts.updated} updated; "
+        f"customers: {report.customers.inserted} new, {report.customers.updated} updated"
+        + (f"; unsubscribes: {report.unsubscribes}" if report.unsubscribes else "")
+    )
+
+
+def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary)
+        return
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("orders", str(summary["orders"]))
+    for status, count in summary["orders_by_status"].items():
+        table.add_row(f"  {escape(status)}", str(count))
+    table.add_row("carts", str(summary["carts"]))
+    table.add_row("customers", str(summary["customers"]))
+    table.add_row("suppressed", str(summary["suppressed"]))
+    newest = summary["newest_import_at"]
+    age = summary.get("newest_import_age")
+    table.add_row("newest import", f"{newest} ({age} ago)" if newest else "never")
+    for kind, at in summary["newest_import_by_kind"].items():
+        table.add_row(f"  {escape(kind)}", escape(at))
+    out.print(table)
+
+
+def done(message: str, *, quiet: bool) -> None:
+    if not quiet:
+        line(message)

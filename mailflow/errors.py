@@ -1,0 +1,42 @@
+"""The exception tree. The CLI maps every one of these to a one-line message and an exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ATTENTION = 1
+EXIT_USAGE = 2
+EXIT_BLOCKED = 3
+EXIT_INTERRUPTED = 130
+
+
+class MailflowError(Exception):
+    """Something the user can fix; `str()` is the one-line message."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(MailflowError):
+    """Bad arguments or options."""
+
+
+class ConfigError(MailflowError):
+    """rules.yaml (or a mapping file) is wrong; the message names FILE:LINE."""
+
+
+class NotAnExport(MailflowError):
+    """A file that is not a shop export at all: it changed nothing."""
+
+
+class RowRejected(Exception):
+    """One row of an export cannot be used; the rest of the file still imports."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+class DeliveryBlocked(MailflowError):
+    """SMTP unreachable, login refused, TLS failure: nothing lost, mail stays queued."""
+
+    exit_code = EXIT_BLOCKED

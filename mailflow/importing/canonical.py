@@ -1,0 +1,220 @@
+"""The canonical `mailflow` format (CONTRACT §5), CSV or JSON; also the builder that
+`--mapping` exports go through once their columns are renamed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from mailflow.errors import NotAnExport, RowRejected
+from mailflow.importing import build
+from mailflow.importing.columns import Columns, group_rows
+from mailflow.importing.records import Cart, Customer, Order, Record, Rejected, Unsubscribe
+from mailflow.importing.source import CsvTable, JsonDocument
+
+ORDER_FIELDS = (
+    "order_id", "email", "first_name", "last_name", "locale", "accepts_marketing", "status",
+    "created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency",
+    "subtotal", "shipping", "tax", "discount", "total", "payment_method", "shipping_method",
+    "tracking_number", "tracking_url", "carrier", "pickup_point",
+)
+CART_FIELDS = (
+    "cart_id", "email", "first_name", "last_name", "locale", "accepts_marketing", "created_at",
+    "updated_at", "completed_at", "order_id", "currency", "total", "recovery_url",
+)
+LINE_FIELDS = ("line_sku", "line_name", "line_quantity", "line_price")
+CUSTOMER_FIELDS = ("email", "first_name", "last_name", "locale", "accepts_marketing",
+                   "created_at")
+UNSUBSCRIBE_FIELDS = ("email", "at")
+PEOPLE_KINDS = ("customers", "unsubscribes")
+# A people file may come from anywhere: accept the usual names of an e-mail column.
+_EMAIL_NAMES = ("email", "e-mail", "email address", "e-mail address", "adresse e-mail",
+                "adresse email", "courriel", "mail")
+FIELDS_BY_KIND = {"orders": ORDER_FIELDS + LINE_FIELDS, "carts": CART_FIELDS + LINE_FIELDS,
+                  "customers": CUSTOMER_FIELDS, "unsubscribes": UNSUBSCRIBE_FIELDS}
+
+Get = Callable[[str], Any]
+StatusMap = Callable[[str], str]
+
+
+def _aliases(kind: str) -> dict[str, tuple[str, ...]]:
+    aliases = {f: (f,) for f in FIELDS_BY_KIND[kind]}
+    aliases["email"] = _EMAIL_NAMES
+    if kind == "unsubscribes":
+        aliases["at"] = ("at", "unsubscribed_at", "date")
+    return aliases
+
+
+def detect_csv(header: list[str]) -> str | None:
+    names = {h.strip().lower() for h in header}
+    if "order_id" in names and "cart_id" not in names and "created_at" in names:
+        return "orders"
+    if "cart_id" in names:
+        return "carts"
+    return None
+
+
+def detect_json(data: Any) -> str | None:
+    if isinstance(data, dict):
+        for kind, key in (("orders", "order_id"), ("carts", "cart_id")):
+            items = data.get(kind)
+            if isinstance(items, list) and all(isinstance(i, dict) and key in i for i in items):
+                return kind
+        for kind in PEOPLE_KINDS:
+            if isinstance(data.get(kind), list):
+                return kind
+        return None
+    if isinstance(data, list) and data and all(isinstance(i, dict) for i in data):
+        if all("order_id" in i for i in data) and not any("cart_id" in i for i in data):
+            return "orders"
+        if all("cart_id" in i for i in data):
+            return "carts"
+    return None
+
+
+def build_order(get: Get, line: int, ctx, lines: list, status_map: StatusMap | None = None,
+                ) -> Order:
+    tz = ctx.tz
+    order_id = build.clean(get("order_id"))
+    if order_id is None:
+        raise RowRejected("no order id")
+    dates = {f: build.timestamp(get(f), f, tz)
+             for f in ("paid_at", "shipped_at", "delivered_at", "cancelled_at")}
+    raw_status = build.clean(get("status"))
+    if raw_status is None:
+        status = build.status_from_dates(*dates.values())
+    else:
+        status = (status_map or build.vocabulary)(raw_status)
+    return Order(
+        order_id=order_id, line=line, email=build.clean(get("email")), status=status,
+        created_at=build.required_timestamp(get("created_at"), "created_at", tz),
+        first_name=build.clean(get("first_name")), last_name=build.clean(get("last_name")),
+        locale=build.clean(get("locale")), accepts_marketing=build.flag(get("accepts_marketing")),
+        **dates,
+        currency=build.clean(get("currency")),
+        **{f: build.amount(get(f), f) for f in ("subtotal", "shipping", "tax", "discount",
+                                                 "total")},
+        payment_method=build.clean(get("payment_method")),
+        shipping_method=build.clean(get("shipping_method")),
+        tracking_number=build.clean(get("tracking_number")),
+        tracking_url=build.clean(get("tracking_url")), carrier=build.clean(get("carrier")),
+        pickup_point=build.clean(get("pickup_point")), lines=lines,
+    )
+
+
+def build_cart(get: Get, line: int, ctx, lines: list) -> Cart:
+    tz = ctx.tz
+    cart_id = build.clean(get("cart_id"))
+    if cart_id is None:
+        raise RowRejected("no cart id")
+    return Cart(
+        cart_id=cart_id, line=line, email=build.clean(get("email")),
+        created_at=build.required_timestamp(get("created_at"), "created_at", tz),
+        updated_at=build.timestamp(get("updated_at"), "updated_at", tz),
+        completed_at=build.timestamp(get("completed_at"), "completed_at", tz),
+        order_id=build.clean(get("order_id")), first_name=build.clean(get("first_name")),
+        last_name=build.clean(get("last_name")), locale=build.clean(get("locale")),
+        accepts_marketing=build.flag(get("accepts_marketing")),
+        currency=build.clean(get("currency")), total=build.amount(get("total"), "total"),
+        recovery_url=build.clean(get("recovery_url")), lines=lines,
+    )
+
+
+def build_person(kind: str, get: Get, line: int, ctx) -> Customer | Unsubscribe:
+    if kind == "unsubscribes":
+        return Unsubscribe(build.clean(get("email")), line, build.timestamp(get("at"), "at", ctx.tz))
+    return Customer(
+        email=build.clean(get("email")), line=line, first_name=build.clean(get("first_name")),
+        last_name=build.clean(get("last_name")), locale=build.clean(get("locale")),
+        accepts_marketing=build.flag(get("accepts_marketing")),
+        created_at=build.timestamp(get("created_at"), "created_at", ctx.tz),
+    )
+
+
+def _csv_lines(columns: Columns, group: list[list[str]]) -> list:
+    lines = []
+    for row in group:
+        get = columns.reader(row)
+        if get("line_name") or get("line_sku"):
+            lines.append(build.line_item(get("line_sku"), get("line_name"),
+                                         get("line_quantity"), get("line_price")))
+    return lines
+
+
+def read_grouped_csv(table: CsvTable, kind: str, columns: Columns, ctx,
+                     status_map: StatusMap | None = None) -> Iterator[Record | Rejected]:
+    """Orders or carts, one CSV row per line item, the record's fields on its first row."""
+    key = "order_id" if kind == "orders" else "cart_id"
+    if key not in columns.at:
+        raise _missing_column(table, key)
+    for item in group_rows(table.rows(), columns.at[key], key.replace("_", " ")):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        start, group = item
+        try:
+            lines = _csv_lines(columns, group)
+            get = _first_filled(columns, group)
+            if kind == "orders":
+                yield build_order(get, start, ctx, lines, status_map)
+            else:
+                yield build_cart(get, start, ctx, lines)
+        except RowRejected as exc:
+            yield Rejected(start, exc.reason)
+
+
+def _first_filled(columns: Columns, group: list[list[str]]) -> Get:
+    """A field's value from the first row of the group that has it."""
+    readers = [columns.reader(row) for row in group]
+    if len(readers) == 1:
+        return readers[0]
+
+    def get(field: str) -> str | None:
+        for read in readers:
+            value = read(field)
+            if value is not None:
+                return value
+        return None
+
+    return get
+
+
+def read_csv(table: CsvTable, kind: str, ctx) -> Iterator[Record | Rejected]:
+    columns = Columns(table.header, _aliases(kind))
+    if kind in PEOPLE_KINDS:
+        if "email" not in columns.at:
+            raise _missing_column(table, "email")
+        for line, row in table.rows():
+            try:
+                yield build_person(kind, columns.reader(row), line, ctx)
+            except RowRejected as exc:
+                yield Rejected(line, exc.reason)
+        return
+    yield from read_grouped_csv(table, kind, columns, ctx)
+
+
+def _missing_column(table: CsvTable, name: str) -> NotAnExport:
+    return NotAnExport(f"{table.source.name}:1: no {name!r} column in the header")
+
+
+def read_json(doc: JsonDocument, kind: str, ctx) -> Iterator[Record | Rejected]:
+    data = doc.data
+    key = kind if isinstance(data, dict) else None
+    items = data.get(kind, []) if isinstance(data, dict) else data
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            yield Rejected(doc.item_line(key, index), f"{kind} entry is not an object")
+            continue
+        get, line = item.get, doc.item_line(key, index)
+        try:
+            if kind in PEOPLE_KINDS:
+                yield build_person(kind, get, line, ctx)
+                continue
+            lines = [build.line_item(li.get("sku"), li.get("name"), li.get("quantity"),
+                                     li.get("price")) for li in item.get("lines") or []]
+            if kind == "orders":
+                yield build_order(get, line, ctx, lines)
+            else:
+                yield build_cart(get, line, ctx, lines)
+        except RowRejected as exc:
+            yield Rejected(line, exc.reason)

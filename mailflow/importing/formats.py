@@ -1,0 +1,114 @@
+"""Which adapter reads a file: detected from the CSV header or the JSON shape, or forced."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import tzinfo as TzInfo
+from pathlib import Path
+from types import ModuleType
+
+from mailflow.errors import NotAnExport, UsageError
+from mailflow.importing import canonical, mapping, shopify, woocommerce
+from mailflow.importing.records import KINDS, Record, Rejected
+from mailflow.importing.source import CsvTable, JsonDocument, SourceFile, open_csv, open_json
+
+ADAPTERS: dict[str, ModuleType] = {
+    "mailflow": canonical,
+    "shopify": shopify,
+    "woocommerce": woocommerce,
+}
+FORMAT_NAMES = (*ADAPTERS, "mapping")
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    name: str  # the file, as the user named it
+    tz: TzInfo  # the shop's timezone, for naive timestamps
+    now: datetime
+
+
+@dataclass
+class OpenedExport:
+    format: str
+    kind: str
+    records: Callable[[ParseContext], Iterator[Record | Rejected]]
+    close: Callable[[], None]
+    bytes_read: Callable[[], int]
+    rows_read: Callable[[], int] | None = None  # CSV data rows; None: one per record
+
+
+def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
+                mapping_path: Path | None) -> OpenedExport:
+    """Open the file with the adapter that reads it; NotAnExport if none does."""
+    if fmt is not None and fmt not in FORMAT_NAMES:
+        raise UsageError(f"unknown --format {fmt!r}: use one of {', '.join(FORMAT_NAMES)}")
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown --kind {kind!r}: use one of {', '.join(KINDS)}")
+    if mapping_path is not None or fmt == "mapping":
+        if mapping_path is None:
+            raise UsageError("--format mapping needs --mapping MAP.yaml")
+        spec = mapping.load(mapping_path)
+        table = _csv(source)
+        kind = kind or spec.kind
+        return _csv_export("mapping", kind, table, lambda ctx: mapping.read_csv(table, spec, ctx))
+    candidates = [ADAPTERS[fmt]] if fmt else list(ADAPTERS.values())
+    if source.looks_like_json:
+        doc = open_json(source)
+        for adapter in candidates:
+            found = adapter.detect_json(doc.data)
+            if found:
+                chosen = _kind(kind, found, source)
+                return OpenedExport(
+                    _name(adapter), chosen, lambda ctx, a=adapter, k=chosen: a.read_json(doc, k, ctx),
+                    lambda: None, lambda: source.size)
+        if kind in canonical.PEOPLE_KINDS:
+            return OpenedExport("mailflow", kind,
+                                lambda ctx: canonical.read_json(doc, kind, ctx),
+                                lambda: None, lambda: source.size)
+        raise NotAnExport(_unknown_shape(source, fmt, "JSON"))
+    table = _csv(source)
+    for adapter in candidates:
+        found = adapter.detect_csv(table.header)
+        if found and (kind not in canonical.PEOPLE_KINDS or found == kind):
+            chosen = _kind(kind, found, source)
+            return _csv_export(_name(adapter), chosen, table,
+                               lambda ctx, a=adapter, k=chosen: a.read_csv(table, k, ctx))
+    if kind in canonical.PEOPLE_KINDS:  # any file with an e-mail column will do
+        return _csv_export("mailflow", kind, table,
+                           lambda ctx: canonical.read_csv(table, kind, ctx))
+    table.close()
+    raise NotAnExport(_unknown_shape(source, fmt, "CSV"))
+
+
+def _csv(source: SourceFile) -> CsvTable:
+    return open_csv(source)
+
+
+def _csv_export(fmt: str, kind: str, table: CsvTable,
+                records: Callable[[ParseContext], Iterator[Record | Rejected]]) -> OpenedExport:
+    return OpenedExport(fmt, kind, records, table.close, lambda: table.bytes_read,
+                        lambda: table.rows_read)
+
+
+def _kind(forced: str | None, detected: str, source: SourceFile) -> str:
+    """The adapter's detection names the kind; --kind may pick among what it can read."""
+    if forced is None or forced == detected:
+        return detected
+    if {forced, detected} == {"orders", "carts"}:
+        return forced
+    raise NotAnExport(f"{source.name}: --kind {forced} does not fit this file ({detected})")
+
+
+def _name(adapter: ModuleType) -> str:
+    return next(name for name, module in ADAPTERS.items() if module is adapter)
+
+
+def _unknown_shape(source: SourceFile, fmt: str | None, what: str) -> str:
+    expected = f"a {fmt} export" if fmt else "a Shopify, WooCommerce or mailflow export"
+    return (f"{source.name}: this {what} is not {expected}; for another shop's export,"
+            " describe its columns with --mapping MAP.yaml")
+
+
+__all__ = ["FORMAT_NAMES", "JsonDocument", "OpenedExport", "ParseContext", "open_export"]

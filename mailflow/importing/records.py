@@ -1,0 +1,134 @@
+"""What every adapter turns an export into: platform-neutral records.
+
+Adapters yield these (or raise RowRejected for a row that cannot be used); the import
+service validates addresses and hands them to the store. Amounts are decimal strings,
+times are aware datetimes (UTC), statuses come from STATUSES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+STATUSES = (
+    "pending_payment",
+    "paid",
+    "awaiting_stock",
+    "in_preparation",
+    "shipped",
+    "at_pickup_point",
+    "delivered",
+    "invoiced",
+    "cancelled",
+    "refunded",
+    "failed",
+)
+
+KINDS = ("orders", "carts", "customers", "unsubscribes")
+
+
+@dataclass(slots=True)
+class Line:
+    sku: str | None
+    name: str | None
+    quantity: int
+    price: str | None
+
+
+@dataclass(slots=True)
+class Order:
+    order_id: str
+    line: int  # where the order starts in the file (1-based), for messages
+    email: str | None
+    status: str
+    created_at: datetime
+    first_name: str | None = None
+    last_name: str | None = None
+    locale: str | None = None
+    accepts_marketing: bool | None = None
+    paid_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    status_at: datetime | None = None  # when the export says it entered `status`, if it says
+    currency: str | None = None
+    subtotal: str | None = None
+    shipping: str | None = None
+    tax: str | None = None
+    discount: str | None = None
+    total: str | None = None
+    payment_method: str | None = None
+    shipping_method: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    carrier: str | None = None
+    pickup_point: str | None = None
+    shipping_address: str | None = None
+    platform_id: str | None = None  # the platform's own numeric id, when it differs
+    email_raw: str | None = None  # set by the import service after validation
+    email_key: str | None = None
+    email_problem: str | None = None
+    lines: list[Line] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Cart:
+    cart_id: str
+    line: int
+    email: str | None
+    created_at: datetime
+    updated_at: datetime | None = None
+    completed_at: datetime | None = None
+    order_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    locale: str | None = None
+    accepts_marketing: bool | None = None
+    currency: str | None = None
+    total: str | None = None
+    recovery_url: str | None = None
+    email_raw: str | None = None  # set by the import service after validation
+    email_key: str | None = None
+    email_problem: str | None = None
+    lines: list[Line] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Customer:
+    email: str | None
+    line: int
+    first_name: str | None = None
+    last_name: str | None = None
+    locale: str | None = None
+    accepts_marketing: bool | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Unsubscribe:
+    email: str | None
+    line: int
+    at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Fulfillment:
+    """A shipment reported on its own (Shopify fulfillment JSON) for an order already stored."""
+
+    platform_order_id: str
+    line: int
+    shipped_at: datetime | None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    carrier: str | None = None
+
+
+Record = Order | Cart | Customer | Unsubscribe | Fulfillment
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A row (or a record spanning rows) that cannot be used: `FILE:LINE: reason`."""
+
+    line: int | None
+    reason: str

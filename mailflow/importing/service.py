@@ -1,0 +1,197 @@
+"""`mailflow import`: shop exports into the store, one transaction per file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from mailflow.addresses import check_address
+from mailflow.errors import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, MailflowError, NotAnExport
+from mailflow.importing.formats import ParseContext, open_export
+from mailflow.importing.records import (
+    Cart,
+    Customer,
+    Fulfillment,
+    Order,
+    Rejected,
+    Unsubscribe,
+)
+from mailflow.importing.source import open_source
+from mailflow.store import ImportWriter, Store
+from mailflow.store.writes import Counts
+
+BATCH = 5000
+Progress = Callable[[str, int, int], None]  # (file, bytes done, bytes total)
+
+
+@dataclass
+class Tally:
+    inserted: int = 0
+    updated: int = 0
+
+    def add(self, counts: Counts) -> None:
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+
+
+@dataclass
+class FileResult:
+    path: str
+    format: str | None = None
+    kind: str | None = None
+    rows: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    skipped: str | None = None  # why the file was not read: already imported
+    error: str | None = None  # why the file was refused (nothing changed)
+
+
+@dataclass
+class ImportReport:
+    files: list[FileResult] = field(default_factory=list)
+    orders: Tally = field(default_factory=Tally)
+    carts: Tally = field(default_factory=Tally)
+    customers: Tally = field(default_factory=Tally)
+    lines: int = 0
+    status_changes: int = 0
+    unsubscribes: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if any(f.error for f in self.files):
+            return EXIT_USAGE
+        if any(f.rejected for f in self.files):
+            return EXIT_ATTENTION
+        return EXIT_OK
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "files": [{k: v for k, v in asdict(f).items() if v is not None or k in
+                       ("format", "kind")} for f in self.files],
+            "orders": asdict(self.orders),
+            "carts": asdict(self.carts),
+            "customers": asdict(self.customers),
+            "lines": self.lines,
+            "status_changes": self.status_changes,
+            "unsubscribes": self.unsubscribes,
+        }
+
+
+def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo, now: datetime,
+                 fmt: str | None = None, kind: str | None = None,
+                 mapping: Path | None = None, progress: Progress | None = None) -> ImportReport:
+    """Import each file in its own transaction. A refused file changes nothing and the others
+    still import; the report's exit code says the worst that happened."""
+    paths = [Path(p) for p in paths]
+    for path in paths:  # a typo in one name must not leave the others half-done
+        if not path.is_file():
+            raise MailflowError(f"{path}: no such file")
+    report = ImportReport()
+    for path in paths:
+        result = FileResult(str(path))
+        report.files.append(result)
+        try:
+            _import_one(store, path, result, report, tz=tz, now=now, fmt=fmt, kind=kind,
+                        mapping=mapping, progress=progress)
+        except NotAnExport as exc:
+            result.error = str(exc)
+            result.rows, result.rejected = 0, []
+    return report
+
+
+def _import_one(store: Store, path: Path, result: FileResult, report: ImportReport, *,
+                tz: tzinfo, now: datetime, fmt: str | None, kind: str | None,
+                mapping: Path | None, progress: Progress | None) -> None:
+    source = open_source(path)
+    export = open_export(source, fmt=fmt, kind=kind, mapping_path=mapping)
+    result.format, result.kind = export.format, export.kind
+    try:
+        if store.import_done(source.sha256, export.kind):
+            result.skipped = "already imported"
+            return
+        ctx = ParseContext(source.name, tz, now)
+        staged = ImportReport()  # counted apart, merged only once the file has committed
+        with store.transaction():
+            writer = store.import_writer(path=source.name, sha256=source.sha256,
+                                         fmt=export.format, kind=export.kind, now=now)
+            batches: dict[type, list] = {Order: [], Cart: [], Customer: [], Unsubscribe: [],
+                                         Fulfillment: []}
+            records = 0
+            for record in export.records(ctx):
+                records += 1
+                if isinstance(record, Rejected):
+                    result.rejected.append({"line": record.line, "reason": record.reason})
+                    continue
+                problem = _check_people(record)
+                if problem:
+                    result.rejected.append({"line": record.line, "reason": problem})
+                    continue
+                batch = batches[type(record)]
+                batch.append(record)
+                if len(batch) >= BATCH:
+                    result.rejected += _flush(writer, type(record), batch, staged, now, source.name)
+                    batch.clear()
+                    if progress:
+                        progress(source.name, export.bytes_read(), source.size)
+            for record_type, batch in batches.items():
+                if batch:
+                    result.rejected += _flush(writer, record_type, batch, staged, now, source.name)
+            staged.customers.add(writer.customers)
+            result.rows = export.rows_read() if export.rows_read else records
+            store.finish_import(writer.import_id, result.rows, len(result.rejected),
+                                json.dumps(staged.as_json()))
+        if progress:
+            progress(source.name, source.size, source.size)
+        _merge(report, staged)
+    finally:
+        export.close()
+
+
+def _check_people(record: object) -> str | None:
+    """Validate the address in place; customers and unsubscribes cannot exist without one."""
+    if isinstance(record, Order | Cart):
+        checked = check_address(record.email)
+        record.email_raw = record.email
+        record.email, record.email_key, record.email_problem = (
+            checked.email, checked.key, checked.problem)
+        return None
+    if isinstance(record, Customer | Unsubscribe):
+        checked = check_address(record.email)
+        if checked.problem:
+            return checked.problem.replace("_", " ", 1)
+        record.email = checked.email
+    return None
+
+
+def _flush(writer: ImportWriter, record_type: type, batch: list, staged: ImportReport,
+           now: datetime, name: str) -> list[dict[str, Any]]:
+    """Write one batch; returns the records the store could not place, as rejections."""
+    if record_type is Customer:
+        writer.customers(batch, now)
+        return []
+    if record_type is Unsubscribe:
+        staged.unsubscribes += writer.unsubscribes(batch, now, f"import:{name}")
+        return []
+    if record_type is Order:
+        counts = writer.orders(batch)
+    elif record_type is Cart:
+        counts = writer.carts(batch)
+    else:
+        counts = writer.fulfillments(batch)
+    (staged.carts if record_type is Cart else staged.orders).add(counts)
+    staged.lines += counts.lines
+    staged.status_changes += counts.status_changes
+    return [{"line": f.line, "reason": f"order {f.platform_order_id} is not in the store:"
+             " import its orders first"} for f in counts.missing]
+
+
+def _merge(report: ImportReport, staged: ImportReport) -> None:
+    for name in ("orders", "carts", "customers"):
+        getattr(report, name).inserted += getattr(staged, name).inserted
+        getattr(report, name).updated += getattr(staged, name).updated
+    report.lines += staged.lines
+    report.status_changes += staged.status_changes
+    report.unsubscribes += staged.unsubscribes

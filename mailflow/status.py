@@ -1,0 +1,25 @@
+"""`mailflow status`: what the store holds and how fresh it is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from mailflow.clock import from_iso
+from mailflow.store import Store
+
+
+def store_status(store: Store, now: datetime) -> dict[str, Any]:
+    summary = store.counts()
+    summary["outbox"] = {}
+    newest = from_iso(summary["newest_import_at"])
+    summary["newest_import_age"] = _age(now - newest) if newest else None
+    return summary
+
+
+def _age(delta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,133 @@
+"""The store: the one place that talks to SQLite.
+
+Opened by every command; applies pending migrations on open. WAL mode, so that a
+reader (status, preview) never blocks the cron run. Writes that must not interleave
+run inside `transaction()`, which takes SQLite's write lock up front (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from mailflow.clock import iso
+from mailflow.errors import MailflowError
+from mailflow.store.migrations import MIGRATIONS
+from mailflow.store.writes import ImportWriter
+
+__all__ = ["ImportWriter", "Store"]
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        path = str(path)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            raise MailflowError(f"{path}: cannot open the database: {exc}") from None
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        store = cls(conn, path)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this database has not seen yet, each in its own transaction."""
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in self.conn.execute("SELECT name FROM migrations")}
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction():
+                if self.conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    continue  # another process applied it while we waited for the lock
+                for statement in _statements(sql):
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, datetime('now'))", (name,)
+                )
+            applied.append(name)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- imports -------------------------------------------------------------------------
+
+    def import_done(self, sha256: str, kind: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT path, imported_at FROM imports WHERE sha256 = ? AND kind = ?", (sha256, kind)
+        ).fetchone()
+        return {"path": row[0], "imported_at": row[1]} if row else None
+
+    def import_writer(self, *, path: str, sha256: str, fmt: str, kind: str, now: datetime,
+                      ) -> ImportWriter:
+        """Call inside `transaction()`: records the import and returns its writer."""
+        cursor = self.conn.execute(
+            "INSERT INTO imports (path, sha256, format, kind, imported_at) VALUES (?, ?, ?, ?, ?)",
+            (path, sha256, fmt, kind, iso(now)),
+        )
+        return ImportWriter(self.conn, cursor.lastrowid, fmt, iso(now))
+
+    def finish_import(self, import_id: int, rows: int, rejected: int, summary: str) -> None:
+        self.conn.execute(
+            "UPDATE imports SET rows = ?, rejected = ?, summary = ? WHERE id = ?",
+            (rows, rejected, summary, import_id),
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, Any]:
+        one = self.conn.execute
+        return {
+            "orders": one("SELECT count(*) FROM orders").fetchone()[0],
+            "order_lines": one("SELECT count(*) FROM order_lines").fetchone()[0],
+            "carts": one("SELECT count(*) FROM carts").fetchone()[0],
+            "customers": one("SELECT count(*) FROM customers").fetchone()[0],
+            "suppressed": one("SELECT count(DISTINCT email_key) FROM suppressions").fetchone()[0],
+            "orders_by_status": dict(
+                one("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")
+            ),
+            "newest_import_at": one("SELECT max(imported_at) FROM imports").fetchone()[0],
+            "newest_import_by_kind": dict(
+                one("SELECT kind, max(imported_at) FROM imports GROUP BY kind ORDER BY kind")
+            ),
+            "imports": one("SELECT count(*) FROM imports").fetchone()[0],
+        }
+
+    def rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        """Read-only query helper for services and tests: rows as dicts."""
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def _statements(sql: str) -> list[str]:
+    return [s.strip() for s in sql.split(";") if s.strip()]

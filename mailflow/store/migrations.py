@@ -1,0 +1,147 @@
+"""Named, append-only schema migrations. Never edit one that has shipped: add the next.
+
+Timestamps are TEXT in UTC ISO 8601 with `Z`; amounts are TEXT decimals; e-mail
+identity is `email_key`, the validated address lower-cased.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            format TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            rows INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            summary TEXT
+        );
+        CREATE UNIQUE INDEX imports_sha256_kind ON imports(sha256, kind);
+        CREATE INDEX imports_kind_at ON imports(kind, imported_at);
+
+        CREATE TABLE customers (
+            email_key TEXT PRIMARY KEY,
+            email TEXT NOT NULL,
+            first_name TEXT,
+            last_name TEXT,
+            locale TEXT,
+            accepts_marketing INTEGER,
+            consent_at TEXT,
+            created_at TEXT,
+            first_seen_at TEXT NOT NULL,
+            last_order_at TEXT,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE orders (
+            id TEXT PRIMARY KEY,
+            platform_id TEXT,
+            source TEXT NOT NULL,
+            email TEXT,
+            email_key TEXT,
+            email_raw TEXT,
+            email_problem TEXT,
+            first_name TEXT,
+            last_name TEXT,
+            locale TEXT,
+            accepts_marketing INTEGER,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            paid_at TEXT,
+            shipped_at TEXT,
+            delivered_at TEXT,
+            cancelled_at TEXT,
+            currency TEXT,
+            subtotal TEXT,
+            shipping TEXT,
+            tax TEXT,
+            discount TEXT,
+            total TEXT,
+            payment_method TEXT,
+            shipping_method TEXT,
+            tracking_number TEXT,
+            tracking_url TEXT,
+            carrier TEXT,
+            pickup_point TEXT,
+            shipping_address TEXT,
+            content_hash TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            import_id INTEGER
+        );
+        CREATE INDEX orders_email_created ON orders(email_key, created_at);
+        CREATE INDEX orders_created ON orders(created_at);
+        CREATE INDEX orders_platform_id ON orders(platform_id);
+
+        CREATE TABLE order_lines (
+            order_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            sku TEXT,
+            name TEXT,
+            quantity INTEGER NOT NULL,
+            price TEXT,
+            PRIMARY KEY (order_id, position)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE carts (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            email TEXT,
+            email_key TEXT,
+            email_raw TEXT,
+            email_problem TEXT,
+            first_name TEXT,
+            last_name TEXT,
+            locale TEXT,
+            accepts_marketing INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            completed_at TEXT,
+            order_id TEXT,
+            currency TEXT,
+            total TEXT,
+            recovery_url TEXT,
+            content_hash TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            import_id INTEGER
+        );
+        CREATE INDEX carts_email ON carts(email_key);
+
+        CREATE TABLE cart_lines (
+            cart_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            sku TEXT,
+            name TEXT,
+            quantity INTEGER NOT NULL,
+            price TEXT,
+            PRIMARY KEY (cart_id, position)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE order_status_events (
+            id INTEGER PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            import_id INTEGER,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (order_id, status)
+        );
+        CREATE INDEX order_status_events_status_at ON order_status_events(status, at);
+
+        CREATE TABLE suppressions (
+            email_key TEXT NOT NULL,
+            email TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (email_key, reason)
+        );
+        """,
+    ),
+]
