@@ -59,7 +59,7 @@ def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
         for adapter in candidates:
             found = adapter.detect_json(doc.data)
             if found:
-                chosen = _kind(kind, found, source)
+                chosen = _kind(kind, found, source, adapter)
                 return OpenedExport(
                     _name(adapter), chosen, lambda ctx, a=adapter, k=chosen: a.read_json(doc, k, ctx),
                     lambda: None, lambda: source.size)
@@ -72,7 +72,7 @@ def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
     for adapter in candidates:
         found = adapter.detect_csv(table.header)
         if found and (kind not in canonical.PEOPLE_KINDS or found == kind):
-            chosen = _kind(kind, found, source)
+            chosen = _kind(kind, found, source, adapter)
             return _csv_export(_name(adapter), chosen, table,
                                lambda ctx, a=adapter, k=chosen: a.read_csv(table, k, ctx))
     if kind in canonical.PEOPLE_KINDS:  # any file with an e-mail column will do
@@ -92,11 +92,12 @@ def _csv_export(fmt: str, kind: str, table: CsvTable,
                         lambda: table.rows_read)
 
 
-def _kind(forced: str | None, detected: str, source: SourceFile) -> str:
-    """The adapter's detection names the kind; --kind may pick among what it can read."""
+def _kind(forced: str | None, detected: str, source: SourceFile, adapter: ModuleType) -> str:
+    """The adapter's detection names the kind; --kind may only choose where the adapter
+    cannot tell orders from carts by itself (Shopify's two CSV exports look alike)."""
     if forced is None or forced == detected:
         return detected
-    if {forced, detected} == {"orders", "carts"}:
+    if {forced, detected} == {"orders", "carts"} and getattr(adapter, "KIND_FROM_OPTION", False):
         return forced
     raise NotAnExport(f"{source.name}: --kind {forced} does not fit this file ({detected})")
 
