@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mailflow.errors import EXIT_INTERRUPTED, MailflowError
+from mailflow.errors import EXIT_INTERRUPTED, MailflowError, UsageError
 
 app = typer.Typer(
     help="Automatic post-purchase e-mails from your shop's exports.",
@@ -86,11 +86,14 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _open(g: Globals):
+def _open(g: Globals, *, rules: bool = False):
+    """The config (required when the command evaluates rules) and the store."""
     from mailflow.config import load_config
     from mailflow.store import Store
 
-    config = load_config(g.config)
+    config = load_config(g.config, check_templates=rules)
+    if rules:
+        config.require()
     return config, Store.open(g.db)
 
 
@@ -148,6 +151,71 @@ def status_command(ctx: typer.Context, now: NowOption = None, json: JsonOption =
 
     config, store = _open(_globals(ctx))
     console.status_report(store_status(store, parse_now(now, config.shop.tz)), as_json=json)
+    return 0
+
+
+@app.command("send")
+@guarded
+def send_command(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what a real run would do; "
+                                          "change nothing.")] = False,
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="Send at most N messages.")] = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> int:
+    """Evaluate the rules at --now and deliver what is due."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.sending import send_due
+
+    config, store = _open(_globals(ctx), rules=True)
+    report = send_due(store, config, parse_now(now, config.shop.tz), dry_run=dry_run,
+                      only_rule=rule, limit=limit)
+    console.send_report(report, as_json=json, quiet=quiet)
+    return report.exit_code
+
+
+@app.command("log")
+@guarded
+def log_command(
+    ctx: typer.Context,
+    email: Annotated[str | None, typer.Option(help="Only this recipient.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only decisions this recent (e.g. 24h, 7d).")
+                     ] = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> int:
+    """Every decision: sent, skipped (with reason), deferred, failed, unknown."""
+    from mailflow import console
+    from mailflow.clock import iso, parse_duration, parse_now
+
+    config, store = _open(_globals(ctx))
+    cutoff = None
+    if since is not None:
+        try:
+            cutoff = iso(parse_now(now, config.shop.tz) - parse_duration(since))
+        except ValueError as exc:
+            raise UsageError(f"--since: {exc}") from None
+    console.log_report(store.log(email=email, rule=rule, since=cutoff), as_json=json)
+    return 0
+
+
+@app.command("check")
+@guarded
+def check_command(ctx: typer.Context, json: JsonOption = False) -> int:
+    """Validate rules.yaml (and that each rule's template exists)."""
+    from mailflow import console
+
+    config, _ = _open(_globals(ctx), rules=True)
+    summary = {"config": str(config.path), "rules": [r.name for r in config.rules], "ok": True}
+    if json:
+        console.emit_json(summary)
+    else:
+        console.line(f"{config.path}: {len(config.rules)} rules, all valid")
     return 0
 
 

@@ -27,6 +27,8 @@ _DAY_FIRST = re.compile(
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
 _DURATION_FULL = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Four-digit years only, so that stored text sorts as time; also keeps UTC conversion in range.
+_FIRST_YEAR, _LAST_YEAR = 1000, 9998
 
 
 def timezone_named(name: str) -> ZoneInfo:
@@ -59,6 +61,8 @@ def _parse_cached(text: str, tz: tzinfo) -> datetime:
             )
         except ValueError:
             raise ValueError(f"impossible date {text!r}") from None
+    if not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
+        raise ValueError(f"date {text!r} is out of range (years {_FIRST_YEAR}-{_LAST_YEAR})")
     if parsed.tzinfo is None:
         parsed = localize(parsed, tz)
     return parsed.astimezone(UTC)

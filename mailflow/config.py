@@ -1,20 +1,34 @@
-"""rules.yaml: the shop's settings. This module reads the parts every command needs.
+"""rules.yaml: loading and validating every key of CONTRACT §4.
 
-Without a rules.yaml, commands that only need the shop's timezone (import, status) use
-the defaults below and say nothing; `mailflow init` writes a real one.
+Errors name `rules.yaml:LINE` and suggest the nearest valid word. Commands that only
+need the shop's timezone (import, status) run without a rules.yaml (UTC, defaults);
+commands that send need one (`mailflow init` writes it).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import time, timedelta
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
 
-from mailflow.clock import timezone_named
+from mailflow.clock import parse_duration, timezone_named
 from mailflow.errors import ConfigError, UsageError
+from mailflow.importing.records import KINDS, STATUSES
+
+TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
+            "customer.created", "customer.inactive")
+CONDITIONS = ("order_completed", "order_paid", "order_cancelled")
+CATEGORIES = ("transactional", "marketing")
+SECURITY = ("starttls", "ssl", "none")
+_NAME = re.compile(r"^[a-z0-9_-]+$")
+_CAP = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+_QUIET = re.compile(r"^\s*(\d{1,2}):(\d\d)\s*-\s*(\d{1,2}):(\d\d)\s*$")
 
 
 @dataclass
@@ -25,6 +39,7 @@ class Shop:
     timezone: str = "UTC"
     locale: str = "en"
     currency: str = "EUR"
+    consent: str = "optional"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -32,10 +47,65 @@ class Shop:
 
 
 @dataclass
+class Sender:
+    from_: str = ""
+    reply_to: str | None = None
+
+
+@dataclass
+class Smtp:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    timeout: timedelta = timedelta(seconds=30)
+
+
+@dataclass
+class Delivery:
+    transport: str = "file"
+    dir: str = "outbox"
+    smtp: Smtp | None = None
+    rate_limit: tuple[int, timedelta] | None = None
+    max_data_age: timedelta | None = None
+    connections: int = 1
+
+
+@dataclass
+class Unsubscribe:
+    url: str | None = None
+    mailto: str | None = None
+    secret_env: str = "MAILFLOW_SECRET"
+
+
+@dataclass
 class Source:
     path: str
     kind: str | None = None
     format: str | None = None
+    mapping: str | None = None
+
+
+@dataclass
+class Rule:
+    name: str
+    on: str
+    template: str
+    line: int = 0
+    after: timedelta = timedelta(0)
+    category: str = "transactional"
+    cap: tuple[int, timedelta] | None = None
+    skip_if: tuple[str, ...] = ()
+    where: str | None = None
+    expire_after: timedelta = timedelta(days=2)
+    quiet_hours: tuple[time, time] | None = None
+    subject: str | None = None
+    enabled: bool = True
+
+    @property
+    def marketing(self) -> bool:
+        return self.category == "marketing"
 
 
 @dataclass
@@ -43,34 +113,275 @@ class Config:
     path: Path
     exists: bool
     shop: Shop = field(default_factory=Shop)
+    sender: Sender = field(default_factory=Sender)
+    delivery: Delivery = field(default_factory=Delivery)
+    unsubscribe: Unsubscribe = field(default_factory=Unsubscribe)
     sources: list[Source] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
 
     @property
     def folder(self) -> Path:
         return self.path.parent
 
+    def rule(self, name: str) -> Rule:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise UsageError(f"no rule named {name!r}" + _nearest(name, [r.name for r in self.rules]))
 
-def load_config(path: Path | str) -> Config:
+    def require(self) -> Config:
+        if not self.exists:
+            raise UsageError(f"{self.path}: no such file: write one with `mailflow init`,"
+                             " or point --config / $MAILFLOW_CONFIG at yours")
+        return self
+
+
+def default_skip_if(trigger: str) -> tuple[str, ...]:
+    if trigger == "cart.abandoned":
+        return ("order_completed",)
+    if trigger == "order.pending_payment":
+        return ("order_paid", "order_cancelled")
+    if trigger.startswith("order.") and trigger not in ("order.cancelled", "order.refunded"):
+        return ("order_cancelled",)
+    return ()
+
+
+def _nearest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (expected one of: {', '.join(choices)})" if choices else ""
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node, message: str) -> ConfigError:
+        return ConfigError(f"{self.path.name}:{node.start_mark.line + 1}: {message}")
+
+    def mapping(self, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, tuple]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{where} should be a set of `key: value` lines")
+        found: dict[str, tuple] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key not in allowed:
+                raise self.fail(key_node, f"unknown key {key!r} in {where}" + _nearest(key, allowed))
+            if key in found:
+                raise self.fail(key_node, f"{key!r} appears twice in {where}")
+            found[key] = (value_node, yaml.safe_load(yaml.serialize(value_node)))
+        return found
+
+    def text(self, entry: tuple, where: str) -> str:
+        node, value = entry
+        if value is None or isinstance(value, dict | list):
+            raise self.fail(node, f"{where} needs a single value")
+        return str(value)
+
+    def duration(self, entry: tuple, where: str) -> timedelta:
+        try:
+            return parse_duration(entry[1])
+        except ValueError as exc:
+            raise self.fail(entry[0], f"{where}: {exc}") from None
+
+    def per(self, entry: tuple, where: str, pattern: re.Pattern, example: str) -> tuple:
+        match = pattern.match(str(entry[1]))
+        if not match:
+            raise self.fail(entry[0], f"{where} {entry[1]!r}: write it like {example!r}")
+        try:
+            return int(match.group(1)), parse_duration(match.group(2))
+        except ValueError as exc:
+            raise self.fail(entry[0], f"{where}: {exc}") from None
+
+    def choice(self, entry: tuple, where: str, choices: tuple[str, ...]) -> str:
+        value = str(entry[1])
+        if value not in choices:
+            raise self.fail(entry[0], f"{where} {value!r} is not valid" + _nearest(value, choices))
+        return value
+
+
+def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
     path = Path(path)
     if not path.exists():
         return Config(path, exists=False)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        root = yaml.compose(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: expected the sections shop, sender, delivery, rules")
-    shop_data = data.get("shop") or {}
-    shop = Shop(**{k: str(v) for k, v in shop_data.items() if k in Shop.__dataclass_fields__})
-    try:
-        shop.tz  # noqa: B018 - validates the name now, not at first use
-    except UsageError as exc:
-        raise ConfigError(f"{path}: shop.timezone: {exc}") from None
-    sources = [Source(str(s.get("path")), s.get("kind"), s.get("format"))
-               for s in data.get("sources") or [] if isinstance(s, dict) and s.get("path")]
-    return Config(path, True, shop, sources, data)
+        raise ConfigError(f"{path.name}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    config = Config(path, exists=True)
+    if root is None:
+        return config
+    r = _Reader(path)
+    top = r.mapping(root, "rules.yaml", ("shop", "sender", "delivery", "unsubscribe", "sources",
+                                         "rules"))
+    if "shop" in top:
+        config.shop = _shop(r, top["shop"][0])
+    if "sender" in top:
+        s = r.mapping(top["sender"][0], "sender", ("from", "reply_to"))
+        config.sender = Sender(r.text(s["from"], "sender.from") if "from" in s else "",
+                               r.text(s["reply_to"], "sender.reply_to") if "reply_to" in s else None)
+    if "delivery" in top:
+        config.delivery = _delivery(r, top["delivery"][0])
+    if "unsubscribe" in top:
+        u = r.mapping(top["unsubscribe"][0], "unsubscribe", ("url", "mailto", "secret_env"))
+        config.unsubscribe = Unsubscribe(*(r.text(u[k], f"unsubscribe.{k}") if k in u else d
+                                           for k, d in (("url", None), ("mailto", None),
+                                                        ("secret_env", "MAILFLOW_SECRET"))))
+    if "sources" in top:
+        config.sources = _sources(r, top["sources"][0])
+    if "rules" in top:
+        config.rules = _rules(r, top["rules"][0], config.folder if check_templates else None)
+    return config
+
+
+def _shop(r: _Reader, node: yaml.Node) -> Shop:
+    keys = ("name", "url", "address", "timezone", "locale", "currency", "consent")
+    found = r.mapping(node, "shop", keys)
+    shop = Shop(**{k: r.text(v, f"shop.{k}") for k, v in found.items()})
+    if "timezone" in found:
+        try:
+            shop.tz  # noqa: B018 - validate now, not at first use
+        except UsageError as exc:
+            raise r.fail(found["timezone"][0], f"shop.timezone: {exc}") from None
+    if "consent" in found:
+        r.choice(found["consent"], "shop.consent", ("optional", "required"))
+    if "url" in found and not re.match(r"^https?://[^/\s]+", shop.url):
+        raise r.fail(found["url"][0], f"shop.url {shop.url!r} must be an absolute http(s) URL")
+    return shop
+
+
+def _delivery(r: _Reader, node: yaml.Node) -> Delivery:
+    d = r.mapping(node, "delivery", ("transport", "dir", "smtp", "rate_limit", "max_data_age",
+                                     "connections"))
+    delivery = Delivery()
+    if "transport" in d:
+        delivery.transport = r.choice(d["transport"], "delivery.transport", ("file", "smtp"))
+    if "dir" in d:
+        delivery.dir = r.text(d["dir"], "delivery.dir")
+    if "rate_limit" in d:
+        delivery.rate_limit = r.per(d["rate_limit"], "delivery.rate_limit", _RATE, "200/h")
+    if "max_data_age" in d:
+        delivery.max_data_age = r.duration(d["max_data_age"], "delivery.max_data_age")
+    if "connections" in d:
+        delivery.connections = int(r.text(d["connections"], "delivery.connections"))
+    if "smtp" in d:
+        s = r.mapping(d["smtp"][0], "delivery.smtp", ("host", "port", "security", "username",
+                                                        "password_env", "timeout", "password"))
+        if "password" in s:
+            raise r.fail(s["password"][0], "secrets never go in rules.yaml: put the password in an"
+                         " environment variable and name it with password_env")
+        smtp = Smtp()
+        for key in ("host", "username", "password_env"):
+            if key in s:
+                setattr(smtp, key, r.text(s[key], f"delivery.smtp.{key}"))
+        if "port" in s:
+            smtp.port = int(r.text(s["port"], "delivery.smtp.port"))
+        if "security" in s:
+            smtp.security = r.choice(s["security"], "delivery.smtp.security", SECURITY)
+        if "timeout" in s:
+            smtp.timeout = r.duration(s["timeout"], "delivery.smtp.timeout")
+        delivery.smtp = smtp
+    if delivery.transport == "smtp" and delivery.smtp is None:
+        raise r.fail(d["transport"][0], "transport smtp needs a delivery.smtp section")
+    return delivery
+
+
+def _sources(r: _Reader, node: yaml.Node) -> list[Source]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise r.fail(node, "sources should be a list of `- path: ...` entries")
+    sources = []
+    for item in node.value:
+        s = r.mapping(item, "a source", ("path", "kind", "format", "mapping"))
+        if "path" not in s:
+            raise r.fail(item, "a source needs a path")
+        kind = r.choice(s["kind"], "kind", KINDS) if "kind" in s else None
+        sources.append(Source(r.text(s["path"], "path"), kind,
+                              r.text(s["format"], "format") if "format" in s else None,
+                              r.text(s["mapping"], "mapping") if "mapping" in s else None))
+    return sources
+
+
+_RULE_KEYS = ("name", "on", "after", "template", "category", "cap", "skip_if", "where",
+              "expire_after", "quiet_hours", "subject", "enabled")
+
+
+def _rules(r: _Reader, node: yaml.Node, folder: Path | None) -> list[Rule]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise r.fail(node, "rules should be a list of `- name: ...` entries")
+    rules: list[Rule] = []
+    for item in node.value:
+        rules.append(_rule(r, item, folder, {x.name for x in rules}))
+    return rules
+
+
+def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> Rule:
+    f = r.mapping(item, "a rule", _RULE_KEYS)
+    for key in ("name", "on", "template"):
+        if key not in f:
+            raise r.fail(item, f"a rule needs {key!r}")
+    name = r.text(f["name"], "name")
+    if not _NAME.match(name):
+        raise r.fail(f["name"][0], f"rule name {name!r}: use lower-case letters, digits, - and _")
+    if name in taken:
+        raise r.fail(f["name"][0], f"two rules are named {name!r}")
+    rule = Rule(name=name, on=r.choice(f["on"], f"rule {name}: trigger", TRIGGERS),
+                template=r.text(f["template"], "template"), line=item.start_mark.line + 1)
+    rule.skip_if = default_skip_if(rule.on)
+    if "after" in f:
+        rule.after = r.duration(f["after"], f"rule {name}: after")
+    if "category" in f:
+        rule.category = r.choice(f["category"], f"rule {name}: category", CATEGORIES)
+    if "cap" in f:
+        rule.cap = r.per(f["cap"], f"rule {name}: cap", _CAP, "1 per 24h")
+    if "skip_if" in f:
+        node, value = f["skip_if"]
+        values = value if isinstance(value, list) else [value]
+        for condition in values:
+            if condition not in CONDITIONS:
+                raise r.fail(node, f"rule {name}: unknown condition {condition!r}"
+                             + _nearest(str(condition), CONDITIONS))
+        rule.skip_if = tuple(values)
+    if "where" in f:
+        rule.where = r.text(f["where"], "where")
+        from mailflow.rules.where import compile_where
+
+        try:
+            compile_where(rule.where)
+        except Exception as exc:
+            raise r.fail(f["where"][0], f"rule {name}: where: {exc}") from None
+    if "expire_after" in f:
+        rule.expire_after = r.duration(f["expire_after"], f"rule {name}: expire_after")
+    if "quiet_hours" in f:
+        match = _QUIET.match(str(f["quiet_hours"][1]))
+        if not match or int(match.group(1)) > 23 or int(match.group(3)) > 23:
+            raise r.fail(f["quiet_hours"][0], f"rule {name}: quiet_hours: write it like"
+                         " \"21:00-08:00\" (shop time)")
+        h1, m1, h2, m2 = map(int, match.groups())
+        rule.quiet_hours = (time(h1, m1), time(h2, m2))
+    if "subject" in f:
+        rule.subject = r.text(f["subject"], "subject")
+    if "enabled" in f:
+        if not isinstance(f["enabled"][1], bool):
+            raise r.fail(f["enabled"][0], f"rule {name}: enabled is true or false")
+        rule.enabled = f["enabled"][1]
+    if rule.on == "customer.inactive" and not rule.after:
+        raise r.fail(item, f"rule {name}: customer.inactive needs `after` (how long inactive)")
+    if folder is not None and not _template_exists(folder, rule.template):
+        raise r.fail(f["template"][0], f"rule {name}: no template templates/{rule.template}.html"
+                     + _nearest(rule.template, _template_names(folder)))
+    return rule
+
+
+def _template_names(folder: Path) -> list[str]:
+    return sorted({p.name.split(".")[0] for p in (folder / "templates").glob("*.html")
+                   if not p.name.startswith("_")})
+
+
+def _template_exists(folder: Path, name: str) -> bool:
+    templates = folder / "templates"
+    return (templates / f"{name}.html").is_file() or any(templates.glob(f"{name}.*.html"))

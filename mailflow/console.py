@@ -105,7 +105,47 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     table.add_row("newest import", f"{newest} ({age} ago)" if newest else "never")
     for kind, at in summary["newest_import_by_kind"].items():
         table.add_row(f"  {escape(kind)}", escape(at))
+    run = summary.get("last_run")
+    table.add_row("last run", f"{run['command']} at {run['finished_at']} (--now {run['now']})"
+                  if run else "never")
+    table.add_row("next due", escape(summary.get("next_due_at") or "nothing waiting"))
+    for rule, states in summary.get("outbox", {}).items():
+        table.add_row(f"outbox {escape(rule)}",
+                      ", ".join(f"{escape(s)} {n}" for s, n in states.items()))
     out.print(table)
+
+
+def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+    for m in report.messages:
+        if m["status"] in ("failed", "unknown"):
+            warn(f"{m['status']}: {m['rule']} to {m['to']}: {m['reason']}")
+    if as_json:
+        emit_json(report.as_json())
+        return
+    if quiet and report.exit_code == 0:
+        return
+    verb = "would send" if report.dry_run else "sent"
+    for m in report.messages:
+        status = m["status"].replace("_", " ")
+        what = f"{m['subject']!r}" if m["subject"] else (m["reason"] or "")
+        line(f"{status:<10} {m['rule']:<22} {m['to'] or '-':<32} {what}")
+    counts = report.counts
+    total = counts.get("would_send" if report.dry_run else "sent", 0)
+    rest = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())
+                     if s not in ("sent", "would_send"))
+    line(f"{verb} {total}" + (f"; {rest}" if rest else "") + (" (dry run: nothing changed)"
+                                                               if report.dry_run else ""))
+
+
+def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        detail = r["subject"] if r["status"] == "sent" else (r["reason"] or "")
+        line(f"{r['decided_at']}  {r['status']:<9} {r['rule']:<22} {r['to'] or '-':<32} {detail}")
+    if not rows:
+        line("no decisions recorded")
 
 
 def done(message: str, *, quiet: bool) -> None:

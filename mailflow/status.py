@@ -11,7 +11,9 @@ from mailflow.store import Store
 
 def store_status(store: Store, now: datetime) -> dict[str, Any]:
     summary = store.counts()
-    summary["outbox"] = {}
+    summary["outbox"] = store.outbox_counts()
+    summary["next_due_at"] = store.next_due()
+    summary["last_run"] = store.last_run()
     newest = from_iso(summary["newest_import_at"])
     summary["newest_import_age"] = _age(now - newest) if newest else None
     return summary

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 _AMOUNT_NOISE = str.maketrans("", "", " \u00a0\u202f'€$£¥")
+_CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "CAD")
+# At most one separator: it is the decimal mark (`12,50`, `12.50`, `1234`).
+_PLAIN = re.compile(r"([+-]?)(\d*)(?:[.,](\d*))?", re.ASCII)
+# Thousands grouped by one separator, then maybe a decimal part after the other one
+# (`1.234,56`, `1,234,567.89`, `1.234.567`).
+_GROUPED = re.compile(r"([+-]?)(\d{1,3}([.,])\d{3}(?:\3\d{3})*)(?:(?!\3)[.,](\d*))?", re.ASCII)
+_QUANTITY = re.compile(r"([+-]?\d{1,18})(?:[.,]0*)?", re.ASCII)
 _TRUE = {"yes", "true", "1", "y", "oui", "vrai", "subscribed", "opted_in", "x"}
 _FALSE = {"no", "false", "0", "n", "non", "faux", "unsubscribed", "not_subscribed", "opted_out"}
 
@@ -20,47 +28,50 @@ def clean(value: object) -> str | None:
 def parse_amount(value: object) -> str | None:
     """A money amount as a plain decimal string (`12,50` → `12.50`); ValueError if unreadable.
 
-    Decimal commas: with only one kind of separator, a single one is the decimal mark and
-    repeated ones group thousands; with both, the last one is the decimal mark.
+    Spaces (also non-breaking), apostrophes and currency signs or codes are ignored. A single
+    separator, `,` or `.`, is the decimal mark; a separator that repeats, or comes before the
+    other one, groups thousands (`1 234,56`, `1.234,56`, `1,234.56`). No exponents.
     """
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return str(Decimal(str(value)))
+        amount = Decimal(str(value))
+        if not amount.is_finite():
+            raise ValueError(f"unreadable amount {value!r}")
+        return format(amount, "f")
     text = clean(value)
     if text is None:
         return None
     text = text.translate(_AMOUNT_NOISE)
-    for code in ("EUR", "USD", "GBP", "CHF", "CAD"):
-        text = text.replace(code, "")
-    if "," in text and "." in text:
-        if text.rfind(",") > text.rfind("."):
-            text = text.replace(".", "").replace(",", ".")
-        else:
-            text = text.replace(",", "")
-    elif text.count(",") == 1:
-        text = text.replace(",", ".")
-    elif text.count(",") > 1 or text.count(".") > 1:
-        text = text.replace(",", "").replace(".", "")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"unreadable amount {value!r}") from None
-    if not amount.is_finite():
+    if text[-3:].isalpha() or text[:3].isalpha():
+        for code in _CURRENCY_CODES:
+            text = text.replace(code, "")
+    match = _PLAIN.fullmatch(text)
+    if match:
+        sign, whole, fraction = match.groups()
+    else:
+        match = _GROUPED.fullmatch(text)
+        if not match:
+            raise ValueError(f"unreadable amount {value!r}")
+        sign, whole, mark, fraction = match.groups()
+        whole = whole.replace(mark, "")
+    if not (whole or fraction):
         raise ValueError(f"unreadable amount {value!r}")
-    return str(amount)
+    number = f"{sign}{whole or '0'}.{fraction}" if fraction else f"{sign}{whole}"
+    return str(Decimal(number))
 
 
 def parse_quantity(value: object) -> int:
-    """A line quantity; empty means 1."""
+    """A line quantity, a whole number (`2`, `2.0`, `2,00`); empty means 1."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**18:
+        return value
     text = clean(value)
     if text is None:
         return 1
-    try:
-        number = Decimal(text.replace(",", "."))
-    except InvalidOperation:
-        raise ValueError(f"unreadable quantity {value!r}") from None
-    if number != number.to_integral_value():
+    match = _QUANTITY.fullmatch(text)
+    if not match:
+        if text.lstrip("+-").isdigit():
+            raise ValueError(f"quantity {value!r} is too large")
         raise ValueError(f"quantity {value!r} is not a whole number")
-    return int(number)
+    return int(match.group(1))
 
 
 def parse_flag(value: object) -> bool | None:

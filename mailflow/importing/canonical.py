@@ -210,8 +210,11 @@ def read_json(doc: JsonDocument, kind: str, ctx) -> Iterator[Record | Rejected]:
             if kind in PEOPLE_KINDS:
                 yield build_person(kind, get, line, ctx)
                 continue
+            raw_lines = item.get("lines") or []
+            if not isinstance(raw_lines, list) or not all(isinstance(li, dict) for li in raw_lines):
+                raise RowRejected("lines: expected a list of objects (sku, name, quantity, price)")
             lines = [build.line_item(li.get("sku"), li.get("name"), li.get("quantity"),
-                                     li.get("price")) for li in item.get("lines") or []]
+                                     li.get("price")) for li in raw_lines]
             if kind == "orders":
                 yield build_order(get, line, ctx, lines)
             else:

@@ -53,7 +53,8 @@ def group_rows(rows: Iterator[tuple[int, list[str]]], key_at: int,
     for line, cells in rows:
         key = cells[key_at].strip() if key_at < len(cells) else ""
         if not key:
-            yield Rejected(line, f"no {what}")
+            if any(c.strip() for c in cells):  # a row of blank cells is no row at all
+                yield Rejected(line, f"no {what}")
             continue
         if key != current_key:
             if group:

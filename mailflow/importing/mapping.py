@@ -83,7 +83,7 @@ def load(path: Path) -> MappingSpec:
     fields = canonical.FIELDS_BY_KIND[kind]
     for canonical_field, (_, line) in columns.items():
         if canonical_field not in fields:
-            raise ConfigError(f"{name}:{line}: {canonical_field!r} is not a {kind} field"
+            raise ConfigError(f"{name}:{line}: {canonical_field!r} is not a field of {kind}"
                               + _suggest(canonical_field, fields))
     for label, (status, line) in statuses.items():
         if status not in STATUSES:

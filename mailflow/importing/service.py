@@ -170,7 +170,7 @@ def _flush(writer: ImportWriter, record_type: type, batch: list, staged: ImportR
            now: datetime, name: str) -> list[dict[str, Any]]:
     """Write one batch; returns the records the store could not place, as rejections."""
     if record_type is Customer:
-        writer.customers(batch, now)
+        writer.write_customers(batch, now)
         return []
     if record_type is Unsubscribe:
         staged.unsubscribes += writer.unsubscribes(batch, now, f"import:{name}")

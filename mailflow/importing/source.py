@@ -23,6 +23,8 @@ from typing import Any
 from mailflow.errors import MailflowError, NotAnExport
 
 _CHUNK = 1 << 20
+_BLANK = b" \t\r\n\x0b\x0c\xef\xbb\xbf"
+_BLANK_TEXT = "\ufeff \t\r\n\x0b\x0c"
 _DELIMITERS = (",", ";", "\t", "|")
 csv.field_size_limit(min(sys.maxsize, 1 << 30))
 
@@ -55,6 +57,7 @@ def open_source(path: Path | str) -> SourceFile:
     utf8: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder("utf-8")()
     cp1252: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder("cp1252")()
     utf16 = False
+    blank = True
     with handle:
         while chunk := handle.read(_CHUNK):
             if not first:
@@ -63,7 +66,12 @@ def open_source(path: Path | str) -> SourceFile:
             digest.update(chunk)
             size += len(chunk)
             if utf16:
+                if blank:
+                    codec = "utf-16" if size == len(chunk) else _utf16_codec(first)
+                    blank = not chunk.decode(codec, errors="ignore").strip(_BLANK_TEXT)
                 continue
+            if blank:
+                blank = not chunk.strip(_BLANK)
             if b"\x00" in chunk:
                 raise NotAnExport(f"{name}: binary data (NUL bytes): this is not a shop export")
             for which in ("utf8", "cp1252"):
@@ -77,8 +85,9 @@ def open_source(path: Path | str) -> SourceFile:
                         utf8 = None
                     else:
                         cp1252 = None
-    if size == 0 or not first.strip(b" \t\r\n\xef\xbb\xbf"):
-        raise NotAnExport(f"{name}: the file is empty: export again from the shop")
+    if blank:
+        what = "empty" if size == 0 else "blank (only spaces and line breaks)"
+        raise NotAnExport(f"{name}: the file is {what}: export again from the shop")
     if utf16:
         encoding = "utf-16"
     elif utf8 is not None:
@@ -93,9 +102,13 @@ def open_source(path: Path | str) -> SourceFile:
         encoding = ""
     if not encoding:
         raise NotAnExport(f"{name}: not text (neither UTF-8 nor Windows-1252): not a shop export")
-    head = first.decode(encoding if encoding != "utf-16" else "utf-16", errors="ignore")
-    looks_like_json = head.lstrip("\ufeff \t\r\n")[:1] in ("{", "[")
+    head = first.decode(encoding, errors="ignore")
+    looks_like_json = head.lstrip(_BLANK_TEXT)[:1] in ("{", "[")
     return SourceFile(path, name, digest.hexdigest(), size, encoding, looks_like_json)
+
+
+def _utf16_codec(first: bytes) -> str:
+    return "utf-16-le" if first.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -139,35 +152,47 @@ class CsvTable:
                 self.rows_read += 1
                 yield start, cells
         except csv.Error as exc:
-            reason = str(exc)
-            if "unexpected end of data" in reason or "EOF" in reason:
-                reason = "a quoted cell is never closed (unterminated quote)"
-            raise NotAnExport(f"{self.source.name}:{previous_end + 1}: {reason}") from None
+            raise NotAnExport(f"{self.source.name}:{previous_end + 1}: {_csv_reason(exc)}") from None
         except UnicodeDecodeError:
-            raise NotAnExport(f"{self.source.name}: the encoding changes mid-file") from None
+            raise NotAnExport(f"{self.source.name}:{previous_end + 1}: not valid"
+                              f" {self.source.encoding} text: save the export again") from None
 
     def close(self) -> None:
         self._text.close()
 
 
+def _csv_reason(exc: csv.Error) -> str:
+    reason = str(exc)
+    if "unexpected end of data" in reason or "EOF" in reason:
+        return "a quoted cell is never closed (unterminated quote)"
+    if "expected after" in reason:
+        return (f"a quoted cell goes on after its closing quote ({reason}): a quote inside"
+                " a quoted cell must be doubled")
+    return reason
+
+
 def open_csv(source: SourceFile) -> CsvTable:
     handle = source.path.open("rb")
     text = io.TextIOWrapper(handle, encoding=source.encoding, newline="")
-    first_line = text.readline()
-    while first_line and not first_line.strip("\ufeff\r\n\t ,;"):
-        first_line = text.readline()
-    delimiter = _sniff_delimiter(first_line)
-    text.seek(0)
-    reader = csv.reader(text, delimiter=delimiter, strict=True)
     header: list[str] = []
     try:
+        first_line = text.readline()
+        while first_line and not first_line.strip("\ufeff\r\n\t ,;"):
+            first_line = text.readline()
+        delimiter = _sniff_delimiter(first_line)
+        text.seek(0)
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
         for cells in reader:
             if any(c.strip() for c in cells):
                 header = [c.strip().lstrip("\ufeff").strip() for c in cells]
                 break
     except csv.Error as exc:
         text.close()
-        raise NotAnExport(f"{source.name}:1: unreadable header: {exc}") from None
+        raise NotAnExport(f"{source.name}:1: unreadable header: {_csv_reason(exc)}") from None
+    except UnicodeDecodeError:
+        text.close()
+        raise NotAnExport(f"{source.name}:1: not valid {source.encoding} text:"
+                          " save the export again") from None
     if not header:
         text.close()
         raise NotAnExport(f"{source.name}: no header row: not a shop export")
@@ -224,6 +249,8 @@ def open_json(source: SourceFile) -> JsonDocument:
     try:
         text = source.path.read_text(encoding=source.encoding)
         data = json.loads(text)
+    except RecursionError:
+        raise NotAnExport(f"{source.name}: not valid JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         if isinstance(exc, json.JSONDecodeError):
             raise NotAnExport(f"{source.name}:{exc.lineno}: not valid JSON: {exc.msg}") from None

@@ -1,19 +1,373 @@
-"""woocommerce exports (to be written)."""
+"""WooCommerce: REST `wc/v3` order JSON (a list, or one order) and the "Advanced Order Export
+For WooCommerce" CSV (one row per line item, the status as a translated label).
+
+REST dates come in pairs: `date_created` is the site's wall clock without an offset,
+`date_created_gmt` the same moment in UTC, also without an offset. The `_gmt` twin is read
+as UTC; the site-local field (shop timezone) only when the twin is missing.
+
+`checkout-draft` orders (the block checkout's unfinished carts) become carts, whatever
+the file's kind: a file of orders imports its drafts as carts too. The status table and
+the reasons behind it are in docs/formats/woocommerce.md.
+"""
 
 from __future__ import annotations
 
+import html
+import unicodedata
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-def detect_csv(header):
+from mailflow.errors import NotAnExport, RowRejected
+from mailflow.importing import build, canonical
+from mailflow.importing.columns import Columns, normalize
+from mailflow.importing.records import Cart, Line, Order, Record, Rejected
+from mailflow.importing.source import CsvTable, JsonDocument
+
+DRAFT = "checkout-draft"
+
+# REST status slugs (core, then common plugins), without the `wc-` prefix.
+STATUS_SLUGS = {
+    "pending": "pending_payment",
+    "on-hold": "pending_payment",  # awaiting an offline payment (bank transfer, cheque)
+    "processing": "paid",
+    "completed": "shipped",  # the merchant's "done": sent, not known to be delivered
+    "cancelled": "cancelled",
+    "refunded": "refunded",
+    "failed": "failed",
+    "shipped": "shipped",
+    "partial-shipped": "shipped",
+    "delivered": "delivered",
+    "ready-to-pickup": "at_pickup_point",
+    "ready-for-pickup": "at_pickup_point",
+    "awaiting-pickup": "at_pickup_point",
+    "awaiting-stock": "awaiting_stock",
+    "backorder": "awaiting_stock",
+    "backordered": "awaiting_stock",
+    "on-backorder": "awaiting_stock",
+    "in-preparation": "in_preparation",
+    "preparing": "in_preparation",
+    "invoiced": "invoiced",
+}
+
+# Advanced Order Export writes the status as WooCommerce displays it, in the site's language.
+# Keys are compared without case or accents.
+STATUS_LABELS = {
+    "pending payment": "pending_payment",
+    "on hold": "pending_payment",
+    "processing": "paid",
+    "completed": "shipped",
+    "cancelled": "cancelled",
+    "refunded": "refunded",
+    "failed": "failed",
+    "shipped": "shipped",
+    "delivered": "delivered",
+    "ready for pickup": "at_pickup_point",
+    "ready to pickup": "at_pickup_point",
+    "awaiting stock": "awaiting_stock",
+    "backorder": "awaiting_stock",
+    "in preparation": "in_preparation",
+    "invoiced": "invoiced",
+    "attente paiement": "pending_payment",
+    "en attente de paiement": "pending_payment",
+    "en attente": "pending_payment",
+    "en cours": "paid",
+    "terminee": "shipped",
+    "annulee": "cancelled",
+    "remboursee": "refunded",
+    "echouee": "failed",
+    "expediee": "shipped",
+    "livree": "delivered",
+    "en preparation": "in_preparation",
+    "facturee": "invoiced",
+}
+_DRAFT_LABELS = ("draft", "brouillon")
+
+# Order meta written by newsletter plugins at checkout (Mailchimp, Klaviyo, Brevo,
+# ActiveCampaign, HubSpot) or by hand-made checkout fields.
+CONSENT_META = (
+    "mailchimp_woocommerce_is_subscribed", "_mailchimp_woocommerce_is_subscribed",
+    "mailchimp_newsletter", "_klaviyo_subscribed", "klaviyo_subscribed", "sib_woo_subscription",
+    "_sib_woo_subscription", "activecampaign_optin", "_activecampaign_optin", "hs_woo_newsletter",
+    "_hs_woo_newsletter", "accepts_marketing", "newsletter", "_newsletter", "marketing_opt_in",
+)
+TRACKING_META = "_wc_shipment_tracking_items"  # WooCommerce Shipment Tracking (and AST)
+LOCALE_META = ("wpml_language",)
+
+# "Advanced Order Export For WooCommerce" default column labels (older releases in second place).
+AOE_ALIASES: dict[str, tuple[str, ...]] = {
+    "order_id": ("Order Number", "Order ID"),
+    "status": ("Order Status",),
+    "created_at": ("Order Date",),
+    "paid_at": ("Paid Date",),
+    "shipped_at": ("Completed Date",),
+    "email": ("Email (Billing)", "Customer User Email"),
+    "first_name": ("First Name (Billing)",),
+    "last_name": ("Last Name (Billing)",),
+    "currency": ("Currency",),
+    "subtotal": ("Order Subtotal Amount",),
+    "shipping": ("Order Shipping Amount",),
+    "tax": ("Order Total Tax Amount",),
+    "discount": ("Cart Discount Amount",),
+    "total": ("Order Total Amount",),
+    "payment_method": ("Payment Method Title", "Payment Method"),
+    "shipping_method": ("Shipping Method Title", "Shipping Method"),
+    "line_sku": ("SKU",),
+    "line_name": ("Item Name", "Product Name", "Name"),
+    "line_quantity": ("Quantity", "Quantity (- Refund)"),
+    "line_price": ("Item Cost",),
+}
+
+
+# --- detection ----------------------------------------------------------------------------
+
+def _is_order(item: Any) -> bool:
+    return (isinstance(item, dict) and "status" in item
+            and ("date_created_gmt" in item or "date_created" in item)
+            and ("line_items" in item or "billing" in item))
+
+
+def detect_json(data: Any) -> str | None:
+    items = [data] if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items or not all(_is_order(i) for i in items):
+        return None
+    return "carts" if all(_slug(i.get("status")) == DRAFT for i in items) else "orders"
+
+
+def detect_csv(header: list[str]) -> str | None:
+    names = {normalize(h) for h in header}
+    if {"order status", "order date"} <= names and names & {"order number", "order id"}:
+        return "orders"
     return None
 
 
-def detect_json(data):
+# --- REST JSON ----------------------------------------------------------------------------
+
+def read_json(doc: JsonDocument, kind: str, ctx) -> Iterator[Record | Rejected]:
+    """Every order of the file: drafts as carts, the others as orders (see the module doc)."""
+    data = doc.data
+    items = [data] if isinstance(data, dict) else data
+    for index, item in enumerate(items):
+        line = 1 if isinstance(data, dict) else doc.item_line(None, index)
+        if not isinstance(item, dict):
+            yield Rejected(line, "order entry is not an object")
+            continue
+        try:
+            if _slug(item.get("status")) == DRAFT:
+                yield _cart(item, line, ctx)
+            else:
+                yield _order(item, line, ctx)
+        except RowRejected as exc:
+            number = build.clean(item.get("number")) or build.clean(item.get("id"))
+            yield Rejected(line, f"order {number}: {exc.reason}" if number else exc.reason)
+
+
+def _slug(value: Any) -> str:
+    slug = "-".join(str(value or "").strip().lower().replace("_", " ").split())
+    return slug.removeprefix("wc-")
+
+
+def status_from_slug(raw: Any) -> str:
+    slug = _slug(raw)
+    if not slug:
+        raise RowRejected("status is empty")
+    if slug == "trash":
+        raise RowRejected("status 'trash': the order was deleted in WooCommerce (restore it to import it)")
+    status = STATUS_SLUGS.get(slug)
+    if status is None:
+        raise RowRejected(f"unknown WooCommerce status {raw!r}: mailflow knows"
+                          f" {', '.join(STATUS_SLUGS)} (for a custom status, import a CSV export"
+                          " with --mapping)")
+    return status
+
+
+def _when(item: dict, name: str, ctx) -> datetime | None:
+    """The `_gmt` twin as UTC; the site-local field (shop time) only when the twin is absent."""
+    gmt = item.get(f"{name}_gmt")
+    if build.clean(gmt) is not None:
+        return build.timestamp(gmt, f"{name}_gmt", UTC)
+    return build.timestamp(item.get(name), name, ctx.tz)
+
+
+def _id(item: dict) -> str:
+    order_id = build.clean(item.get("number")) or build.clean(item.get("id"))
+    if order_id is None:
+        raise RowRejected("no order number or id")
+    return order_id
+
+
+def _lines(item: dict) -> list[Line]:
+    lines = []
+    for entry in item.get("line_items") or []:
+        if not isinstance(entry, dict):
+            raise RowRejected("line item is not an object")
+        line = build.line_item(entry.get("sku"), entry.get("name"), entry.get("quantity"),
+                               entry.get("price"))
+        line.name = html.unescape(line.name) if line.name else None
+        lines.append(line)
+    return lines
+
+
+def _subtotal(item: dict) -> str | None:
+    amounts = [build.amount(entry.get("subtotal"), "line subtotal")
+               for entry in item.get("line_items") or [] if isinstance(entry, dict)]
+    present = [Decimal(a) for a in amounts if a is not None]
+    return str(sum(present, Decimal(0))) if present else None
+
+
+def _meta(item: dict) -> dict[str, Any]:
+    """Order meta as key → value; a repeated key keeps its first value, as get_meta() does."""
+    meta: dict[str, Any] = {}
+    for entry in item.get("meta_data") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+            meta.setdefault(entry["key"], entry.get("value"))
+    return meta
+
+
+def _consent(meta: dict[str, Any]) -> bool | None:
+    for key in CONSENT_META:
+        if key in meta:
+            answer = build.flag(meta[key])
+            if answer is not None:
+                return answer
     return None
 
 
-def read_csv(table, kind, ctx):
-    return iter(())
+def _locale(meta: dict[str, Any]) -> str | None:
+    for key in LOCALE_META:
+        value = meta.get(key)
+        if isinstance(value, str) and build.clean(value):
+            return value.strip()
+    return None
 
 
-def read_json(doc, kind, ctx):
-    return iter(())
+def _tracking(meta: dict[str, Any], ctx) -> tuple[str | None, str | None, str | None, datetime | None]:
+    """(number, url, carrier, shipped) from the newest Shipment Tracking entry."""
+    entries = meta.get(TRACKING_META)
+    if isinstance(entries, dict):  # a PHP array with holes in its keys comes out as an object
+        entries = list(entries.values())
+    if not isinstance(entries, list):
+        return None, None, None, None
+    entries = [e for e in entries if isinstance(e, dict) and build.clean(e.get("tracking_number"))]
+    if not entries:
+        return None, None, None, None
+    last = entries[-1]  # the plugin appends: the last one is the latest shipment
+    carrier = build.clean(last.get("custom_tracking_provider")) or build.clean(
+        last.get("tracking_provider"))
+    url = build.clean(last.get("custom_tracking_link")) or build.clean(
+        last.get("formatted_tracking_link"))
+    return build.clean(last.get("tracking_number")), url, carrier, _shipped_on(last, ctx)
+
+
+def _shipped_on(entry: dict, ctx) -> datetime | None:
+    value = entry.get("date_shipped")
+    text = build.clean(value)
+    if text is None:
+        return None
+    if text.isdigit():  # stored as a Unix timestamp
+        return datetime.fromtimestamp(int(text), UTC)
+    return build.timestamp(text, "date_shipped", ctx.tz)
+
+
+def _address(part: Any) -> str | None:
+    if not isinstance(part, dict):
+        return None
+    town = " ".join(filter(None, (build.clean(part.get("postcode")), build.clean(part.get("city")))))
+    pieces = [build.clean(part.get(k)) for k in ("address_1", "address_2")]
+    pieces += [town or None, build.clean(part.get("state")), build.clean(part.get("country"))]
+    return ", ".join(p for p in pieces if p) or None
+
+
+def _billing(item: dict) -> dict:
+    billing = item.get("billing")
+    return billing if isinstance(billing, dict) else {}
+
+
+def _order(item: dict, line: int, ctx) -> Order:
+    order_id = _id(item)
+    slug = _slug(item.get("status"))
+    status = status_from_slug(item.get("status"))
+    billing = _billing(item)
+    meta = _meta(item)
+    paid = _when(item, "date_paid", ctx)
+    completed = _when(item, "date_completed", ctx)
+    number, url, carrier, shipped_on = _tracking(meta, ctx)
+    shipping_lines = [s for s in item.get("shipping_lines") or [] if isinstance(s, dict)]
+    return Order(
+        order_id=order_id, line=line, email=build.clean(billing.get("email")), status=status,
+        created_at=_created(item, ctx),
+        first_name=build.clean(billing.get("first_name")),
+        last_name=build.clean(billing.get("last_name")),
+        locale=_locale(meta), accepts_marketing=_consent(meta),
+        paid_at=paid, shipped_at=completed or shipped_on,
+        status_at=paid if slug == "processing" else completed if slug == "completed" else None,
+        currency=build.clean(item.get("currency")),
+        subtotal=_subtotal(item),
+        shipping=build.amount(item.get("shipping_total"), "shipping_total"),
+        tax=build.amount(item.get("total_tax"), "total_tax"),
+        discount=build.amount(item.get("discount_total"), "discount_total"),
+        total=build.amount(item.get("total"), "total"),
+        payment_method=build.clean(item.get("payment_method_title"))
+        or build.clean(item.get("payment_method")),
+        shipping_method=build.clean(shipping_lines[0].get("method_title")) if shipping_lines else None,
+        tracking_number=number, tracking_url=url, carrier=carrier,
+        shipping_address=_address(item.get("shipping")),
+        platform_id=build.clean(item.get("id")), lines=_lines(item),
+    )
+
+
+def _created(item: dict, ctx) -> datetime:
+    created = _when(item, "date_created", ctx)
+    if created is None:
+        raise RowRejected("date_created is empty")
+    return created
+
+
+def _cart(item: dict, line: int, ctx) -> Cart:
+    billing = _billing(item)
+    meta = _meta(item)
+    return Cart(
+        cart_id=_id(item), line=line, email=build.clean(billing.get("email")),
+        created_at=_created(item, ctx), updated_at=_when(item, "date_modified", ctx),
+        first_name=build.clean(billing.get("first_name")),
+        last_name=build.clean(billing.get("last_name")),
+        locale=_locale(meta), accepts_marketing=_consent(meta),
+        currency=build.clean(item.get("currency")),
+        total=build.amount(item.get("total"), "total"), lines=_lines(item),
+    )
+
+
+# --- Advanced Order Export CSV ------------------------------------------------------------
+
+def _plain(label: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", normalize(label).replace("-", " "))
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def status_from_label(label: str) -> str:
+    """A status as Advanced Order Export writes it (`Processing`, `Terminée`) or as a slug."""
+    plain = _plain(label)
+    if plain in _DRAFT_LABELS:
+        raise RowRejected(f"status {label!r} is a checkout draft, not an order: export drafts"
+                          " through the REST API to import them as carts")
+    status = STATUS_LABELS.get(plain)
+    if status is not None:
+        return status
+    try:
+        return status_from_slug(label)
+    except RowRejected:
+        raise RowRejected(f"unknown WooCommerce status {label!r}: neither a status label nor a"
+                          " slug mailflow knows (docs/formats/woocommerce.md lists them)") from None
+
+
+def read_csv(table: CsvTable, kind: str, ctx) -> Iterator[Record | Rejected]:
+    if kind != "orders":
+        raise NotAnExport(f"{table.source.name}: an Advanced Order Export CSV holds orders,"
+                          f" not {kind}")
+    columns = Columns(table.header, AOE_ALIASES)
+    for record in canonical.read_grouped_csv(table, "orders", columns, ctx, status_from_label):
+        if isinstance(record, Order):
+            for line in record.lines:
+                line.name = html.unescape(line.name) if line.name else None
+        yield record

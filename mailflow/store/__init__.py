@@ -19,12 +19,13 @@ import sqlite_utils
 from mailflow.clock import iso
 from mailflow.errors import MailflowError
 from mailflow.store.migrations import MIGRATIONS
+from mailflow.store.outbox import OutboxQueries
 from mailflow.store.writes import ImportWriter
 
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store:
+class Store(OutboxQueries):
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
@@ -121,12 +122,6 @@ class Store:
             ),
             "imports": one("SELECT count(*) FROM imports").fetchone()[0],
         }
-
-    def rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
-        """Read-only query helper for services and tests: rows as dicts."""
-        cursor = self.conn.execute(sql, params)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def _statements(sql: str) -> list[str]:

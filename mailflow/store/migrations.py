@@ -145,3 +145,56 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+MIGRATIONS.append(
+    (
+        "0002_outbox",
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            rule TEXT NOT NULL,
+            subject_type TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            email TEXT,
+            email_key TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            due_at TEXT NOT NULL,
+            next_attempt_at TEXT,
+            decided_at TEXT NOT NULL,
+            claimed_at TEXT,
+            sent_at TEXT,
+            subject TEXT,
+            message_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            run_id INTEGER
+        );
+        CREATE INDEX outbox_pending ON outbox(status, next_attempt_at);
+        CREATE INDEX outbox_recipient ON outbox(email_key, rule, sent_at);
+        CREATE INDEX outbox_rule_status ON outbox(rule, status);
+
+        CREATE TABLE outbox_attempts (
+            id INTEGER PRIMARY KEY,
+            outbox_id INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX outbox_attempts_outbox ON outbox_attempts(outbox_id);
+
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            now TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            counts TEXT
+        );
+
+        CREATE INDEX carts_activity ON carts(updated_at);
+        CREATE INDEX customers_since ON customers(coalesce(created_at, first_seen_at));
+        CREATE INDEX customers_last_order ON customers(last_order_at);
+        """,
+    )
+)

@@ -207,7 +207,7 @@ class ImportWriter:
              c.updated_at or c.created_at, None, c.created_at, None) for c in latest.values())
         return counts
 
-    def customers(self, batch: list[Customer], now: datetime) -> None:
+    def write_customers(self, batch: list[Customer], now: datetime) -> None:
         self._customers_from(
             (c.email.lower(), c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing,
              now, c.created_at, c.created_at or now, None) for c in batch if c.email)

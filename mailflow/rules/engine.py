@@ -1,0 +1,169 @@
+"""Deciding: for each enabled rule, what is due at `now`, and for each message, send, skip
+(with its reason) or wait. The same function serves a real run, a dry run and the re-check
+made at the moment of sending, so a dry run shows exactly what a real run would do."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mailflow.clock import from_iso, iso
+from mailflow.config import Config, Rule
+from mailflow.rules.timing import add_after, quiet_until
+from mailflow.rules.where import where_holds
+from mailflow.store import Store
+
+# Besides the rules' own windows, messages that became stale this recently are still
+# recorded as `stale` (so `log` shows what a stopped cron missed); older history is not read.
+STALE_LOOKBACK = timedelta(days=7)
+# Calendar-day `after`s move by an hour across DST: widen the SQL window, filter exactly.
+MARGIN = timedelta(hours=2)
+
+
+@dataclass
+class Decision:
+    key: str
+    rule: Rule
+    subject_type: str
+    subject_id: str
+    email: str | None
+    email_key: str | None
+    due_at: datetime
+    action: str  # send | skip | defer
+    reason: str | None = None
+    next_attempt_at: datetime | None = None
+    recorded: bool = False  # the outbox already has this key (a postponed message)
+
+    def row(self, now: datetime, run_id: int | None) -> dict[str, Any]:
+        status = {"skip": "skipped", "defer": "deferred", "send": "queued"}[self.action]
+        return {"key": self.key, "rule": self.rule.name, "subject_type": self.subject_type,
+                "subject_id": self.subject_id, "email": self.email, "email_key": self.email_key,
+                "status": status, "reason": self.reason, "due_at": iso(self.due_at),
+                "next_attempt_at": iso(self.next_attempt_at), "decided_at": iso(now),
+                "run_id": run_id}
+
+
+class Planner:
+    def __init__(self, store: Store, config: Config, now: datetime) -> None:
+        self.store = store
+        self.config = config
+        self.now = now
+        self.tz = config.shop.tz
+        self.sends_this_run: Counter[tuple[str, str]] = Counter()
+
+    def plan(self, only_rule: str | None = None) -> list[Decision]:
+        rules = [self.config.rule(only_rule)] if only_rule else self.config.rules
+        decisions: list[Decision] = []
+        for rule in rules:
+            if rule.enabled:
+                decisions.extend(self._rule_decisions(rule))
+        decisions.sort(key=lambda d: (d.due_at, d.rule.name, d.key))
+        return decisions
+
+    def _rule_decisions(self, rule: Rule) -> list[Decision]:
+        now = self.now
+        hi = now - rule.after + MARGIN
+        lo = now - rule.after - rule.expire_after - STALE_LOOKBACK - MARGIN
+        waiting: list[tuple[Decision, str | None]] = []
+        for row in self.store.pending(rule.name, iso(now)):
+            waiting.append((Decision(row["key"], rule, row["subject_type"], row["subject_id"],
+                                     row["email"], row["email_key"], from_iso(row["due_at"]),
+                                     "send", recorded=True), None))
+        for c in self.store.trigger_candidates(rule.name, rule.on, iso(lo), iso(hi)):
+            due = add_after(from_iso(c["trigger_at"]), rule.after, self.tz)
+            if due > now or now - due > rule.expire_after + STALE_LOOKBACK:
+                continue
+            waiting.append((Decision(f"{rule.name}:{c['instance']}", rule, c["subject_type"],
+                                     c["subject_id"], c["email"], c["email_key"], due, "send"),
+                            c["email_problem"]))
+        waiting.sort(key=lambda pair: (pair[0].due_at, pair[0].key))
+        decisions = []
+        for d, problem in waiting:
+            self.decide(d, problem, planning=True)
+            if d.action == "send":  # a cap counts what this run will send before it is sent
+                self.sends_this_run[(rule.name, d.email_key or "")] += 1
+            decisions.append(d)
+        return decisions
+
+    def decide(self, d: Decision, email_problem: str | None, *, planning: bool = False) -> Decision:
+        """Set d.action/reason from the store as it is now. Also the re-check at the moment of
+        sending (planning=False), when this run's earlier sends are already in the store."""
+        d.action, d.reason, d.next_attempt_at = "send", None, None
+        reason, wait = self._verdict(d, email_problem, planning)
+        if reason is not None:
+            d.action, d.reason = "skip", reason
+        elif wait is not None:
+            d.action, d.reason, d.next_attempt_at = "defer", wait[0], wait[1]
+        return d
+
+    def _verdict(self, d: Decision, email_problem: str | None, planning: bool):
+        rule, now, store = d.rule, self.now, self.store
+        if now - d.due_at > rule.expire_after:
+            return "stale", None
+        subject = self._subject(d)
+        if subject is None:
+            return "subject_gone", None
+        if not d.email:
+            problem = email_problem or subject.get("email_problem") or "missing_email"
+            return problem.split(":", 1)[0], None
+        suppressed = store.suppression_reasons(d.email_key, iso(now))
+        if suppressed - {"unsubscribed"}:
+            return "suppressed", None
+        customer = subject if d.subject_type == "customer" else store.customer(d.email_key)
+        if rule.marketing:
+            if "unsubscribed" in suppressed:
+                return "unsubscribed", None
+            consent = (customer or {}).get("accepts_marketing")
+            if consent is None:
+                consent = subject.get("accepts_marketing")
+            if consent == 0 or (consent is None and self.config.shop.consent == "required"):
+                return "no_consent", None
+        for condition in rule.skip_if:
+            if self._condition_holds(condition, d, subject):
+                return condition, None
+        if rule.where and not where_holds(rule.where, self._context(d, subject, customer)):
+            return "where", None
+        if rule.cap is not None:
+            count, window = rule.cap
+            sent = store.sends_since(rule.name, d.email_key, iso(now - window))
+            in_run = self.sends_this_run[(rule.name, d.email_key)] if planning else 0
+            if sent + in_run >= count:
+                return "capped", None
+        if rule.on == "cart.abandoned" and self.config.delivery.max_data_age is not None:
+            newest = store.newest_import("orders")
+            if newest is None or now - from_iso(newest) > self.config.delivery.max_data_age:
+                return None, ("stale_data", now)
+        until = quiet_until(now, rule.quiet_hours, self.tz)
+        if until is not None:
+            return None, ("quiet_hours", until)
+        return None, None
+
+    def _subject(self, d: Decision) -> dict | None:
+        if d.subject_type == "order":
+            return self.store.order(d.subject_id)
+        if d.subject_type == "cart":
+            return self.store.cart(d.subject_id)
+        return self.store.customer(d.subject_id)
+
+    def _condition_holds(self, condition: str, d: Decision, subject: dict) -> bool:
+        if condition == "order_completed" and d.subject_type == "cart":
+            return bool(subject.get("completed_at") or subject.get("order_id")
+                        or self.store.ordered_since(d.email_key, subject["created_at"]))
+        if condition == "order_paid" and d.subject_type == "order":
+            return subject["status"] != "pending_payment"
+        if condition == "order_cancelled" and d.subject_type == "order":
+            return subject["status"] in ("cancelled", "refunded")
+        return False
+
+    def _context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
+        return {"order": subject if d.subject_type == "order" else None,
+                "cart": subject if d.subject_type == "cart" else None,
+                "customer": customer, "now": self.now}
+
+    def context(self, d: Decision) -> dict[str, Any]:
+        """What a template of this message sees about its subject."""
+        subject = self._subject(d) or {}
+        customer = subject if d.subject_type == "customer" else self.store.customer(d.email_key)
+        return self._context(d, subject, customer)

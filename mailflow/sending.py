@@ -1,0 +1,187 @@
+"""`mailflow send`: decide what is due at `now`, record every decision once, deliver.
+
+A dry run makes the same decisions and renders the same subjects, and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from mailflow.clock import iso
+from mailflow.config import Config
+from mailflow.errors import EXIT_ATTENTION, EXIT_OK, ConfigError
+from mailflow.message import build_message, message_id, parse_sender
+from mailflow.render import Renderer, RenderError
+from mailflow.rules.engine import Decision, Planner
+from mailflow.store import Store
+from mailflow.tokens import make_token, secret_from_env
+from mailflow.transports import FileTransport, Outcome
+
+
+class Transport(Protocol):
+    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class SendReport:
+    now: datetime
+    dry_run: bool
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(m["status"] for m in self.messages))
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_ATTENTION if {"failed", "unknown"} & set(self.counts) else EXIT_OK
+
+    def as_json(self) -> dict[str, Any]:
+        return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
+                "counts": self.counts}
+
+
+def default_transport(config: Config) -> Transport:
+    return FileTransport(config.folder / config.delivery.dir)
+
+
+class Composer:
+    """Renders and builds the message for a decision."""
+
+    def __init__(self, store: Store, config: Config, planner: Planner) -> None:
+        self.config = config
+        self.planner = planner
+        self.renderer = Renderer(config.folder / "templates", config.shop.locale)
+        self.sender = parse_sender(config.sender.from_) if config.sender.from_ else None
+        self._secret: bytes | None = None
+        if any(r.enabled and r.marketing for r in config.rules):  # fail before the first send
+            self._secret = secret_from_env(config.unsubscribe.secret_env)
+
+    def compose(self, d: Decision, now: datetime) -> tuple[str, str, bytes]:
+        """(subject, message id, bytes)."""
+        if self.sender is None:
+            raise ConfigError(f"{self.config.path.name}: sender.from is needed to send e-mail")
+        context = self.planner.context(d)
+        extra: dict[str, str] = {}
+        unsubscribe_url = None
+        if d.rule.marketing:
+            unsubscribe_url, extra = self._unsubscribe(d.email or "")
+        subject_row = context["order"] or context["cart"] or context["customer"] or {}
+        locale = subject_row.get("locale") or (context["customer"] or {}).get("locale")
+        context.update(shop=self.config.shop, rule=d.rule, unsubscribe_url=unsubscribe_url)
+        rendered = self.renderer.render(d.rule.template, locale, context, d.rule.subject)
+        msg_id = message_id(d.key, self.sender.domain)
+        data = build_message(
+            sender=self.sender, to=d.email or "", to_name=_full_name(subject_row),
+            subject=rendered.subject, text=rendered.text, html=rendered.html, msg_id=msg_id,
+            date=now, reply_to=self.config.sender.reply_to, extra_headers=extra)
+        return rendered.subject, msg_id, data
+
+    def _unsubscribe(self, email: str) -> tuple[str | None, dict[str, str]]:
+        settings = self.config.unsubscribe
+        if self._secret is None:
+            self._secret = secret_from_env(settings.secret_env)
+        token = make_token(email, self._secret)
+        links = []
+        url = settings.url.replace("{token}", token) if settings.url else None
+        if url:
+            links.append(f"<{url}>")
+        if settings.mailto:
+            links.append(f"<mailto:{settings.mailto}?subject=unsubscribe>")
+        headers = {"List-Unsubscribe": ", ".join(links)} if links else {}
+        if url:
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return url, headers
+
+
+def _full_name(row: dict[str, Any]) -> str | None:
+    parts = [row.get("first_name"), row.get("last_name")]
+    name = " ".join(p for p in parts if p)
+    return name or None
+
+
+def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = False,
+             only_rule: str | None = None, limit: int | None = None,
+             transport: Transport | None = None) -> SendReport:
+    planner = Planner(store, config, now)
+    decisions = planner.plan(only_rule)
+    composer = Composer(store, config, planner)
+    report = SendReport(now, dry_run)
+    sends = 0
+    run_id = None if dry_run else store.start_run("send", now, datetime.now(UTC))
+    transport = None if dry_run else (transport or default_transport(config))
+    try:
+        for d in decisions:
+            if d.action == "send":
+                if limit is not None and sends >= limit:
+                    continue
+                sends += 1
+                entry = (_rehearse(d, composer, now) if dry_run
+                         else _deliver(d, store, planner, composer, transport, now, run_id))
+            else:
+                entry = _entry(d, "skipped" if d.action == "skip" else "deferred")
+                if not dry_run:
+                    _record(store, d, now, run_id)
+            if entry is not None:
+                report.messages.append(entry)
+    finally:
+        if transport is not None:
+            transport.close()
+        if run_id is not None:
+            store.finish_run(run_id, datetime.now(UTC), report.counts)
+    return report
+
+
+def _entry(d: Decision, status: str, subject: str | None = None,
+           msg_id: str | None = None) -> dict[str, Any]:
+    reason = d.reason
+    if status == "deferred" and d.next_attempt_at is not None:
+        reason = f"{d.reason} until {iso(d.next_attempt_at)}"
+    return {"rule": d.rule.name, "to": d.email, "subject": subject, "status": status,
+            "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at)}
+
+
+def _record(store: Store, d: Decision, now: datetime, run_id: int | None) -> None:
+    row = d.row(now, run_id)
+    if d.recorded:
+        store.update_decision(d.key, row["status"], d.reason, row["next_attempt_at"], iso(now))
+    else:
+        store.record_decision(row)
+
+
+def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
+    try:
+        subject, msg_id, _ = composer.compose(d, now)
+    except RenderError as exc:
+        return _entry(d, "failed") | {"reason": f"render_error: {exc}"}
+    return _entry(d, "would_send", subject, msg_id)
+
+
+def _deliver(d: Decision, store: Store, planner: Planner, composer: Composer,
+             transport: Transport, now: datetime, run_id: int | None) -> dict[str, Any] | None:
+    planner.decide(d, None)  # the conditions once more, at the moment of sending
+    if d.action != "send":
+        _record(store, d, now, run_id)
+        return _entry(d, "skipped" if d.action == "skip" else "deferred")
+    outbox_id = store.claim(d.row(now, run_id))
+    if outbox_id is None:
+        return None  # another run owns it or already decided it
+    try:
+        subject, msg_id, data = composer.compose(d, now)
+    except RenderError as exc:
+        store.mark(outbox_id, "failed", iso(now), reason="render_error", detail=str(exc))
+        return _entry(d, "failed") | {"reason": f"render_error: {exc}"}
+    except BaseException as exc:  # nothing was sent: give the message back to the queue
+        store.mark(outbox_id, "deferred", iso(now), reason="error", next_attempt_at=iso(now),
+                   detail=repr(exc))
+        raise
+    outcome = transport.deliver(data, sender=composer.sender.addr_spec, recipient=d.email,
+                                key=d.key)
+    store.mark(outbox_id, outcome.status, iso(now), subject=subject, message_id=msg_id,
+               detail=outcome.detail,
+               reason=None if outcome.status == "sent" else outcome.detail)
+    return _entry(d, outcome.status, subject, msg_id)

@@ -1,0 +1,224 @@
+"""The outbox: one row per logical message, keyed by (rule, trigger instance).
+
+The unique `key` is what makes "at most once" hold: a decision is recorded with
+INSERT OR IGNORE, and a message is claimed for sending inside BEGIN IMMEDIATE, so two
+processes can never both own it. Candidate queries are bounded by the rules' time
+windows and skip instances the outbox already has.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mailflow.clock import iso
+
+_CANDIDATES = {
+    "cart.abandoned": (
+        "SELECT 'cart:' || c.id || '@' || c.updated_at AS instance, 'cart' AS subject_type,"
+        " c.id AS subject_id, c.updated_at AS trigger_at, c.email, c.email_key, c.email_problem"
+        " FROM carts c WHERE c.updated_at > :lo AND c.updated_at <= :hi"
+        " AND EXISTS (SELECT 1 FROM cart_lines l WHERE l.cart_id = c.id)"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.key = :rule || ':cart:' || c.id || '@' || c.updated_at)"
+    ),
+    "order.placed": (
+        "SELECT 'order:' || o.id AS instance, 'order' AS subject_type, o.id AS subject_id,"
+        " o.created_at AS trigger_at, o.email, o.email_key, o.email_problem"
+        " FROM orders o WHERE o.created_at > :lo AND o.created_at <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':order:' || o.id)"
+    ),
+    "order.status": (
+        "SELECT 'order:' || e.order_id || ':' || e.status AS instance, 'order' AS subject_type,"
+        " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
+        " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
+        " WHERE e.status = :status AND e.at > :lo AND e.at <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.key = :rule || ':order:' || e.order_id || ':' || e.status)"
+    ),
+    "customer.created": (
+        "SELECT 'customer:' || c.email_key AS instance, 'customer' AS subject_type,"
+        " c.email_key AS subject_id, coalesce(c.created_at, c.first_seen_at) AS trigger_at,"
+        " c.email, c.email_key, NULL AS email_problem FROM customers c"
+        " WHERE coalesce(c.created_at, c.first_seen_at) > :lo"
+        " AND coalesce(c.created_at, c.first_seen_at) <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':customer:' || c.email_key)"
+    ),
+    "customer.inactive": (
+        "SELECT 'customer:' || c.email_key || '@' || c.last_order_at AS instance,"
+        " 'customer' AS subject_type, c.email_key AS subject_id, c.last_order_at AS trigger_at,"
+        " c.email, c.email_key, NULL AS email_problem FROM customers c"
+        " WHERE c.last_order_at > :lo AND c.last_order_at <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.key = :rule || ':customer:' || c.email_key || '@' || c.last_order_at)"
+    ),
+}
+CLAIMABLE = ("queued", "deferred")
+LOG_COLUMNS = ("key", "rule", "email AS \"to\"", "status", "reason", "subject", "due_at",
+               "decided_at", "sent_at", "message_id", "attempts")
+
+
+class OutboxQueries:
+    """Mixed into Store; every method here is SQL about rules and the outbox."""
+
+    conn: Any
+
+    def rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def one(self, sql: str, params: tuple | dict = ()) -> dict[str, Any] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    # -- what is due ---------------------------------------------------------------------
+
+    def trigger_candidates(self, rule: str, trigger: str, lo: str, hi: str) -> list[dict]:
+        """Trigger instances whose time lies in (lo, hi] and that this rule never decided."""
+        params = {"rule": rule, "lo": lo, "hi": hi}
+        if trigger in _CANDIDATES:
+            return self.rows(_CANDIDATES[trigger], params)
+        params["status"] = trigger.split(".", 1)[1]
+        return self.rows(_CANDIDATES["order.status"], params)
+
+    def pending(self, rule: str, now: str) -> list[dict]:
+        """Messages decided earlier that wait (quiet hours, data age, SMTP deferral) and are due."""
+        return self.rows(
+            "SELECT * FROM outbox WHERE rule = ? AND status IN ('queued', 'deferred')"
+            " AND coalesce(next_attempt_at, due_at) <= ? ORDER BY due_at, id", (rule, now))
+
+    # -- facts the conditions need --------------------------------------------------------
+
+    def order(self, order_id: str) -> dict | None:
+        order = self.one("SELECT * FROM orders WHERE id = ?", (order_id,))
+        if order is not None:
+            order["lines"] = self.rows("SELECT sku, name, quantity, price FROM order_lines"
+                                       " WHERE order_id = ? ORDER BY position", (order_id,))
+        return order
+
+    def cart(self, cart_id: str) -> dict | None:
+        cart = self.one("SELECT * FROM carts WHERE id = ?", (cart_id,))
+        if cart is not None:
+            cart["lines"] = self.rows("SELECT sku, name, quantity, price FROM cart_lines"
+                                      " WHERE cart_id = ? ORDER BY position", (cart_id,))
+        return cart
+
+    def customer(self, email_key: str | None) -> dict | None:
+        if not email_key:
+            return None
+        return self.one("SELECT * FROM customers WHERE email_key = ?", (email_key,))
+
+    def ordered_since(self, email_key: str, since: str) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM orders WHERE email_key = ? AND created_at >= ? LIMIT 1",
+            (email_key, since)).fetchone() is not None
+
+    def suppression_reasons(self, email_key: str, at: str) -> set[str]:
+        return {row[0] for row in self.conn.execute(
+            "SELECT reason FROM suppressions WHERE email_key = ? AND at <= ?", (email_key, at))}
+
+    def sends_since(self, rule: str, email_key: str, since: str) -> int:
+        """Messages of this rule that went (or may have gone) to this person since `since`."""
+        return self.conn.execute(
+            "SELECT count(*) FROM outbox WHERE email_key = ? AND rule = ?"
+            " AND status IN ('sent', 'sending', 'unknown') AND sent_at > ?",
+            (email_key, rule, since)).fetchone()[0]
+
+    def newest_import(self, kind: str) -> str | None:
+        return self.conn.execute(
+            "SELECT max(imported_at) FROM imports WHERE kind = ?", (kind,)).fetchone()[0]
+
+    # -- recording decisions ----------------------------------------------------------------
+
+    def record_decision(self, d: dict[str, Any]) -> bool:
+        """A skip or a postponement, recorded once: False if the key was already decided."""
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (key, rule, subject_type, subject_id, email, email_key,"
+            " status, reason, due_at, next_attempt_at, decided_at, run_id)"
+            " VALUES (:key, :rule, :subject_type, :subject_id, :email, :email_key, :status,"
+            " :reason, :due_at, :next_attempt_at, :decided_at, :run_id)", d)
+        return cursor.rowcount == 1
+
+    def update_decision(self, key: str, status: str, reason: str | None,
+                        next_attempt_at: str | None, now: str) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET status = ?, reason = ?, next_attempt_at = ?, decided_at = ?"
+            " WHERE key = ? AND status IN ('queued', 'deferred')",
+            (status, reason, next_attempt_at, now, key))
+
+    def claim(self, d: dict[str, Any]) -> int | None:
+        """Take the message for sending; None if another run has it or it was decided."""
+        with self.transaction():
+            row = self.conn.execute("SELECT id, status FROM outbox WHERE key = ?",
+                                    (d["key"],)).fetchone()
+            if row is None:
+                cursor = self.conn.execute(
+                    "INSERT INTO outbox (key, rule, subject_type, subject_id, email, email_key,"
+                    " status, due_at, decided_at, claimed_at, attempts, run_id)"
+                    " VALUES (:key, :rule, :subject_type, :subject_id, :email, :email_key,"
+                    " 'sending', :due_at, :decided_at, :decided_at, 1, :run_id)", d)
+                return cursor.lastrowid
+            if row[1] not in CLAIMABLE:
+                return None
+            self.conn.execute(
+                "UPDATE outbox SET status = 'sending', claimed_at = ?, attempts = attempts + 1,"
+                " reason = NULL, run_id = ? WHERE id = ?", (d["decided_at"], d["run_id"], row[0]))
+            return row[0]
+
+    def mark(self, outbox_id: int, status: str, now: str, *, reason: str | None = None,
+             subject: str | None = None, message_id: str | None = None,
+             next_attempt_at: str | None = None, detail: str | None = None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE outbox SET status = ?, reason = ?, subject = coalesce(?, subject),"
+                " message_id = coalesce(?, message_id), next_attempt_at = ?,"
+                " sent_at = CASE WHEN ? IN ('sent', 'unknown') THEN ? ELSE sent_at END"
+                " WHERE id = ?",
+                (status, reason, subject, message_id, next_attempt_at, status, now, outbox_id))
+            self.conn.execute(
+                "INSERT INTO outbox_attempts (outbox_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
+                (outbox_id, now, status, detail or reason))
+
+    # -- runs, status and log ----------------------------------------------------------------
+
+    def start_run(self, command: str, now, started_at) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO runs (command, now, started_at) VALUES (?, ?, ?)",
+            (command, iso(now), iso(started_at)))
+        return cursor.lastrowid
+
+    def finish_run(self, run_id: int, finished_at, counts: dict) -> None:
+        self.conn.execute("UPDATE runs SET finished_at = ?, counts = ? WHERE id = ?",
+                          (iso(finished_at), json.dumps(counts), run_id))
+
+    def last_run(self) -> dict | None:
+        return self.one("SELECT command, now, started_at, finished_at, counts FROM runs"
+                        " WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1")
+
+    def outbox_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for rule, status, n in self.conn.execute(
+                "SELECT rule, status, count(*) FROM outbox GROUP BY rule, status ORDER BY 1, 2"):
+            counts.setdefault(rule, {})[status] = n
+        return counts
+
+    def next_due(self) -> str | None:
+        return self.conn.execute(
+            "SELECT min(coalesce(next_attempt_at, due_at)) FROM outbox"
+            " WHERE status IN ('queued', 'deferred')").fetchone()[0]
+
+    def log(self, *, email: str | None, rule: str | None, since: str | None) -> list[dict]:
+        clauses, params = [], []
+        if email:
+            clauses.append("email_key = ?")
+            params.append(email.strip().lower())
+        if rule:
+            clauses.append("rule = ?")
+            params.append(rule)
+        if since:
+            clauses.append("decided_at >= ?")
+            params.append(since)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self.rows(f"SELECT {', '.join(LOG_COLUMNS)} FROM outbox{where}"
+                         " ORDER BY decided_at, id", tuple(params))

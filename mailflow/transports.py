@@ -1,0 +1,35 @@
+"""Where a built message goes. The `file` transport writes one .eml per message: the same
+bytes SMTP would send. (SMTP lives in its own module, the only one that uses smtplib.)"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Outcome:
+    status: str  # sent | deferred | failed | unknown
+    detail: str | None = None
+
+
+class FileTransport:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9@._-]+", "_", key)[:180] + ".eml"
+        target = self.folder / name
+        temporary = target.with_suffix(".eml.tmp")
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        return Outcome("sent", str(target))
+
+    def close(self) -> None:
+        pass
