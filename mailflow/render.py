@@ -19,7 +19,7 @@ from mailflow.errors import MailflowError
 
 
 class RenderError(MailflowError):
-    pass
+    """A template that cannot render; the message fails, the run goes on."""
 
 
 @dataclass
@@ -36,13 +36,16 @@ class Renderer:
         self.shop_locale = shop_locale
         self.env = Environment(loader=FileSystemLoader(str(folder)),
                                autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
+        self._names: dict[tuple[str, str | None, str], str | None] = {}
 
     def template_name(self, name: str, locale: str | None, ext: str = "html") -> str | None:
-        for candidate in (locale, self.shop_locale, None):
-            file = f"{name}.{candidate}.{ext}" if candidate else f"{name}.{ext}"
-            if (self.folder / file).is_file():
-                return file
-        return None
+        key = (name, locale, ext)
+        if key not in self._names:
+            self._names[key] = next(
+                (file for candidate in (locale, self.shop_locale, None)
+                 if (self.folder / (file := f"{name}.{candidate}.{ext}" if candidate
+                                    else f"{name}.{ext}")).is_file()), None)
+        return self._names[key]
 
     def render(self, name: str, locale: str | None, context: dict[str, Any],
                subject_override: str | None = None) -> Rendered:

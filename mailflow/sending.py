@@ -13,8 +13,7 @@ from typing import Any, Protocol
 from mailflow.clock import iso
 from mailflow.config import Config
 from mailflow.errors import EXIT_ATTENTION, EXIT_OK, ConfigError
-from mailflow.message import build_message, message_id, parse_sender
-from mailflow.render import Renderer, RenderError
+from mailflow.render import RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
 from mailflow.tokens import make_token, secret_from_env
@@ -50,9 +49,13 @@ def default_transport(config: Config) -> Transport:
 
 
 class Composer:
-    """Renders and builds the message for a decision."""
+    """Renders and builds the message for a decision. Made at the first message of a run,
+    so that a tick with nothing due never loads Jinja or the email package."""
 
-    def __init__(self, store: Store, config: Config, planner: Planner) -> None:
+    def __init__(self, config: Config, planner: Planner) -> None:
+        from mailflow.message import parse_sender
+        from mailflow.render import Renderer
+
         self.config = config
         self.planner = planner
         self.renderer = Renderer(config.folder / "templates", config.shop.locale)
@@ -61,8 +64,11 @@ class Composer:
         if any(r.enabled and r.marketing for r in config.rules):  # fail before the first send
             self._secret = secret_from_env(config.unsubscribe.secret_env)
 
-    def compose(self, d: Decision, now: datetime) -> tuple[str, str, bytes]:
-        """(subject, message id, bytes)."""
+    def compose(self, d: Decision, now: datetime, *, build: bool = True
+                ) -> tuple[str, str, bytes | None]:
+        """(subject, message id, bytes). A rehearsal renders everything but builds no bytes."""
+        from mailflow.message import build_message, message_id
+
         if self.sender is None:
             raise ConfigError(f"{self.config.path.name}: sender.from is needed to send e-mail")
         context = self.planner.context(d)
@@ -75,6 +81,8 @@ class Composer:
         context.update(shop=self.config.shop, rule=d.rule, unsubscribe_url=unsubscribe_url)
         rendered = self.renderer.render(d.rule.template, locale, context, d.rule.subject)
         msg_id = message_id(d.key, self.sender.domain)
+        if not build:
+            return rendered.subject, msg_id, None
         data = build_message(
             sender=self.sender, to=d.email or "", to_name=_full_name(subject_row),
             subject=rendered.subject, text=rendered.text, html=rendered.html, msg_id=msg_id,
@@ -109,7 +117,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
              transport: Transport | None = None) -> SendReport:
     planner = Planner(store, config, now)
     decisions = planner.plan(only_rule)
-    composer = Composer(store, config, planner)
+    composer: Composer | None = None
     report = SendReport(now, dry_run)
     sends = 0
     run_id = None if dry_run else store.start_run("send", now, datetime.now(UTC))
@@ -120,6 +128,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
                 if limit is not None and sends >= limit:
                     continue
                 sends += 1
+                composer = composer or Composer(config, planner)
                 entry = (_rehearse(d, composer, now) if dry_run
                          else _deliver(d, store, planner, composer, transport, now, run_id))
             else:
@@ -155,7 +164,7 @@ def _record(store: Store, d: Decision, now: datetime, run_id: int | None) -> Non
 
 def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
     try:
-        subject, msg_id, _ = composer.compose(d, now)
+        subject, msg_id, _ = composer.compose(d, now, build=False)
     except RenderError as exc:
         return _entry(d, "failed") | {"reason": f"render_error: {exc}"}
     return _entry(d, "would_send", subject, msg_id)

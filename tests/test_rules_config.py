@@ -72,6 +72,11 @@ def test_send_without_a_rules_file_says_how_to_make_one(mailflow):
 
 def test_marketing_rules_need_the_signing_secret_from_the_environment(project, monkeypatch):
     monkeypatch.delenv("MAILFLOW_SECRET", raising=False)
+    orders = project.write("o.csv", "order_id,email,status,created_at,line_name\n"
+                                    "A-1,ana@example.com,paid,2026-03-01 09:59,Mug\n")
+    project("import", orders, "--now", "2026-03-01T10:00")
     result = project("send", "--now", "2026-03-01T10:00")
     assert result.exit_code == 2
     assert "MAILFLOW_SECRET is not set" in result.stderr
+    assert project.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'") == 0
+    assert not (project.config.parent / "outbox").exists()

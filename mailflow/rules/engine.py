@@ -52,6 +52,7 @@ class Planner:
         self.now = now
         self.tz = config.shop.tz
         self.sends_this_run: Counter[tuple[str, str]] = Counter()
+        self._seen: dict[tuple[str, str], dict | None] = {}  # subjects read while planning
 
     def plan(self, only_rule: str | None = None) -> list[Decision]:
         rules = [self.config.rule(only_rule)] if only_rule else self.config.rules
@@ -91,6 +92,8 @@ class Planner:
         """Set d.action/reason from the store as it is now. Also the re-check at the moment of
         sending (planning=False), when this run's earlier sends are already in the store."""
         d.action, d.reason, d.next_attempt_at = "send", None, None
+        if not planning:
+            self._seen.pop((d.subject_type, d.subject_id), None)  # re-read: it may have changed
         reason, wait = self._verdict(d, email_problem, planning)
         if reason is not None:
             d.action, d.reason = "skip", reason
@@ -141,11 +144,12 @@ class Planner:
         return None, None
 
     def _subject(self, d: Decision) -> dict | None:
-        if d.subject_type == "order":
-            return self.store.order(d.subject_id)
-        if d.subject_type == "cart":
-            return self.store.cart(d.subject_id)
-        return self.store.customer(d.subject_id)
+        key = (d.subject_type, d.subject_id)
+        if key not in self._seen:
+            read = {"order": self.store.order, "cart": self.store.cart}.get(d.subject_type,
+                                                                          self.store.customer)
+            self._seen[key] = read(d.subject_id)
+        return self._seen[key]
 
     def _condition_holds(self, condition: str, d: Decision, subject: dict) -> bool:
         if condition == "order_completed" and d.subject_type == "cart":

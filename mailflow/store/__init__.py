@@ -7,14 +7,13 @@ run inside `transaction()`, which takes SQLite's write lock up front (BEGIN IMME
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from mailflow.clock import iso
 from mailflow.errors import MailflowError
@@ -28,8 +27,18 @@ __all__ = ["ImportWriter", "Store"]
 class Store(OutboxQueries):
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self.path = path
+
+    @functools.cached_property
+    def db(self):
+        """The same connection as a sqlite_utils.Database, for introspection.
+
+        Imported on first use: sqlite-utils costs ~40 ms of start-up that a cron tick with
+        nothing due should not pay.
+        """
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
