@@ -48,16 +48,16 @@ STATES = [("paid", "fulfilled"), ("paid", "unfulfilled"), ("pending", "unfulfill
           ("paid", "partial"), ("refunded", "fulfilled")]
 
 
-def generate(path: Path, rows: int, lines_per_order: int = 5, seed: int = 7) -> None:
+def generate(path: Path, rows: int, lines_per_order: int = 5, seed: int = 7,
+             start: datetime = datetime(2024, 1, 1, 8, 0, 0), step_minutes: int = 3) -> None:
     rng = random.Random(seed)
     col = {name: i for i, name in enumerate(HEADER)}
-    start = datetime(2024, 1, 1, 8, 0, 0)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
         orders = rows // lines_per_order
         for n in range(orders):
-            created = start + timedelta(minutes=3 * n)
+            created = start + timedelta(minutes=step_minutes * n)
             stamp = created.strftime("%Y-%m-%d %H:%M:%S +0100")
             email = f"client{rng.randrange(orders // 2)}@example.com"
             financial, fulfillment = STATES[n % len(STATES)]
