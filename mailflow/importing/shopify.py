@@ -35,8 +35,6 @@ _CSV_ALIASES: dict[str, tuple[str, ...]] = {
     "discount": ("Discount Amount",), "total": ("Total",),
     "payment_method": ("Payment Method",), "shipping_method": ("Shipping Method",),
     "ship_line_title": ("Shipping line title",), "ship_line_price": ("Shipping line price",),
-    "tracking_number": ("Tracking Number",), "tracking_url": ("Tracking URL",),
-    "carrier": ("Tracking Company",),
     "recovery_url": ("Abandoned Checkout URL", "Recovery URL", "Checkout URL"),
     "billing_name": ("Billing Name",), "billing_first": ("Billing First Name",),
     "billing_last": ("Billing Last Name",), "ship_name": ("Shipping Name",),
@@ -126,9 +124,8 @@ class _Layout:
     def __getattr__(self, field: str) -> int:  # for type checkers: __init__ sets every field
         raise AttributeError(field)
 
-    def stamp(self, cells: list[str], field: str) -> datetime | None:
+    def stamp(self, value: str, field: str) -> datetime | None:
         """An order's dates repeat (Created at = Paid at, and on every row): parse each once."""
-        value = cells[getattr(self, field)]
         if not value:
             return None
         stamps = self._stamps
@@ -138,8 +135,7 @@ class _Layout:
             stamps[value] = build.timestamp(value, self.label[field], self.tz)
         return stamps[value]
 
-    def amount(self, cells: list[str], field: str) -> str | None:
-        value = cells[getattr(self, field)]
+    def amount(self, value: str, field: str) -> str | None:
         if not value:
             return None
         return value if _PLAIN_AMOUNT(value) else build.amount(value, self.label[field])
@@ -158,8 +154,8 @@ class _Layout:
 
     def address(self, cells: list[str]) -> str | None:
         """The Shipping cells as the lines of a label; Street is Address1 + 2 in one cell."""
-        name, company, line1, line2, street, zip_code, city, province, country = (
-            cells[i].strip() for i in self.address_at)
+        name, company, line1, line2, street, zip_code, city, province, country = [
+            cells[i].strip() for i in self.address_at]
         town = f"{strip_excel_guard(zip_code) or ''} {city}".strip()
         parts = (name, company, *((line1, line2) if line1 or line2 else (street,)), town,
                  province, country)
@@ -167,14 +163,15 @@ class _Layout:
 
 
 def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:
-    created = c.stamp(cells, "created_at")
+    created = c.stamp(cells[c.created_at], "created_at")
     if created is None:
         raise RowRejected(f"{c.label['created_at']} is empty")
-    paid, shipped = c.stamp(cells, "paid_at"), c.stamp(cells, "fulfilled_at")
-    cancelled = c.stamp(cells, "cancelled_at")
+    paid, shipped = c.stamp(cells[c.paid_at], "paid_at"), c.stamp(cells[c.fulfilled_at], "fulfilled_at")
+    cancelled = c.stamp(cells[c.cancelled_at], "cancelled_at")
     financial = cells[c.financial].strip() if "financial" in c.present else None
     if financial == "":
-        raise RowRejected(f"{c.label['financial']} is empty")
+        raise RowRejected(f"{c.label['financial']} is empty: not an order"
+                          " (Shopify's abandoned checkouts export imports with --kind carts)")
     method = cells[c.payment_method].strip() or None
     status, entered = _status(financial, cells[c.fulfillment], cancelled is not None, method,
                               paid is not None)
@@ -188,38 +185,29 @@ def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:
         paid_at=paid, shipped_at=shipped, cancelled_at=cancelled,
         status_at=paid if entered == "paid" else shipped if entered == "shipped" else
         cancelled if entered == "cancelled" else None,
-        currency=cells[c.currency].strip() or None, subtotal=c.amount(cells, "subtotal"),
-        shipping=c.amount(cells, "shipping"), tax=c.amount(cells, "tax"),
-        discount=c.amount(cells, "discount"), total=c.amount(cells, "total"),
+        currency=cells[c.currency].strip() or None, subtotal=c.amount(cells[c.subtotal], "subtotal"),
+        shipping=c.amount(cells[c.shipping], "shipping"), tax=c.amount(cells[c.tax], "tax"),
+        discount=c.amount(cells[c.discount], "discount"), total=c.amount(cells[c.total], "total"),
         payment_method=method, shipping_method=cells[c.shipping_method].strip() or None,
-        tracking_number=cells[c.tracking_number].strip() or None,
-        tracking_url=cells[c.tracking_url].strip() or None,
-        carrier=cells[c.carrier].strip() or None, shipping_address=c.address(cells),
-        platform_id=cells[c.id].strip() or None,
+        shipping_address=c.address(cells), platform_id=cells[c.id].strip() or None,
     )
 
 
 def _csv_cart(c: _Layout, cells: list[str], key: str, line: int) -> Cart:
-    created = c.stamp(cells, "created_at")
+    created = c.stamp(cells[c.created_at], "created_at")
     if created is None:
         raise RowRejected(f"{c.label['created_at']} is empty")
     first, last = c.names(cells)
     marketing = cells[c.accepts_marketing]
     return Cart(
         cart_id=cells[c.id].strip() or key, line=line, email=cells[c.email].strip() or None,
-        created_at=created, updated_at=c.stamp(cells, "updated_at"),
-        completed_at=c.stamp(cells, "completed_at"), first_name=first, last_name=last,
+        created_at=created, updated_at=c.stamp(cells[c.updated_at], "updated_at"),
+        completed_at=c.stamp(cells[c.completed_at], "completed_at"), first_name=first, last_name=last,
         locale=cells[c.locale].strip() or None,
         accepts_marketing=build.flag(marketing) if marketing else None,
-        currency=cells[c.currency].strip() or None, total=c.amount(cells, "total"),
+        currency=cells[c.currency].strip() or None, total=c.amount(cells[c.total], "total"),
         recovery_url=cells[c.recovery_url].strip() or None,
     )
-
-
-def _looks_like_checkouts(c: _Layout, cells: list[str], key: str) -> bool:
-    """Shopify's abandoned-checkouts export: no Financial Status, Name is `#` + Id."""
-    return ("financial" in c.present and not cells[c.financial].strip()
-            and key == f"#{cells[c.id].strip()}")
 
 
 def read_csv(table: CsvTable, kind: str, ctx: Any) -> Iterator[Record | Rejected]:
@@ -234,11 +222,12 @@ def read_csv(table: CsvTable, kind: str, ctx: Any) -> Iterator[Record | Rejected
     i_key, i_name, i_sku = c.name, c.line_name, c.line_sku
     i_qty, i_price = c.line_quantity, c.line_price
     # The Transporter template puts the shipping line on a row of its own.
-    tail = [(attr, field) for attr, field in (("shipping_method", "ship_line_title"),
-                                              ("shipping", "ship_line_price"))
-            if kind == "orders" and field in c.present and attr not in c.present]
-    plain = _PLAIN_AMOUNT
-    current_raw = current = ""
+    tail = [(attr, c.present[field], field) for attr, field in (
+        ("shipping_method", "ship_line_title"), ("shipping", "ship_line_price"))
+        if kind == "orders" and field in c.present and attr not in c.present]
+    prices: set[str] = set()  # a catalogue has few prices: check each spelling once
+    current_raw: str | None = None
+    current: str | None = None
     record: Order | Cart | None = None
     lines: list[Line] = []
     first = True
@@ -254,8 +243,11 @@ def read_csv(table: CsvTable, kind: str, ctx: Any) -> Iterator[Record | Rejected
             record, current_raw, current = None, raw, raw.strip()
             if not current:
                 yield Rejected(line, f"no order number ({c.label['name']} is empty)")
+                current_raw = current = None
                 continue
-            if first and kind == "orders" and _looks_like_checkouts(c, cells, current):
+            # Shopify's abandoned checkouts export: no Financial Status, and Name is # + Id
+            if first and kind == "orders" and "financial" in c.present \
+                    and not cells[c.financial].strip() and current == f"#{cells[c.id].strip()}":
                 raise NotAnExport(f"{table.source.name}: this is Shopify's abandoned checkouts"
                                   " export (no Financial Status): import it with --kind carts")
             first = False
@@ -268,23 +260,34 @@ def read_csv(table: CsvTable, kind: str, ctx: Any) -> Iterator[Record | Rejected
         elif record is None:
             continue  # the rest of a rejected order
         name, sku = cells[i_name], cells[i_sku]
-        if name or sku:
-            quantity, price = cells[i_qty], cells[i_price]
-            try:
+        try:
+            if name or sku:
+                quantity, price = cells[i_qty], cells[i_price]
                 lines.append(Line(
                     sku.strip() or None, name.strip() or None,
-                    int(quantity) if quantity.isdigit() else _quantity(quantity),
-                    price if plain(price) else build.amount(price, "Lineitem price")))
-            except RowRejected as exc:
-                yield Rejected(line, f"order {current} not imported: {exc.reason}")
-                record = None
-                continue
-        for attr, field in tail:
-            if cells[getattr(c, field)] and getattr(record, attr) is None:
-                setattr(record, attr, c.amount(cells, field) if attr == "shipping" else
-                        cells[getattr(c, field)].strip())
+                    _COUNTS.get(quantity) or _quantity(quantity),
+                    price if price in prices else _line_price(price, prices)))
+            for attr, i, field in tail:
+                if cells[i] and getattr(record, attr) is None:
+                    setattr(record, attr, c.amount(cells[i], field) if attr == "shipping"
+                            else cells[i].strip())
+        except RowRejected as exc:
+            yield Rejected(line, f"order {current} not imported: {exc.reason}")
+            record = None
     if record is not None:
         yield record
+
+
+_COUNTS = {str(n): n for n in range(1, 100)}
+
+
+def _line_price(price: str, plain: set[str]) -> str | None:
+    if not _PLAIN_AMOUNT(price):
+        return build.amount(price, "Lineitem price")
+    if len(plain) >= 4096:
+        plain.clear()
+    plain.add(price)
+    return price
 
 
 def _quantity(value: str) -> int:
@@ -344,6 +347,10 @@ def _obj(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _objs(value: Any) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _consent(o: dict) -> bool | None:
     customer = _obj(o.get("customer"))
     for value in (o.get("buyer_accepts_marketing"),
@@ -367,7 +374,7 @@ def _json_names(o: dict) -> tuple[str | None, str | None]:
 
 def _json_lines(o: dict) -> list[Line]:
     return [build.line_item(li.get("sku"), li.get("name") or li.get("title"), li.get("quantity"),
-                            li.get("price")) for li in o.get("line_items") or [] if isinstance(li, dict)]
+                            li.get("price")) for li in _objs(o.get("line_items"))]
 
 
 def _json_address(a: dict) -> str | None:
@@ -378,9 +385,12 @@ def _json_address(a: dict) -> str | None:
 
 
 def _tracking(f: dict) -> tuple[str | None, str | None, str | None]:
-    numbers, urls = f.get("tracking_numbers") or [None], f.get("tracking_urls") or [None]
-    return (build.clean(f.get("tracking_number") or numbers[0]),
-            build.clean(f.get("tracking_url") or urls[0]), build.clean(f.get("tracking_company")))
+    def first(key: str) -> object:
+        value = f.get(f"{key}s")
+        return f.get(key) or (value[0] if isinstance(value, list) and value else None)
+
+    return (build.clean(first("tracking_number")), build.clean(first("tracking_url")),
+            build.clean(f.get("tracking_company")))
 
 
 def _shipping_amount(o: dict) -> str | None:
@@ -388,7 +398,7 @@ def _shipping_amount(o: dict) -> str | None:
     if shop is not None:
         return build.amount(shop, "total_shipping_price_set")
     prices = [build.amount(s.get("price"), "shipping_lines price")
-              for s in o.get("shipping_lines") or [] if isinstance(s, dict)]
+              for s in _objs(o.get("shipping_lines"))]
     return str(sum(Decimal(p) for p in prices if p)) if any(prices) else None
 
 
@@ -403,19 +413,20 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
     financial = build.clean(o.get("financial_status"))
     if financial is None:
         raise RowRejected("financial_status is empty")
-    gateways = [g for g in o.get("payment_gateway_names") or [] if isinstance(g, str)]
+    gateways = o.get("payment_gateway_names")
+    gateways = [g for g in gateways if isinstance(g, str)] if isinstance(gateways, list) else []
     method = ", ".join(gateways) or build.clean(o.get("gateway"))
     status, entered = _status(financial, build.clean(o.get("fulfillment_status")),
                               cancelled is not None, method, False)
-    parcels = sorted((f for f in o.get("fulfillments") or [] if isinstance(f, dict)
-                      and _word(f.get("status")) not in _FAILED_FULFILLMENT),
+    parcels = sorted((f for f in _objs(o.get("fulfillments"))
+                      if _word(f.get("status")) not in _FAILED_FULFILLMENT),
                      key=lambda f: str(f.get("created_at") or ""))
     number, url, carrier = _tracking(parcels[-1]) if parcels else (None, None, None)
     shipped = None
     if parcels and _FULFILLMENT.get(_word(o.get("fulfillment_status"))):
         shipped = build.timestamp(parcels[0].get("created_at"), "fulfillments created_at", tz)
     first, last = _json_names(o)
-    shipping_lines = [s for s in o.get("shipping_lines") or [] if isinstance(s, dict)]
+    shipping_lines = _objs(o.get("shipping_lines"))
     return Order(
         order_id=order_id, line=line, status=status, created_at=created,
         email=build.clean(o.get("email") or o.get("contact_email") or customer.get("email")),
