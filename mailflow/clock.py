@@ -82,7 +82,10 @@ def iso(moment: datetime | None) -> str | None:
     """The storage format: UTC, second precision, `Z`."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat is C code; strftime was the single biggest cost of writing a large import
+    return moment.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def from_iso(text: str | None) -> datetime | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
+from email.errors import HeaderDefect
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -42,9 +43,16 @@ def build_message(*, sender: Address, to: str, to_name: str | None, subject: str
                   html: str, msg_id: str, date: datetime, reply_to: str | None = None,
                   extra_headers: dict[str, str] | None = None) -> bytes:
     message = EmailMessage()
-    local, domain = to.rsplit("@", 1)
     message["From"] = sender
-    message["To"] = Address(display_name=one_line(to_name or ""), username=local, domain=domain)
+    serialize_policy = POLICY
+    try:
+        recipient = Address(display_name=one_line(to_name or ""), addr_spec=to)
+    except (ValueError, IndexError, HeaderDefect):
+        # An internationalised mailbox (SMTPUTF8): only a UTF-8 message can carry it.
+        local, domain = to.rsplit("@", 1)
+        recipient = Address(display_name=one_line(to_name or ""), username=local, domain=domain)
+        serialize_policy = POLICY.clone(utf8=True)
+    message["To"] = recipient
     if reply_to:
         message["Reply-To"] = one_line(reply_to)
     message["Subject"] = one_line(subject)
@@ -55,4 +63,4 @@ def build_message(*, sender: Address, to: str, to_name: str | None, subject: str
         message[name] = one_line(value)
     message.set_content(text, charset="utf-8")
     message.add_alternative(html, subtype="html", charset="utf-8")
-    return message.as_bytes(policy=POLICY)
+    return message.as_bytes(policy=serialize_policy)

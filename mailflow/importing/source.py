@@ -166,8 +166,8 @@ def _csv_reason(exc: csv.Error) -> str:
     if "unexpected end of data" in reason or "EOF" in reason:
         return "a quoted cell is never closed (unterminated quote)"
     if "expected after" in reason:
-        return (f"a quoted cell goes on after its closing quote ({reason}): a quote inside"
-                " a quoted cell must be doubled")
+        return ("a quoted cell goes on after its closing quote: a quote inside a quoted cell"
+                ' must be doubled ("")')
     return reason
 
 
