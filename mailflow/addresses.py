@@ -75,7 +75,7 @@ def _special_use(domain: str) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in SPECIAL_USE_DOMAIN_NAMES)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # bounded: memory must not grow with the export
 def _check(raw: str) -> Checked:
     text = raw.strip()
     if not text:

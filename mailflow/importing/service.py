@@ -114,6 +114,8 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
             return
         ctx = ParseContext(source.name, tz, now)
         staged = ImportReport()  # counted apart, merged only once the file has committed
+        if source.size > 8 << 20:
+            store.bulk_cache()
         with store.transaction():
             writer = store.import_writer(path=source.name, sha256=source.sha256,
                                          fmt=export.format, kind=export.kind, now=now)
