@@ -54,7 +54,7 @@ def _order(n: int, created: datetime) -> Order:
 def build_store(path: Path, orders: int, carts: int, sends: int) -> None:
     store = Store.open(path)
     span = timedelta(days=365)
-    old_end = NOW - timedelta(days=12)  # history ends before every rule's window
+    old_end = NOW - timedelta(days=30)  # history ends before every window (after + expire + lookback)
     with store.transaction():
         writer = store.import_writer(path="bench", sha256="bench", fmt="mailflow", kind="orders",
                                      now=NOW - timedelta(minutes=5))

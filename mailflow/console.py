@@ -7,25 +7,44 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+@cache
+def _consoles() -> tuple[Console, Console]:
+    # rich is imported on first output: a quiet cron tick prints nothing and saves ~25 ms
+    from rich.console import Console
+
+    return (Console(highlight=False, soft_wrap=True),
+            Console(stderr=True, highlight=False, soft_wrap=True))
+
+
+def __getattr__(name: str) -> Console:
+    if name in ("out", "err"):
+        return _consoles()[name == "err"]
+    raise AttributeError(name)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 PROGRESS_MIN_BYTES = 5 << 20
 
 
 def error(message: str) -> None:
+    err = _consoles()[1]
     err.print(f"[bold red]error:[/] {escape(message)}" if err.is_terminal else f"error: {message}",
               markup=err.is_terminal)
 
 
 def warn(message: str) -> None:
-    err.print(escape(message))
+    _consoles()[1].print(escape(message))
 
 
 def emit_json(document: Any) -> None:
@@ -33,12 +52,13 @@ def emit_json(document: Any) -> None:
 
 
 def line(text: str) -> None:
-    out.print(escape(text))
+    _consoles()[0].print(escape(text))
 
 
 @contextmanager
 def import_progress(enabled: bool) -> Iterator[Any]:
     """A progress callback for big files on a terminal; a no-op otherwise."""
+    err = _consoles()[1]
     if not (enabled and err.is_terminal):
         yield None
         return
@@ -91,6 +111,8 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         emit_json(summary)
         return
+    from rich.table import Table
+
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -112,7 +134,7 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     for rule, states in summary.get("outbox", {}).items():
         table.add_row(f"outbox {escape(rule)}",
                       ", ".join(f"{escape(s)} {n}" for s, n in states.items()))
-    out.print(table)
+    _consoles()[0].print(table)
 
 
 def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:

@@ -36,6 +36,10 @@ class RowRejected(Exception):
         self.line = line
 
 
+class RenderError(MailflowError):
+    """A template that cannot render; that message fails, the run goes on."""
+
+
 class DeliveryBlocked(MailflowError):
     """SMTP unreachable, login refused, TLS failure: nothing lost, mail stays queued."""
 

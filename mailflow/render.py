@@ -15,11 +15,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
-from mailflow.errors import MailflowError
+from mailflow.errors import RenderError
 
-
-class RenderError(MailflowError):
-    """A template that cannot render; the message fails, the run goes on."""
+__all__ = ["RenderError", "Rendered", "Renderer", "html_to_text"]
 
 
 @dataclass

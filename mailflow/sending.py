@@ -12,8 +12,7 @@ from typing import Any, Protocol
 
 from mailflow.clock import iso
 from mailflow.config import Config
-from mailflow.errors import EXIT_ATTENTION, EXIT_OK, ConfigError
-from mailflow.render import RenderError
+from mailflow.errors import EXIT_ATTENTION, EXIT_OK, ConfigError, RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
 from mailflow.tokens import make_token, secret_from_env
