@@ -207,15 +207,70 @@ def log_command(
 @app.command("check")
 @guarded
 def check_command(ctx: typer.Context, json: JsonOption = False) -> int:
-    """Validate rules.yaml (and that each rule's template exists)."""
+    """Validate rules.yaml and render every template in every locale against sample data."""
     from mailflow import console
+    from mailflow.preview import check_templates
 
     config, _ = _open(_globals(ctx), rules=True)
-    summary = {"config": str(config.path), "rules": [r.name for r in config.rules], "ok": True}
+    problems = check_templates(config)
     if json:
-        console.emit_json(summary)
+        console.emit_json({"config": str(config.path), "rules": [r.name for r in config.rules],
+                           "problems": problems, "ok": not problems})
+    for problem in problems:
+        console.warn(problem)
+    if not problems and not json:
+        console.line(f"{config.path}: {len(config.rules)} rules valid, every template renders")
+    return 1 if problems else 0
+
+
+@app.command("preview")
+@guarded
+def preview_command(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="A rule or template name.")] = None,
+    order: Annotated[str | None, typer.Option(help="Use this order from the store.")] = None,
+    cart: Annotated[str | None, typer.Option(help="Use this cart from the store.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Use this customer (e-mail).")] = None,
+    locale: Annotated[str | None, typer.Option(help="Language of the e-mail.")] = None,
+    format: Annotated[str, typer.Option("--format", help="html, text or eml.")] = "html",
+    out: Annotated[Path | None, typer.Option(help="Write to this file (with --all: a folder).")
+                   ] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Open the result in a browser.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="A gallery of every template.")] = False,
+    now: NowOption = None,
+) -> int:
+    """Render one e-mail (built-in sample data unless --order/--cart/--customer), or --all."""
+    import sys
+
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.preview import as_format, compose_preview, gallery
+
+    g = _globals(ctx)
+    config, store = _open(g, rules=True)
+    if all_:
+        if out is None:
+            raise UsageError("preview --all needs --out DIR")
+        target = gallery(config, out)
+        console.line(f"wrote {target}")
     else:
-        console.line(f"{config.path}: {len(config.rules)} rules, all valid")
+        if name is None:
+            raise UsageError("preview needs a rule or template name (or --all --out DIR)")
+        if sum(x is not None for x in (order, cart, customer)) > 1:
+            raise UsageError("use one of --order, --cart, --customer")
+        message = compose_preview(config, store, name, order=order, cart=cart, customer=customer,
+                                  locale=locale, now=parse_now(now, config.shop.tz) if now else None)
+        data = as_format(message, format)
+        if out is None and not open_:
+            sys.stdout.buffer.write(data)
+            return 0
+        target = out or Path(f"preview-{name}.{ {'text': 'txt'}.get(format, format) }")
+        target.write_bytes(data)
+        console.line(f"wrote {target}")
+    if open_:
+        import webbrowser
+
+        webbrowser.open(target.resolve().as_uri())
     return 0
 
 

@@ -40,6 +40,7 @@ class Shop:
     locale: str = "en"
     currency: str = "EUR"
     consent: str = "optional"
+    payment_instructions: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -240,7 +241,8 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
 
 
 def _shop(r: _Reader, node: yaml.Node) -> Shop:
-    keys = ("name", "url", "address", "timezone", "locale", "currency", "consent")
+    keys = ("name", "url", "address", "timezone", "locale", "currency", "consent",
+            "payment_instructions")
     found = r.mapping(node, "shop", keys)
     shop = Shop(**{k: r.text(v, f"shop.{k}") for k, v in found.items()})
     if "timezone" in found:

@@ -1,23 +1,40 @@
-"""Rendering a rule's template for one message: subject, HTML and text.
+"""Rendering one e-mail: subject, inlined HTML and text, in the customer's language.
 
-Jinja2 with autoescape for HTML and StrictUndefined (a missing value is an error, never
-a blank). The locale variant `NAME.LOCALE.html` wins for the customer's locale, then
-the shop's, then the plain `NAME.html`.
+Jinja2 with autoescape and StrictUndefined (a missing value is an error, never a blank).
+`NAME.LOCALE.html` wins for the customer's locale, then the shop's, then `NAME.html`.
+After rendering, every link is made absolute from `shop.url`, links to the shop get
+`utm_source=mailflow&utm_campaign=<rule>`, and a link whose scheme is not http(s),
+mailto or tel (`javascript:`, `data:`…) is neutralised to `#`.
 """
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 from dataclasses import dataclass
-from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    pass_eval_context,
+    select_autoescape,
+)
+from markupsafe import Markup, escape
 
+from mailflow.config import Shop
 from mailflow.errors import RenderError
+from mailflow.formatting import Formatter, line_total, normalize_locale
+from mailflow.inline import inliner
 
-__all__ = ["RenderError", "Rendered", "Renderer", "html_to_text"]
+__all__ = ["RenderError", "Rendered", "Renderer", "html_to_text", "safe_url"]
+
+_LINK = re.compile(r"""(\s(?:href|src))\s*=\s*(["'])(.*?)\2""", re.I | re.S)
+_SAFE_SCHEMES = ("http", "https")
 
 
 @dataclass
@@ -26,57 +43,142 @@ class Rendered:
     html: str
     text: str
     locale: str
+    template: str
+
+
+def safe_url(value: object) -> str:
+    """A URL from data, if it is http(s); else empty (never a `javascript:` link)."""
+    text = str(value or "").strip()
+    return text if urlsplit(text).scheme.lower() in _SAFE_SCHEMES else ""
+
+
+@pass_eval_context
+def nl2br(eval_ctx, value: object) -> Markup:
+    lines = str(value or "").splitlines()
+    return Markup("<br>\n").join(escape(line) for line in lines)
 
 
 class Renderer:
-    def __init__(self, folder: Path, shop_locale: str) -> None:
+    def __init__(self, folder: Path, shop: Shop, inliner_name: str | None = None) -> None:
         self.folder = folder
-        self.shop_locale = shop_locale
-        self.env = Environment(loader=FileSystemLoader(str(folder)),
-                               autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
+        self.shop = shop
+        self.inline = inliner(inliner_name)
         self._names: dict[tuple[str, str | None, str], str | None] = {}
+        self._envs: dict[str, Environment] = {}
+
+    def environment(self, locale: str) -> Environment:
+        if locale not in self._envs:
+            env = Environment(loader=FileSystemLoader(str(self.folder)),
+                              autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
+            fmt = Formatter(locale, self.shop.currency, self.shop.tz)
+            env.filters.update(money=fmt.money, date=fmt.date, datetime=fmt.datetime,
+                               safe_url=safe_url, nl2br=nl2br)
+            env.globals.update(line_total=line_total)
+            self._envs[locale] = env
+        return self._envs[locale]
 
     def template_name(self, name: str, locale: str | None, ext: str = "html") -> str | None:
         key = (name, locale, ext)
         if key not in self._names:
             self._names[key] = next(
-                (file for candidate in (locale, self.shop_locale, None)
+                (file for candidate in (locale, self.shop.locale, None)
                  if (self.folder / (file := f"{name}.{candidate}.{ext}" if candidate
                                     else f"{name}.{ext}")).is_file()), None)
         return self._names[key]
 
-    def render(self, name: str, locale: str | None, context: dict[str, Any],
+    def render(self, name: str, locale: str | None, context: dict[str, Any], *, campaign: str,
                subject_override: str | None = None) -> Rendered:
-        html_name = self.template_name(name, locale)
+        wanted = normalize_locale(locale)
+        html_name = self.template_name(name, wanted)
         if html_name is None:
             raise RenderError(f"templates/{name}.html: no such template")
+        parts = html_name.split(".")
+        used = parts[1] if len(parts) == 3 else normalize_locale(self.shop.locale) or "en"
+        env = self.environment(used)
         try:
-            template = self.env.get_template(html_name)
-            html = template.render(context)
+            template = env.get_template(html_name)
+            raw = template.render(context)
             if subject_override:
-                subject = self.env.from_string(subject_override).render(context)
+                subject = env.from_string(subject_override).render(context)
             elif "subject" in template.blocks:
                 subject = "".join(template.blocks["subject"](template.new_context(context)))
             else:
                 raise RenderError(f"templates/{html_name}: no {{% block subject %}}")
-            text_name = self.template_name(name, locale, "txt")
-            text = (self.env.get_template(text_name).render(context) if text_name
-                    else html_to_text(html))
+            text_name = self.template_name(name, wanted, "txt")
+            text = env.get_template(text_name).render(context) if text_name else None
         except TemplateError as exc:
-            line = getattr(exc, "lineno", None)
-            where = f"templates/{html_name}" + (f":{line}" if line else "")
-            raise RenderError(f"{where}: {exc.message if hasattr(exc, 'message') else exc}") from None
-        used = html_name.split(".")
-        return Rendered(" ".join(unescape(subject).split()), html, text,
-                        used[1] if len(used) == 3 else self.shop_locale)
+            raise RenderError(_where(exc, html_name)) from None
+        subject = " ".join(htmllib.unescape(subject).split())
+        if not subject:
+            raise RenderError(f"templates/{html_name}: the subject block is empty")
+        linked = fix_links(raw, self.shop.url, campaign, context.get("unsubscribe_url"))
+        return Rendered(subject, self.inline(linked), text or html_to_text(linked), used,
+                        html_name)
 
 
-_BLOCKS = re.compile(r"<(br|/p|/div|/tr|/h\d|/li|/table)[^>]*>", re.I)
-_TAGS = re.compile(r"<[^>]+>")
-_HEAD = re.compile(r"<(head|style|title)[^>]*>.*?</\1>", re.I | re.S)
+def _where(exc: TemplateError, fallback: str) -> str:
+    """`templates/FILE:LINE: message`. Jinja rewrites tracebacks so that a runtime error's
+    frames name the template file and line; syntax errors carry them on the exception."""
+    name, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    tb = exc.__traceback__ if line is None else None
+    while tb is not None:  # the innermost template frame is where it happened
+        if tb.tb_frame.f_code.co_filename.endswith((".html", ".txt")):
+            name, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+        tb = tb.tb_next
+    return f"templates/{Path(str(name or fallback)).name}" + (f":{line}" if line else "") + \
+        f": {exc.message or exc}"
+
+
+def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None) -> str:
+    base = shop_url.rstrip("/") + "/"
+    shop_host = urlsplit(shop_url).netloc.lower()
+
+    def replace(match: re.Match) -> str:
+        attribute, _quote, raw = match.groups()
+        url = htmllib.unescape(raw).strip()
+        if not url or url.startswith("#") or url.lower().startswith(("mailto:", "tel:")):
+            return match.group(0)
+        absolute = urljoin(base, url)
+        parts = urlsplit(absolute)
+        if parts.scheme.lower() not in _SAFE_SCHEMES:
+            return f'{attribute}="#"'
+        if attribute.strip().lower() == "href" and parts.netloc.lower() == shop_host and \
+                absolute != skip:
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            query.setdefault("utm_source", "mailflow")
+            query.setdefault("utm_campaign", campaign)
+            absolute = urlunsplit(parts._replace(path=parts.path or "/", query=urlencode(query)))
+        return f'{attribute}="{escape(absolute)}"'
+
+    return _LINK.sub(replace, html)
+
+
+_ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*([\"'])(.*?)\1[^>]*>(.*?)</a>", re.I | re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _anchor_as_text(match: re.Match) -> str:
+    url = match.group(2)
+    label = " ".join(htmllib.unescape(_TAG.sub(" ", match.group(3))).split())
+    if url.startswith("#") or not url:
+        return match.group(3)
+    shown = htmllib.unescape(url).removeprefix("mailto:")
+    if not label or label == shown or label.rstrip("/") == shown.split("?")[0].rstrip("/"):
+        return f" {url} "
+    return f"{match.group(3)} ( {url} )"
 
 
 def html_to_text(html: str) -> str:
-    text = _TAGS.sub("", _BLOCKS.sub("\n", _HEAD.sub("", html)))
-    lines = [" ".join(unescape(line).split()) for line in text.splitlines()]
-    return "\n".join(line for line in lines if line) + "\n"
+    """The text part: links as `label ( URL )`, layout tables flattened, no images."""
+    import html2text
+
+    converter = html2text.HTML2Text()
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.ignore_tables = True
+    converter.ignore_links = True
+    converter.body_width = 0
+    converter.unicode_snob = True
+    text = converter.handle(_ANCHOR.sub(_anchor_as_text, html))
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"

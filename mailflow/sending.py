@@ -5,13 +5,14 @@ A dry run makes the same decisions and renders the same subjects, and writes not
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from mailflow.clock import iso
-from mailflow.config import Config
+from mailflow.config import Config, Rule
 from mailflow.errors import EXIT_ATTENTION, EXIT_OK, ConfigError, RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
@@ -48,45 +49,58 @@ def default_transport(config: Config) -> Transport:
 
 
 class Composer:
-    """Renders and builds the message for a decision. Made at the first message of a run,
-    so that a tick with nothing due never loads Jinja or the email package."""
+    """Renders and builds the message for a decision (and for `preview`). Made at the first
+    message of a run, so that a tick with nothing due never loads Jinja or the email package."""
 
-    def __init__(self, config: Config, planner: Planner) -> None:
+    def __init__(self, config: Config, planner: Planner | None = None,
+                 inliner_name: str | None = None, *, preview: bool = False) -> None:
         from mailflow.message import parse_sender
         from mailflow.render import Renderer
 
         self.config = config
         self.planner = planner
-        self.renderer = Renderer(config.folder / "templates", config.shop.locale)
+        self.renderer = Renderer(config.folder / "templates", config.shop, inliner_name)
         self.sender = parse_sender(config.sender.from_) if config.sender.from_ else None
         self._secret: bytes | None = None
-        if any(r.enabled and r.marketing for r in config.rules):  # fail before the first send
+        if preview:  # links in a preview need not work: never ask for the secret
+            self._secret = os.environ.get(config.unsubscribe.secret_env, "").encode() or \
+                b"preview-only, not a valid token"
+        elif any(r.enabled and r.marketing for r in config.rules):  # fail before the first send
             self._secret = secret_from_env(config.unsubscribe.secret_env)
 
     def compose(self, d: Decision, now: datetime, *, build: bool = True
                 ) -> tuple[str, str, bytes | None]:
         """(subject, message id, bytes). A rehearsal renders everything but builds no bytes."""
-        from mailflow.message import build_message, message_id
+        from mailflow.context import cart_view, customer_view, order_view
+
+        rows = self.planner.context(d)
+        message = self.message(
+            key=d.key, rule=d.rule, template=d.rule.template, marketing=d.rule.marketing,
+            order=order_view(rows["order"]), cart=cart_view(rows["cart"]),
+            customer=customer_view(rows["customer"]), to=d.email or "", now=now)
+        if not build:
+            return message.subject, message.message_id, None
+        return message.subject, message.message_id, message.build()
+
+    def message(self, *, key: str, rule: Rule | None, template: str, marketing: bool,
+                order: dict | None, cart: dict | None, customer: dict | None, to: str,
+                now: datetime, locale: str | None = None) -> Composed:
+        from mailflow.context import message_context, message_locale
+        from mailflow.message import message_id
 
         if self.sender is None:
             raise ConfigError(f"{self.config.path.name}: sender.from is needed to send e-mail")
-        context = self.planner.context(d)
-        extra: dict[str, str] = {}
-        unsubscribe_url = None
-        if d.rule.marketing:
-            unsubscribe_url, extra = self._unsubscribe(d.email or "")
-        subject_row = context["order"] or context["cart"] or context["customer"] or {}
-        locale = subject_row.get("locale") or (context["customer"] or {}).get("locale")
-        context.update(shop=self.config.shop, rule=d.rule, unsubscribe_url=unsubscribe_url)
-        rendered = self.renderer.render(d.rule.template, locale, context, d.rule.subject)
-        msg_id = message_id(d.key, self.sender.domain)
-        if not build:
-            return rendered.subject, msg_id, None
-        data = build_message(
-            sender=self.sender, to=d.email or "", to_name=_full_name(subject_row),
-            subject=rendered.subject, text=rendered.text, html=rendered.html, msg_id=msg_id,
-            date=now, reply_to=self.config.sender.reply_to, extra_headers=extra)
-        return rendered.subject, msg_id, data
+        unsubscribe_url, extra = self._unsubscribe(to) if marketing else (None, {})
+        context = message_context(
+            shop=self.config.shop, rule=rule, rule_name=template,
+            category="marketing" if marketing else "transactional", order=order, cart=cart,
+            customer=customer, unsubscribe_url=unsubscribe_url, now=now)
+        rendered = self.renderer.render(
+            template, locale or message_locale(order, cart, customer), context,
+            campaign=rule.name if rule else template, subject_override=rule.subject if rule else None)
+        person = order or cart or customer or {}
+        return Composed(rendered.subject, message_id(key, self.sender.domain), rendered, self,
+                        to, _full_name(person), now, extra)
 
     def _unsubscribe(self, email: str) -> tuple[str | None, dict[str, str]]:
         settings = self.config.unsubscribe
@@ -103,6 +117,27 @@ class Composer:
         if url:
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return url, headers
+
+
+@dataclass
+class Composed:
+    subject: str
+    message_id: str
+    rendered: Any
+    composer: Composer
+    to: str
+    to_name: str | None
+    date: datetime
+    headers: dict[str, str]
+
+    def build(self) -> bytes:
+        from mailflow.message import build_message
+
+        return build_message(
+            sender=self.composer.sender, to=self.to, to_name=self.to_name, subject=self.subject,
+            text=self.rendered.text, html=self.rendered.html, msg_id=self.message_id,
+            date=self.date, reply_to=self.composer.config.sender.reply_to,
+            extra_headers=self.headers)
 
 
 def _full_name(row: dict[str, Any]) -> str | None:

@@ -1,0 +1,91 @@
+"""What a template sees: views of the stored order, cart and customer (CONTRACT §7).
+
+Exactly the documented keys, times as aware datetimes: templates run with StrictUndefined,
+so a key that is not here is an error in the template, never a silent blank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from mailflow.clock import from_iso
+from mailflow.config import Rule, Shop
+
+ORDER_FIELDS = ("id", "status", "email", "first_name", "last_name", "locale", "currency",
+                "subtotal", "shipping", "tax", "discount", "total", "payment_method",
+                "shipping_method", "pickup_point", "shipping_address")
+ORDER_TIMES = ("created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at")
+CART_FIELDS = ("id", "email", "first_name", "last_name", "locale", "currency", "total",
+               "recovery_url")
+CART_TIMES = ("created_at", "updated_at")
+CUSTOMER_FIELDS = ("email", "first_name", "last_name", "locale")
+CUSTOMER_TIMES = ("created_at", "last_order_at")
+
+
+def _view(row: dict[str, Any], fields: tuple[str, ...], times: tuple[str, ...]) -> dict[str, Any]:
+    view = {f: row.get(f) for f in fields}
+    for t in times:
+        value = row.get(t)
+        view[t] = from_iso(value) if isinstance(value, str) else value
+    return view
+
+
+def _lines(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"sku": ln.get("sku"), "name": ln.get("name"), "quantity": ln.get("quantity") or 1,
+             "price": ln.get("price")} for ln in row.get("lines") or []]
+
+
+def order_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    view = _view(row, ORDER_FIELDS, ORDER_TIMES)
+    view["lines"] = _lines(row)
+    number, url = row.get("tracking_number"), row.get("tracking_url")
+    view["tracking"] = ({"number": number, "url": url, "carrier": row.get("carrier")}
+                        if number or url else None)
+    return view
+
+
+def cart_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    view = _view(row, CART_FIELDS, CART_TIMES)
+    view["lines"] = _lines(row)
+    return view
+
+
+def customer_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    view = _view(row, CUSTOMER_FIELDS, CUSTOMER_TIMES)
+    if view["created_at"] is None:
+        view["created_at"] = from_iso(row.get("first_seen_at")) if row.get("first_seen_at") else None
+    return view
+
+
+def shop_view(shop: Shop) -> dict[str, Any]:
+    view = asdict(shop)
+    view["url"] = shop.url.rstrip("/")
+    view.pop("consent", None)
+    return view
+
+
+def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: str,
+                    order: dict | None, cart: dict | None, customer: dict | None,
+                    unsubscribe_url: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "shop": shop_view(shop),
+        "rule": {"name": rule.name if rule else rule_name,
+                 "category": rule.category if rule else category},
+        "order": order, "cart": cart, "customer": customer,
+        "unsubscribe_url": unsubscribe_url, "now": now,
+    }
+
+
+def message_locale(order: dict | None, cart: dict | None, customer: dict | None) -> str | None:
+    for view in (order, cart, customer):
+        if view and view.get("locale"):
+            return view["locale"]
+    return None

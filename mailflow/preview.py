@@ -1,0 +1,192 @@
+"""`mailflow preview` (one e-mail, from the store or sample data), `preview --all` (a gallery
+of every template in every locale) and the template half of `mailflow check`."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mailflow.config import Config, Rule
+from mailflow.context import cart_view, customer_view, order_view
+from mailflow.errors import RenderError, UsageError
+from mailflow.samples import NOW, sample_subject
+from mailflow.sending import Composed, Composer
+from mailflow.store import Store
+
+FORMATS = ("html", "text", "eml")
+_MARKETING_TEMPLATES = ("abandoned_cart", "review_request", "welcome", "win_back")
+_RAW_LINK = re.compile(r"""\s(?:href|src)\s*=\s*["']([^"']*)["']""", re.I)
+
+
+@dataclass
+class Target:
+    """What NAME in `preview NAME` means: a rule, or a template used as if by one."""
+
+    template: str
+    trigger: str
+    marketing: bool
+    rule: Rule | None
+
+
+def template_names(config: Config) -> list[str]:
+    folder = config.folder / "templates"
+    return sorted({p.name.split(".")[0] for p in folder.glob("*.html") if not p.name.startswith("_")})
+
+
+def template_locales(config: Config, name: str) -> list[str]:
+    folder = config.folder / "templates"
+    found = sorted({p.name.split(".")[1] for p in folder.glob(f"{name}.*.html")
+                    if len(p.name.split(".")) == 3})
+    return found or [config.shop.locale]
+
+
+def resolve(config: Config, name: str) -> Target:
+    for rule in config.rules:
+        if rule.name == name:
+            return Target(rule.template, rule.on, rule.marketing, rule)
+    templates = template_names(config)
+    if name not in templates:
+        known = [r.name for r in config.rules] + templates
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"no rule or template named {name!r}{hint}")
+    using = [r for r in config.rules if r.template == name]
+    if using:
+        return Target(name, using[0].on, using[0].marketing, using[0])
+    trigger = ("cart.abandoned" if "cart" in name else
+               "customer.created" if name in ("welcome", "win_back") else "order.placed")
+    return Target(name, trigger, name in _MARKETING_TEMPLATES, None)
+
+
+def compose_preview(config: Config, store: Store | None, name: str, *, order: str | None = None,
+                    cart: str | None = None, customer: str | None = None,
+                    locale: str | None = None, now: datetime | None = None,
+                    inliner: str | None = None) -> Composed:
+    target = resolve(config, name)
+    moment = now or NOW
+    if order or cart or customer:
+        if store is None:
+            raise UsageError("--order/--cart/--customer read the store: it is missing")
+        views = _from_store(store, order, cart, customer)
+    else:
+        views = sample_subject(target.trigger, locale or config.shop.locale)
+    order_v, cart_v, customer_v = views
+    person = order_v or cart_v or customer_v or {}
+    composer = Composer(config, inliner_name=inliner, preview=True)
+    return composer.message(
+        key=f"preview:{name}:{person.get('id') or person.get('email')}", rule=target.rule,
+        template=target.template, marketing=target.marketing, order=order_v, cart=cart_v,
+        customer=customer_v, to=person.get("email") or "customer@example.com", now=moment,
+        locale=locale)
+
+
+def _from_store(store: Store, order: str | None, cart: str | None, customer: str | None):
+    if order:
+        row = store.order(order)
+        if row is None:
+            raise UsageError(f"no order {order!r} in the store")
+        return order_view(row), None, customer_view(store.customer(row.get("email_key")))
+    if cart:
+        row = store.cart(cart)
+        if row is None:
+            raise UsageError(f"no cart {cart!r} in the store")
+        return None, cart_view(row), customer_view(store.customer(row.get("email_key")))
+    row = store.customer((customer or "").strip().lower())
+    if row is None:
+        raise UsageError(f"no customer {customer!r} in the store")
+    return None, None, customer_view(row)
+
+
+def as_format(message: Composed, fmt: str) -> bytes:
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "html":
+        return message.rendered.html.encode()
+    if fmt == "text":
+        return message.rendered.text.encode()
+    return message.build()
+
+
+def gallery(config: Config, out: Path, inliner: str | None = None) -> Path:
+    """DIR/index.html: every template in every locale, at desktop and phone width, with its text."""
+    out.mkdir(parents=True, exist_ok=True)
+    cards = []
+    for name in template_names(config):
+        for locale in template_locales(config, name):
+            message = compose_preview(config, None, name, locale=locale, inliner=inliner)
+            stem = f"{name}.{locale}"
+            (out / f"{stem}.html").write_text(message.rendered.html, encoding="utf-8")
+            (out / f"{stem}.txt").write_text(message.rendered.text, encoding="utf-8")
+            cards.append(_CARD.format(id=html.escape(stem), name=html.escape(name),
+                                      locale=html.escape(locale), file=html.escape(stem),
+                                      subject=html.escape(message.subject),
+                                      text=html.escape(message.rendered.text)))
+    index = out / "index.html"
+    index.write_text(_PAGE.format(shop=html.escape(config.shop.name), cards="\n".join(cards)),
+                     encoding="utf-8")
+    return index
+
+
+def check_templates(config: Config) -> list[str]:
+    """Every template in every locale rendered against sample data; problems as
+    `templates/FILE[:LINE]: what`."""
+    problems = []
+    for name in template_names(config):
+        target = resolve(config, name)
+        for locale in template_locales(config, name):
+            try:
+                message = compose_preview(config, None, name, locale=locale)
+            except RenderError as exc:
+                problems.append(str(exc))
+                continue
+            file = f"templates/{message.rendered.template}"
+            raw = (config.folder / "templates" / message.rendered.template).read_text("utf-8")
+            for link in _RAW_LINK.findall(raw):
+                if not re.match(r"^(https?:|mailto:|tel:|#|/|\{\{)", link.strip()):
+                    line = raw[: raw.find(link)].count("\n") + 1
+                    problems.append(f"{file}:{line}: relative link {link!r}: write an absolute"
+                                    " URL, a path from the shop root (/…) or {{ shop.url }}/…")
+            if target.marketing and message.headers.get("List-Unsubscribe"):
+                url = message.headers["List-Unsubscribe"].split(">")[0].lstrip("<")
+                if html.escape(url) not in message.rendered.html and url not in message.rendered.html:
+                    problems.append(f"{file}: a marketing e-mail without the unsubscribe link"
+                                    " ({{ unsubscribe_url }})")
+                if config.shop.address and html.escape(config.shop.address) not in \
+                        message.rendered.html:
+                    problems.append(f"{file}: a marketing e-mail without the shop's postal"
+                                    " address ({{ shop.address }})")
+    return problems
+
+
+_CARD = """<section class="card" id="{id}">
+  <h2>{name} <small>{locale}</small></h2>
+  <p class="subject">{subject}</p>
+  <div class="views">
+    <figure><figcaption>desktop, 600 px</figcaption>
+      <iframe class="desktop" src="{file}.html" title="{name} {locale} desktop"></iframe></figure>
+    <figure><figcaption>phone, 375 px</figcaption>
+      <iframe class="phone" src="{file}.html" title="{name} {locale} phone"></iframe></figure>
+    <figure><figcaption>text</figcaption><pre>{text}</pre></figure>
+  </div>
+</section>"""
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{shop}: e-mail gallery</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1rem; background: #eee; }}
+.card {{ background: #fff; margin: 0 0 1.5rem; padding: 1rem; border-radius: 6px; }}
+.subject {{ font-weight: bold; }}
+.views {{ display: flex; gap: 1rem; align-items: flex-start; overflow-x: auto; }}
+iframe {{ border: 1px solid #ccc; height: 900px; background: #fff; }}
+iframe.desktop {{ width: 640px; }} iframe.phone {{ width: 375px; }}
+pre {{ width: 420px; white-space: pre-wrap; font-size: 12px; }}
+</style></head>
+<body><h1>{shop}: every e-mail, every language</h1>
+{cards}
+</body></html>
+"""
