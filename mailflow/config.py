@@ -22,7 +22,7 @@ from mailflow.importing.records import KINDS, STATUSES
 
 TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
             "customer.created", "customer.inactive")
-CONDITIONS = ("order_completed", "order_paid", "order_cancelled")
+CONDITIONS = ("order_completed", "order_paid", "order_cancelled", "paid_when_placed")
 CATEGORIES = ("transactional", "marketing")
 SECURITY = ("starttls", "ssl", "none")
 _NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -142,6 +142,8 @@ def default_skip_if(trigger: str) -> tuple[str, ...]:
         return ("order_completed",)
     if trigger == "order.pending_payment":
         return ("order_paid", "order_cancelled")
+    if trigger == "order.paid":  # a card order's confirmation already says it is paid
+        return ("paid_when_placed", "order_cancelled")
     if trigger.startswith("order.") and trigger not in ("order.cancelled", "order.refunded"):
         return ("order_cancelled",)
     return ()

@@ -98,3 +98,13 @@ def mailflow(tmp_path: Path) -> Mailflow:
     mf = Mailflow(tmp_path)
     mf.write_config(PARIS_CONFIG)
     return mf
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/ from the current templates (review the diff!)")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")

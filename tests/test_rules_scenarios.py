@@ -280,7 +280,7 @@ def test_the_eml_file_parses_back_to_one_recipient_and_two_parts(shop):
     (eml,) = shop.eml_files()
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["To"].addresses[0].addr_spec == "ana@example.com"
-    assert message["Subject"] == "Commande A-1 confirmée"
+    assert message["Subject"] == "Merci pour votre commande n° A-1"
     assert message["Auto-Submitted"] == "auto-generated"
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
@@ -314,3 +314,23 @@ def test_where_expressions_filter_in_a_sandbox(mailflow, monkeypatch):
     shop.orders(order("A-1", "ana@example.com", "2026-03-01 10:00"), now="2026-03-01T10:01")
     messages = [m for m in shop.send("2026-03-01T10:05") if m["rule"] == "big-orders"]
     assert [(m["status"], m["reason"]) for m in messages] == [("skipped", "where")]
+
+
+def test_payment_received_only_for_payments_that_came_after_the_order(mailflow, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_TEST_SECRET", "s")
+    shop = Shop(mailflow, rules_extra=textwrap.indent(textwrap.dedent("""\
+        - name: payment-received
+          on: order.paid
+          template: payment_received
+        """), "  "))
+    shop.orders(order("CARD-1", "ana@example.com", "2026-03-02 10:00"),
+                order("BANK-1", "bob@example.com", "2026-03-02 10:00", status="pending_payment",
+                      payment="Virement bancaire"), now="2026-03-02T10:01")
+    first = {(m["rule"], m["to"]): (m["status"], m["reason"]) for m in shop.send("2026-03-02T10:05")}
+    assert first[("payment-received", "ana@example.com")] == ("skipped", "paid_when_placed")
+    assert first[("order-confirmation", "bob@example.com")] == ("sent", None)
+    # the transfer arrives the next day: a new export shows BANK-1 paid
+    paid = order("BANK-1", "bob@example.com", "2026-03-02 10:00").replace(
+        "2026-03-02 10:00,2026-03-02 10:00", "2026-03-02 10:00,2026-03-03 09:00")
+    shop.orders(paid, now="2026-03-03T09:30")
+    assert shop.sent("2026-03-03T09:35") == [("payment-received", "bob@example.com")]

@@ -20,6 +20,9 @@ from mailflow.store import Store
 STALE_LOOKBACK = timedelta(days=7)
 # Calendar-day `after`s move by an hour across DST: widen the SQL window, filter exactly.
 MARGIN = timedelta(hours=2)
+# An order paid this soon after it was placed was paid at checkout (card, PayPal): its
+# confirmation says so, and a separate "payment received" would be noise.
+PAID_WHEN_PLACED = timedelta(minutes=15)
 
 
 @dataclass
@@ -159,6 +162,10 @@ class Planner:
             return subject["status"] != "pending_payment"
         if condition == "order_cancelled" and d.subject_type == "order":
             return subject["status"] in ("cancelled", "refunded")
+        if condition == "paid_when_placed" and d.subject_type == "order":
+            paid, created = subject.get("paid_at"), subject.get("created_at")
+            return bool(paid and created and
+                        from_iso(paid) - from_iso(created) <= PAID_WHEN_PLACED)
         return False
 
     def _context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
