@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,9 @@ NowOption = Annotated[str | None, typer.Option("--now", help="Act as if it were 
                                                "(ISO 8601; without offset: shop time).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only what needs a human.")]
+NoLockOption = Annotated[bool, typer.Option("--no-lock", hidden=True,
+                                            help="Skip the run lock (tests of the database's own"
+                                                 " guarantees only).")]
 
 
 @dataclass
@@ -165,17 +169,28 @@ def send_command(
     now: NowOption = None,
     json: JsonOption = False,
     quiet: QuietOption = False,
+    no_lock: NoLockOption = False,
 ) -> int:
     """Evaluate the rules at --now and deliver what is due."""
     from mailflow import console
-    from mailflow.clock import parse_now
+    from mailflow.clock import iso, parse_now
     from mailflow.sending import send_due
 
-    config, store = _open(_globals(ctx), rules=True)
-    report = send_due(store, config, parse_now(now, config.shop.tz), dry_run=dry_run,
-                      only_rule=rule, limit=limit)
+    g = _globals(ctx)
+    config, store = _open(g, rules=True)
+    moment = parse_now(now, config.shop.tz)
+    if dry_run:  # reads only: no lock needed
+        report = send_due(store, config, moment, dry_run=True, only_rule=rule, limit=limit)
+        console.send_report(report, as_json=json, quiet=quiet)
+        return report.exit_code
+    with _locked(g, no_lock) as holding:
+        if not holding:
+            return 0
+        recovered = 0 if no_lock else store.recover_interrupted(iso(moment))
+        report = send_due(store, config, moment, only_rule=rule, limit=limit)
     console.send_report(report, as_json=json, quiet=quiet)
-    return report.exit_code
+    console.recovered(recovered)
+    return max(report.exit_code, 1 if recovered else 0)
 
 
 @app.command("log")
@@ -272,6 +287,60 @@ def preview_command(
 
         webbrowser.open(target.resolve().as_uri())
     return 0
+
+
+@app.command("run")
+@guarded
+def run_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = False,
+                quiet: QuietOption = False, no_lock: NoLockOption = False) -> int:
+    """Import every new export matching sources:, then send: the cron entry point."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.cron import run_once
+
+    g = _globals(ctx)
+    config, store = _open(g, rules=True)
+    with _locked(g, no_lock) as holding:
+        if not holding:
+            return 0
+        report = run_once(store, config, parse_now(now, config.shop.tz), recover=not no_lock)
+    console.run_report(report, as_json=json, quiet=quiet)
+    return report.exit_code
+
+
+@app.command("resend")
+@guarded
+def resend_command(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The message's key, as `mailflow log` shows it.")],
+    now: NowOption = None,
+) -> int:
+    """Queue an unknown or failed message again, on purpose (the next send delivers it)."""
+    from mailflow import console
+    from mailflow.clock import iso, parse_now
+
+    config, store = _open(_globals(ctx))
+    before = store.requeue(key, iso(parse_now(now, config.shop.tz)))
+    if before not in ("unknown", "failed"):
+        raise UsageError(f"{key!r}: " + (f"is {before}; only unknown or failed messages are resent"
+                                          if before else "no such message (see `mailflow log`)"))
+    console.line(f"{key}: {before} → queued; the next `mailflow send` delivers it")
+    return 0
+
+
+@contextmanager
+def _locked(g: Globals, no_lock: bool):
+    """The run lock; says so on stderr (exit 0) when another run holds it."""
+    from mailflow import console
+    from mailflow.lock import run_lock
+
+    if no_lock:
+        yield True
+        return
+    with run_lock(g.db) as holding:
+        if not holding:
+            console.warn(f"another mailflow run holds the lock on {g.db}: nothing to do")
+        yield holding
 
 
 def main() -> None:

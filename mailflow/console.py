@@ -159,6 +159,34 @@ def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
                                                                if report.dry_run else ""))
 
 
+def recovered(count: int) -> None:
+    if count:
+        warn(f"{count} message(s) were being sent when an earlier run died: they are `unknown`"
+             " (maybe delivered, maybe not) and will not be resent by themselves; see"
+             " `mailflow log` and `mailflow resend KEY`")
+
+
+def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        emit_json({"import": report.imported.as_json(),
+                   "send": report.sent.as_json() if report.sent else None,
+                   "recovered_unknown": report.recovered})
+        for f in report.imported.files:
+            for rejected in f.rejected:
+                warn(f"{f.path}:{rejected['line']}: {rejected['reason']}")
+            if f.error:
+                error(f.error)
+        recovered(report.recovered)
+        return
+    fresh = [f for f in report.imported.files if not f.skipped]
+    if fresh or report.imported.exit_code:
+        report.imported.files = fresh
+        import_report(report.imported, as_json=False, quiet=quiet)
+    if report.sent is not None:
+        send_report(report.sent, as_json=False, quiet=quiet)
+    recovered(report.recovered)
+
+
 def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
         emit_json(rows)

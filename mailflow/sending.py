@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mailflow.clock import iso
 from mailflow.config import Config, Rule
-from mailflow.errors import EXIT_ATTENTION, EXIT_OK, ConfigError, RenderError
+from mailflow.errors import EXIT_ATTENTION, EXIT_OK, ConfigError, DeliveryBlocked, RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
 from mailflow.tokens import make_token, secret_from_env
@@ -45,7 +45,16 @@ class SendReport:
 
 
 def default_transport(config: Config) -> Transport:
+    if config.delivery.transport == "smtp" and config.delivery.smtp is not None:
+        from mailflow.smtp import SmtpTransport
+
+        return SmtpTransport(config.delivery.smtp)
     return FileTransport(config.folder / config.delivery.dir)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff for a deferred message: 5 min, 10, 20… at most 6 hours."""
+    return min(timedelta(minutes=5) * 2 ** max(attempts - 1, 0), timedelta(hours=6))
 
 
 class Composer:
@@ -154,13 +163,17 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     composer: Composer | None = None
     report = SendReport(now, dry_run)
     sends = 0
-    run_id = None if dry_run else store.start_run("send", now, datetime.now(UTC))
+    if config.delivery.rate_limit is not None:
+        count, window = config.delivery.rate_limit
+        budget = max(count - store.sent_since(iso(now - window)), 0)
+        limit = budget if limit is None else min(limit, budget)
     transport = None if dry_run else (transport or default_transport(config))
+    run_id = None if dry_run else store.start_run("send", now, datetime.now(UTC))
     try:
         for d in decisions:
             if d.action == "send":
                 if limit is not None and sends >= limit:
-                    continue
+                    continue  # still due: the next run takes it
                 sends += 1
                 composer = composer or Composer(config, planner)
                 entry = (_rehearse(d, composer, now) if dry_run
@@ -222,9 +235,22 @@ def _deliver(d: Decision, store: Store, planner: Planner, composer: Composer,
         store.mark(outbox_id, "deferred", iso(now), reason="error", next_attempt_at=iso(now),
                    detail=repr(exc))
         raise
-    outcome = transport.deliver(data, sender=composer.sender.addr_spec, recipient=d.email,
-                                key=d.key)
+    try:
+        outcome = transport.deliver(data, sender=composer.sender.addr_spec, recipient=d.email,
+                                    key=d.key)
+    except DeliveryBlocked as exc:  # not sent: back in the queue, and the batch stops
+        store.mark(outbox_id, "deferred", iso(now), reason="blocked", detail=str(exc),
+                   next_attempt_at=iso(now))
+        raise
+    next_attempt = None
+    if outcome.status == "deferred":
+        next_attempt = iso(now + retry_delay(store.attempts(outbox_id)))
     store.mark(outbox_id, outcome.status, iso(now), subject=subject, message_id=msg_id,
-               detail=outcome.detail,
+               detail=outcome.detail, next_attempt_at=next_attempt,
                reason=None if outcome.status == "sent" else outcome.detail)
-    return _entry(d, outcome.status, subject, msg_id)
+    if outcome.suppress and d.email:
+        store.suppress(d.email, "hard_bounce", iso(now), "smtp")
+    entry = _entry(d, outcome.status, subject, msg_id)
+    if outcome.status != "sent":
+        entry["reason"] = outcome.detail
+    return entry

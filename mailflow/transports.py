@@ -13,6 +13,7 @@ from pathlib import Path
 class Outcome:
     status: str  # sent | deferred | failed | unknown
     detail: str | None = None
+    suppress: bool = False  # a permanent refusal of the address itself (5.1.x, 5.2.1)
 
 
 class FileTransport:

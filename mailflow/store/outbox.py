@@ -180,6 +180,46 @@ class OutboxQueries:
                 "INSERT INTO outbox_attempts (outbox_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
                 (outbox_id, now, status, detail or reason))
 
+    def attempts(self, outbox_id: int) -> int:
+        return self.conn.execute("SELECT attempts FROM outbox WHERE id = ?",
+                                 (outbox_id,)).fetchone()[0]
+
+    def sent_since(self, since: str) -> int:
+        """Messages handed to the server since `since` (for delivery.rate_limit)."""
+        return self.conn.execute(
+            "SELECT count(*) FROM outbox WHERE status IN ('sent', 'unknown') AND sent_at > ?",
+            (since,)).fetchone()[0]
+
+    def suppress(self, email: str, reason: str, at: str, source: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO suppressions (email_key, email, reason, at, source)"
+            " VALUES (?, ?, ?, ?, ?)", (email.lower(), email, reason, at, source))
+
+    def recover_interrupted(self, now: str) -> int:
+        """Messages a dead run left mid-send: they may have gone out, so `unknown`, never resent
+        by themselves. Only call this while holding the run lock (no other run is sending)."""
+        with self.transaction():
+            rows = self.conn.execute("SELECT id FROM outbox WHERE status = 'sending'").fetchall()
+            for (outbox_id,) in rows:
+                self.conn.execute(
+                    "UPDATE outbox SET status = 'unknown', reason = 'interrupted while sending',"
+                    " sent_at = coalesce(sent_at, claimed_at) WHERE id = ?", (outbox_id,))
+                self.conn.execute(
+                    "INSERT INTO outbox_attempts (outbox_id, at, outcome, detail)"
+                    " VALUES (?, ?, 'unknown', 'the run died while sending')", (outbox_id, now))
+        return len(rows)
+
+    def requeue(self, key: str, now: str) -> str | None:
+        """Send an unknown or failed message again, on purpose: its status before, or None."""
+        with self.transaction():
+            row = self.conn.execute("SELECT status FROM outbox WHERE key = ?", (key,)).fetchone()
+            if row is None or row[0] not in ("unknown", "failed"):
+                return row[0] if row else None
+            self.conn.execute(
+                "UPDATE outbox SET status = 'queued', reason = 'resend requested', due_at = ?,"
+                " next_attempt_at = ?, decided_at = ? WHERE key = ?", (now, now, now, key))
+            return row[0]
+
     # -- runs, status and log ----------------------------------------------------------------
 
     def start_run(self, command: str, now, started_at) -> int:

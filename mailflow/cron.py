@@ -1,0 +1,60 @@
+"""`mailflow run`, the cron entry point: import every new export matching `sources:`, then send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mailflow.config import Config
+from mailflow.importing.service import ImportReport, import_files
+from mailflow.sending import SendReport, send_due
+from mailflow.store import Store
+
+
+@dataclass
+class RunReport:
+    imported: ImportReport
+    sent: SendReport | None
+    recovered: int = 0  # messages an earlier, dead run left mid-send (now `unknown`)
+
+    @property
+    def exit_code(self) -> int:
+        codes = [self.imported.exit_code, self.sent.exit_code if self.sent else 0]
+        return max(*codes, 1 if self.recovered else 0)
+
+
+def source_files(config: Config) -> list[tuple[Path, object]]:
+    """Every file matching a source, in name order (exports are usually dated in their name)."""
+    found = []
+    for source in config.sources:
+        pattern = Path(source.path)
+        base = pattern if pattern.is_absolute() else config.folder / pattern
+        for path in sorted(base.parent.glob(base.name)):
+            if path.is_file():
+                found.append((path, source))
+    return found
+
+
+def run_once(store: Store, config: Config, now: datetime, *, recover: bool = True) -> RunReport:
+    """Import, then send. `recover`: this run holds the lock, so a message still `sending`
+    belongs to a run that died, and becomes `unknown`."""
+    from mailflow.clock import iso
+
+    recovered = store.recover_interrupted(iso(now)) if recover else 0
+    imported = ImportReport()
+    for path, source in source_files(config):
+        mapping = None
+        if source.mapping:
+            mapping = Path(source.mapping)
+            mapping = mapping if mapping.is_absolute() else config.folder / mapping
+        one = import_files(store, [path], tz=config.shop.tz, now=now, fmt=source.format,
+                           kind=source.kind, mapping=mapping)
+        imported.files += one.files
+        for name in ("orders", "carts", "customers"):
+            getattr(imported, name).inserted += getattr(one, name).inserted
+            getattr(imported, name).updated += getattr(one, name).updated
+        imported.lines += one.lines
+        imported.status_changes += one.status_changes
+        imported.unsubscribes += one.unsubscribes
+    return RunReport(imported, send_due(store, config, now), recovered)
