@@ -192,8 +192,11 @@ class _Reader:
         match = pattern.match(str(entry[1]))
         if not match:
             raise self.fail(entry[0], f"{where} {entry[1]!r}: write it like {example!r}")
+        window = match.group(2)
+        if window.isalpha():  # "200/h", "1 per d": one of that unit
+            window = f"1{window}"
         try:
-            return int(match.group(1)), parse_duration(match.group(2))
+            return int(match.group(1)), parse_duration(window)
         except ValueError as exc:
             raise self.fail(entry[0], f"{where}: {exc}") from None
 
