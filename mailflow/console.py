@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -178,10 +179,9 @@ def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
                 error(f.error)
         recovered(report.recovered)
         return
-    fresh = [f for f in report.imported.files if not f.skipped]
+    fresh = [f for f in report.imported.files if not f.skipped]  # cron: old files say nothing
     if fresh or report.imported.exit_code:
-        report.imported.files = fresh
-        import_report(report.imported, as_json=False, quiet=quiet)
+        import_report(replace(report.imported, files=fresh), as_json=False, quiet=quiet)
     if report.sent is not None:
         send_report(report.sent, as_json=False, quiet=quiet)
     recovered(report.recovered)
