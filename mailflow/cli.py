@@ -328,6 +328,70 @@ def resend_command(
     return 0
 
 
+@app.command("unsubscribe")
+@guarded
+def unsubscribe_command(
+    ctx: typer.Context,
+    emails: Annotated[list[str] | None, typer.Argument(help="Addresses to unsubscribe.")] = None,
+    token: Annotated[str | None, typer.Option(help="Apply a signed token from a link.")] = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> int:
+    """Stop marketing e-mails to these addresses (order e-mails still go)."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.subscriptions import address_of, unsubscribe
+
+    config, store = _open(_globals(ctx))
+    if token is None and not emails:
+        raise UsageError("unsubscribe needs addresses, or --token TOKEN")
+    addresses = [*(emails or []), *([address_of(token, config)] if token is not None else [])]
+    report = unsubscribe(store, addresses, parse_now(now, config.shop.tz))
+    console.subscription_report(report, "unsubscribed", as_json=json)
+    return 0
+
+
+@app.command("resubscribe")
+@guarded
+def resubscribe_command(
+    ctx: typer.Context,
+    emails: Annotated[list[str], typer.Argument(help="Addresses to subscribe again.")],
+    json: JsonOption = False,
+) -> int:
+    """Undo an unsubscribe (bounces and complaints stay suppressed)."""
+    from mailflow import console
+    from mailflow.subscriptions import resubscribe
+
+    _, store = _open(_globals(ctx))
+    console.subscription_report(resubscribe(store, emails), "resubscribed", as_json=json)
+    return 0
+
+
+@app.command("serve")
+@guarded
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+) -> int:
+    """The one-click unsubscribe endpoint (RFC 8058) for the links in marketing e-mails."""
+    from mailflow import console
+    from mailflow.serve import make_server
+    from mailflow.tokens import secret_from_env
+
+    g = _globals(ctx)
+    config, store = _open(g)
+    store.close()
+    secret_from_env(config.unsubscribe.secret_env)  # refuse to start without it
+    server = make_server(config, g.db, host, port)
+    console.warn(f"serving {config.unsubscribe.url} on http://{host}:{server.server_port}")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 @contextmanager
 def _locked(g: Globals, no_lock: bool):
     """The run lock; says so on stderr (exit 0) when another run holds it."""

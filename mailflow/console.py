@@ -187,6 +187,17 @@ def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
     recovered(report.recovered)
 
 
+def subscription_report(report: Any, verb: str, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.as_json())
+        return
+    for address in report.changed:
+        line(f"{verb}: {address}")
+    for address in report.unchanged:
+        line(f"already {verb}: {address}" if verb == "unsubscribed"
+             else f"was not unsubscribed: {address}")
+
+
 def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
         emit_json(rows)

@@ -191,9 +191,19 @@ class OutboxQueries:
             (since,)).fetchone()[0]
 
     def suppress(self, email: str, reason: str, at: str, source: str) -> None:
-        self.conn.execute(
+        self.add_suppression(email, reason, at, source)
+
+    def add_suppression(self, email: str, reason: str, at: str, source: str) -> bool:
+        """False if the address already had this suppression (the first one is kept)."""
+        cursor = self.conn.execute(
             "INSERT OR IGNORE INTO suppressions (email_key, email, reason, at, source)"
             " VALUES (?, ?, ?, ?, ?)", (email.lower(), email, reason, at, source))
+        return cursor.rowcount == 1
+
+    def remove_suppression(self, email: str, reason: str) -> bool:
+        cursor = self.conn.execute(
+            "DELETE FROM suppressions WHERE email_key = ? AND reason = ?", (email.lower(), reason))
+        return cursor.rowcount > 0
 
     def recover_interrupted(self, now: str) -> int:
         """Messages a dead run left mid-send: they may have gone out, so `unknown`, never resent
