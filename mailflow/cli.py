@@ -392,6 +392,55 @@ def serve_command(
     return 0
 
 
+@app.command("purge")
+@guarded
+def purge_command(
+    ctx: typer.Context,
+    older_than: Annotated[str, typer.Option("--older-than", help="e.g. 3y is 1095d, 730d, 52w.")],
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> int:
+    """Delete personal data past that age; suppressions are kept."""
+    from mailflow import console
+    from mailflow.clock import parse_duration, parse_now
+    from mailflow.retention import purge_older_than
+
+    config, store = _open(_globals(ctx), rules=True)
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise UsageError(f"--older-than: {exc}") from None
+    done = purge_older_than(store, config, age, parse_now(now, config.shop.tz))
+    console.purge_report(done, as_json=json)
+    return 0
+
+
+@app.command("report")
+@guarded
+def report_command(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Only this recent (e.g. 30d).")] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write a page with a chart.")] = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> int:
+    """Per rule: sent, skipped by reason, failed; carts recovered and their revenue."""
+    from mailflow import console
+    from mailflow.clock import parse_duration, parse_now
+    from mailflow.report import build_report, write_html
+
+    config, store = _open(_globals(ctx), rules=True)
+    try:
+        window = parse_duration(since) if since else None
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    report = build_report(store, config, parse_now(now, config.shop.tz), window)
+    if html is not None:
+        write_html(report, config, html)
+    console.outcome_report(report, as_json=json, html=html)
+    return 0
+
+
 @contextmanager
 def _locked(g: Globals, no_lock: bool):
     """The run lock; says so on stderr (exit 0) when another run holds it."""

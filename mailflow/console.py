@@ -198,6 +198,32 @@ def subscription_report(report: Any, verb: str, *, as_json: bool) -> None:
              else f"was not unsubscribed: {address}")
 
 
+def purge_report(done: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        emit_json(done)
+        return
+    line(f"removed what is older than {done['cutoff']}: {done['orders']} orders"
+         f" ({done['order_lines']} lines), {done['carts']} carts, {done['customers']} customers,"
+         f" {done['messages']} messages ({done['message_files']} .eml files);"
+         f" kept {done['suppressions_kept']} suppressions")
+
+
+def outcome_report(report: dict[str, Any], *, as_json: bool, html: Any = None) -> None:
+    if as_json:
+        emit_json(report)
+        return
+    line(f"since {report['since'] or 'the beginning'}:")
+    for rule, c in sorted(report["rules"].items()):
+        skipped = ", ".join(f"{r} {n}" for r, n in sorted(c["skipped"].items())) or "none"
+        line(f"  {rule}: sent {c['sent']}, skipped {sum(c['skipped'].values())} ({skipped}),"
+             f" deferred {c['deferred']}, failed {c['failed']}, unknown {c['unknown']}")
+    carts = report["carts"]
+    revenue = ", ".join(f"{v} {c}" for c, v in carts["revenue"].items()) or "0"
+    line(f"carts: {carts['reminded']} reminded, {carts['recovered']} recovered, revenue {revenue}")
+    if html is not None:
+        line(f"wrote {html}")
+
+
 def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
         emit_json(rows)

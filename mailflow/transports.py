@@ -16,14 +16,18 @@ class Outcome:
     suppress: bool = False  # a permanent refusal of the address itself (5.1.x, 5.2.1)
 
 
+def eml_name(key: str) -> str:
+    """The file the `file` transport writes for a message key."""
+    return re.sub(r"[^A-Za-z0-9@._-]+", "_", key)[:180] + ".eml"
+
+
 class FileTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9@._-]+", "_", key)[:180] + ".eml"
-        target = self.folder / name
+        target = self.folder / eml_name(key)
         temporary = target.with_suffix(".eml.tmp")
         with temporary.open("wb") as handle:
             handle.write(data)

@@ -19,12 +19,13 @@ from mailflow.clock import iso
 from mailflow.errors import MailflowError
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.outbox import OutboxQueries
+from mailflow.store.retention import RetentionQueries
 from mailflow.store.writes import ImportWriter
 
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries):
+class Store(OutboxQueries, RetentionQueries):
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self.conn = conn
         self.path = path

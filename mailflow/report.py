@@ -1,0 +1,98 @@
+"""`mailflow report`: what the automatic e-mails did, per rule, and what cart reminders
+brought back (an order by the same customer within 7 days after the reminder)."""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from mailflow.clock import iso
+from mailflow.config import Config
+from mailflow.formatting import to_decimal
+from mailflow.store import Store
+
+RECOVERY_DAYS = 7
+
+
+def build_report(store: Store, config: Config, now: datetime, since: timedelta | None
+                 ) -> dict[str, Any]:
+    start = iso(now - since) if since is not None else None
+    rules: dict[str, dict[str, Any]] = {}
+    for rule, status, reason, count in store.outcome_counts(start):
+        entry = rules.setdefault(rule, {"sent": 0, "skipped": {}, "deferred": 0, "failed": 0,
+                                        "unknown": 0})
+        if status == "skipped":
+            entry["skipped"][reason or "unknown"] = entry["skipped"].get(reason, 0) + count
+        elif status in entry:
+            entry[status] += count
+    cart_rules = [r.name for r in config.rules if r.on == "cart.abandoned"]
+    reminded, recovered, counted = set(), set(), set()
+    revenue: dict[str, Decimal] = defaultdict(Decimal)
+    revenue_days: dict[str, Decimal] = defaultdict(Decimal)
+    for key, _sent_at, order_id, total, currency in (
+            store.reminders_and_orders(cart_rules, start, RECOVERY_DAYS) if cart_rules else []):
+        reminded.add(key)
+        if order_id is None:
+            continue
+        recovered.add(key)
+        if order_id in counted:  # one order brought back by two reminders counts once
+            continue
+        counted.add(order_id)
+        amount = to_decimal(total) or Decimal(0)
+        revenue[currency or config.shop.currency] += amount
+        revenue_days[store.order_day(order_id) or ""] += amount
+    return {
+        "since": start,
+        "rules": rules,
+        "carts": {"reminded": len(reminded), "recovered": len(recovered),
+                  "revenue": {c: f"{v:.2f}" for c, v in sorted(revenue.items())}},
+        "per_day": {"sent": dict(store.sends_per_day(start)),
+                    "recovered_revenue": {d: f"{v:.2f}" for d, v in sorted(revenue_days.items())}},
+    }
+
+
+def write_html(report: dict[str, Any], config: Config, target: Path) -> Path:
+    """One self-contained page: the tables, and a chart drawn by pygal as inline SVG."""
+    import pygal
+    from pygal.style import Style
+
+    days = sorted(set(report["per_day"]["sent"]) | set(report["per_day"]["recovered_revenue"]))
+    chart = pygal.Bar(js=[], width=900, height=360, legend_at_bottom=True, x_label_rotation=30,
+                      secondary_range=None, style=Style(colors=("#1e40af", "#059669")),
+                      title="E-mails sent and revenue recovered per day")
+    chart.x_labels = days or ["-"]
+    chart.add("e-mails sent", [report["per_day"]["sent"].get(d, 0) for d in days] or [0])
+    chart.add("recovered revenue", [float(report["per_day"]["recovered_revenue"].get(d, 0))
+                                    for d in days] or [0], secondary=True)
+    rows = []
+    for rule, counts in sorted(report["rules"].items()):
+        skipped = ", ".join(f"{html.escape(r)} {n}" for r, n in sorted(counts["skipped"].items()))
+        rows.append(f"<tr><td>{html.escape(rule)}</td><td>{counts['sent']}</td>"
+                    f"<td>{sum(counts['skipped'].values())}</td><td>{skipped}</td>"
+                    f"<td>{counts['deferred']}</td><td>{counts['failed']}</td>"
+                    f"<td>{counts['unknown']}</td></tr>")
+    carts = report["carts"]
+    revenue = ", ".join(f"{v} {html.escape(c)}" for c, v in carts["revenue"].items()) or "0"
+    since = html.escape(report["since"] or "the beginning")
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(config.shop.name)}: e-mail report</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f2937}}
+table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #d1d5db;padding:.4rem .7rem;
+text-align:right}}td:first-child,th:first-child{{text-align:left}}</style></head>
+<body><h1>{html.escape(config.shop.name)}: automatic e-mails since {since}</h1>
+<table><thead><tr><th>rule</th><th>sent</th><th>skipped</th><th>skipped by reason</th>
+<th>deferred</th><th>failed</th><th>unknown</th></tr></thead><tbody>{''.join(rows)}</tbody></table>
+<h2>Cart reminders</h2>
+<table><tr><th>carts reminded</th><td>{carts['reminded']}</td></tr>
+<tr><th>carts recovered (an order within {RECOVERY_DAYS} days)</th><td>{carts['recovered']}</td></tr>
+<tr><th>revenue of those orders</th><td>{revenue}</td></tr></table>
+<figure id="chart">{chart.render(is_unicode=True).split("?>", 1)[-1]}</figure>
+</body></html>
+"""
+    target.write_text(page, encoding="utf-8")
+    return target
+

@@ -1,0 +1,127 @@
+"""What the e-mails earned (report), consent, and forgetting personal data (purge)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+RULES = """\
+shop: {{name: Boutique, url: "https://boutique.example", timezone: UTC, locale: fr{consent}}}
+sender: {{from: "Boutique <bonjour@boutique.example>"}}
+unsubscribe: {{url: "https://boutique.example/u?token={{token}}"}}
+delivery: {{transport: file, dir: outbox}}
+rules:
+  - {{name: abandoned-cart, on: cart.abandoned, after: 20m, template: abandoned_cart,
+     category: marketing}}
+  - {{name: confirmation, on: order.placed, template: order_confirmation}}
+"""
+CARTS = ("cart_id,email,accepts_marketing,created_at,updated_at,total,line_name,line_quantity,"
+         "line_price\n")
+ORDERS = "order_id,email,status,created_at,currency,total,line_name,line_quantity,line_price\n"
+
+
+@pytest.fixture
+def shop(mailflow, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_SECRET", "s")
+    mailflow("init", mailflow.folder / "p")
+    mailflow.config = mailflow.folder / "p" / "rules.yaml"
+    mailflow.config.write_text(RULES.format(consent=""))
+    return mailflow
+
+
+def load(shop, name: str, header: str, rows: list[str], now: str) -> None:
+    result = shop("import", shop.write(name, header + "\n".join(rows) + "\n"), "--now", now)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_report_counts_reminders_recovered_carts_and_their_revenue(shop):
+    load(shop, "c.csv", CARTS, [
+        f"C{i},{who}@example.com,yes,2026-03-01 10:00,2026-03-01 10:00,30.00,Mug,1,30.00"
+        for i, who in enumerate(["ana", "bob", "cid", "dan"])], "2026-03-01T10:01")
+    load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-03-01 10:15,EUR,1.00,M,1,1"],
+         "2026-03-01T10:16")
+    shop("unsubscribe", "dan@example.com", "--now", "2026-03-01T10:00")
+    assert shop("send", "--now", "2026-03-01T10:30").exit_code == 0  # 3 reminders, dan skipped
+    load(shop, "o.csv", ORDERS, [
+        "A-1,ana@example.com,paid,2026-03-03 09:00,EUR,40.00,Mug,1,40.00",      # day 2: recovered
+        "B-1,bob@example.com,paid,2026-03-09 11:00,EUR,99.00,Mug,1,99.00",      # day 8: too late
+        "C-1,cid@example.com,paid,2026-03-02 09:00,EUR,25.00,Mug,1,25.00",      # recovered
+        "C-2,cid@example.com,paid,2026-03-05 09:00,USD,15.50,Mug,1,15.50",      # same cart, USD
+    ], "2026-03-10T09:00")
+    report = shop("report", "--json", "--now", "2026-03-10T10:00").json()
+    assert report["carts"] == {"reminded": 3, "recovered": 2,
+                               "revenue": {"EUR": "65.00", "USD": "15.50"}}
+    cart_rule = report["rules"]["abandoned-cart"]
+    assert cart_rule["sent"] == 3 and cart_rule["skipped"] == {"unsubscribed": 1}
+    assert {"sent", "skipped", "deferred", "failed", "unknown"} <= set(cart_rule)
+    recent = shop("report", "--json", "--since", "2d", "--now", "2026-03-10T10:00").json()
+    assert recent["carts"]["reminded"] == 0 and recent["since"] == "2026-03-08T10:00:00Z"
+    text = shop("report", "--now", "2026-03-10T10:00").stdout
+    assert "carts: 3 reminded, 2 recovered, revenue 65.00 EUR, 15.50 USD" in text
+
+
+def test_consent_required_skips_marketing_when_consent_is_unknown(shop):
+    shop.config.write_text(RULES.format(consent=", consent: required"))
+    load(shop, "c.csv", CARTS.replace("accepts_marketing,", ""), [
+        "C1,ana@example.com,2026-03-01 10:00,2026-03-01 10:00,30.00,Mug,1,30.00"],
+        "2026-03-01T10:01")
+    load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-03-01 10:15,EUR,1.00,M,1,1"],
+         "2026-03-01T10:16")
+    messages = shop("send", "--now", "2026-03-01T10:30", "--json").json()["messages"]
+    assert ("abandoned-cart", "skipped", "no_consent") in [
+        (m["rule"], m["status"], m["reason"]) for m in messages]
+
+
+def test_purge_forgets_old_people_and_keeps_suppressions(shop):
+    load(shop, "o.csv", ORDERS, ["OLD,old@example.com,paid,2025-01-10 10:00,EUR,5.00,M,1,5",
+                                 "NEW,new@example.com,paid,2026-03-01 10:00,EUR,5.00,M,1,5"],
+         "2026-03-01T10:01")
+    assert shop("send", "--now", "2026-03-01T10:05").exit_code == 0
+    shop("unsubscribe", "old@example.com", "--now", "2025-01-11T10:00")
+    too_soon = shop("purge", "--older-than", "2d", "--now", "2026-03-01T11:00")
+    assert too_soon.exit_code == 2 and "--older-than must be at least" in too_soon.stderr
+    result = shop("purge", "--older-than", "365d", "--now", "2026-03-01T11:00", "--json")
+    assert result.exit_code == 0, result.stderr
+    done = result.json()
+    assert (done["orders"], done["customers"]) == (1, 1)
+    assert [r["id"] for r in shop.query("SELECT id FROM orders")] == ["NEW"]
+    assert shop.query("SELECT email_key FROM customers") == [{"email_key": "new@example.com"}]
+    assert shop.query("SELECT email_key FROM suppressions") == [{"email_key": "old@example.com"}]
+    assert shop.scalar("SELECT count(*) FROM order_lines WHERE order_id = 'OLD'") == 0
+    later = shop("purge", "--older-than", "11d", "--now", "2026-04-01T11:00", "--json").json()
+    assert later["messages"] == 1 and later["message_files"] == 1
+    assert not list((shop.config.parent / "outbox").glob("*.eml"))
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_the_html_report_shows_its_chart_in_a_browser(shop, tmp_path):
+    load(shop, "c.csv", CARTS, ["C1,ana@example.com,yes,2026-03-01 10:00,2026-03-01 10:00,30,M,1,30"],
+         "2026-03-01T10:01")
+    load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-03-01 10:15,EUR,1.00,M,1,1"],
+         "2026-03-01T10:16")
+    shop("send", "--now", "2026-03-01T10:30")
+    load(shop, "o.csv", ORDERS, ["A-1,ana@example.com,paid,2026-03-02 09:00,EUR,40.00,M,1,40"],
+         "2026-03-02T10:00")
+    page = tmp_path / "report.html"
+    assert shop("report", "--html", page, "--now", "2026-03-03T10:00").exit_code == 0
+    text = page.read_text()
+    assert "<script src=" not in text and "http://" not in text.split("<svg", 1)[0]
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("</body>", """<script>window.addEventListener('load', () => {
+      const r = document.querySelector('#chart svg').getBoundingClientRect();
+      document.title = 'chart ' + Math.round(r.width) + 'x' + Math.round(r.height); });
+      </script></body>"""))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1000"]
+    dom = subprocess.run(["chromium", *flags, "--virtual-time-budget=3000", "--dump-dom",
+                          probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    size = re.search(r"<title>chart (\d+)x(\d+)</title>", dom)
+    assert size and int(size.group(1)) > 0 and int(size.group(2)) > 0, dom[:300]
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 5000
