@@ -7,8 +7,7 @@ import ssl
 
 import pytest
 import trustme
-
-from tests.smtp_server import SinkServer
+from smtp_server import SinkServer
 
 ORDERS = ("order_id,email,first_name,status,created_at,total,line_name,line_quantity,line_price\n"
           "A-1,ana@example.com,Ana,paid,2026-03-02 10:00,10.00,Mug,1,10.00\n"
