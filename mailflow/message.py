@@ -1,21 +1,25 @@
-"""Building the message bytes: multipart/alternative, UTF-8, headers that data cannot forge."""
+"""Building the message bytes: multipart/alternative, UTF-8, headers that data cannot forge.
+
+Written directly rather than through `email.message.EmailMessage`, whose policy machinery
+caps a build near 550 messages/s (FIELD-NOTES) and was more than half of the cost of
+sending: RFC 2047 through the C-backed legacy helpers (`Header`, `formataddr`), parts in
+quoted-printable through `binascii`. Every header value that comes from data goes through
+`one_line` first, so no line break can start a header of its own.
+"""
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import re
+import uuid
 from datetime import datetime
-from email.errors import HeaderDefect
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime, formataddr, getaddresses
 
 from mailflow.errors import ConfigError
 
-# Header values such as List-Unsubscribe hold one long URL: fold only past RFC 5322's hard limit,
-# or the policy would turn the URL into encoded-words that mail clients do not read as a link.
-POLICY = SMTP.clone(max_line_length=998)
 _LINE_BREAKS = re.compile(r"[\r\n\x00\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
 
@@ -39,28 +43,46 @@ def message_id(key: str, domain: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+def _mailbox(name: str | None, address: str) -> str:
+    name = one_line(name or "")
+    if not name:
+        return address
+    if address.isascii():
+        return formataddr((name, address), charset="utf-8")
+    # an internationalised mailbox (SMTPUTF8): the header carries it as raw UTF-8
+    return f"{Header(name, 'utf-8').encode()} <{address}>"
+
+
+def _header(name: str, value: str) -> str:
+    value = one_line(value)
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    return f"{name}: " + Header(value, charset, header_name=name).encode(linesep="\r\n")
+
+
+def _quoted_printable(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
 def build_message(*, sender: Address, to: str, to_name: str | None, subject: str, text: str,
                   html: str, msg_id: str, date: datetime, reply_to: str | None = None,
                   extra_headers: dict[str, str] | None = None) -> bytes:
-    message = EmailMessage()
-    message["From"] = sender
-    serialize_policy = POLICY
-    try:
-        recipient = Address(display_name=one_line(to_name or ""), addr_spec=to)
-    except (ValueError, IndexError, HeaderDefect):
-        # An internationalised mailbox (SMTPUTF8): only a UTF-8 message can carry it.
-        local, domain = to.rsplit("@", 1)
-        recipient = Address(display_name=one_line(to_name or ""), username=local, domain=domain)
-        serialize_policy = POLICY.clone(utf8=True)
-    message["To"] = recipient
+    boundary = f"=_mailflow_{uuid.uuid4().hex}"  # "=_" never occurs in quoted-printable
+    lines = [f"From: {_mailbox(sender.display_name, sender.addr_spec)}",
+             f"To: {_mailbox(to_name, to)}"]
     if reply_to:
-        message["Reply-To"] = one_line(reply_to)
-    message["Subject"] = one_line(subject)
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = msg_id
-    message["Auto-Submitted"] = "auto-generated"
-    for name, value in (extra_headers or {}).items():
-        message[name] = one_line(value)
-    message.set_content(text, charset="utf-8")
-    message.add_alternative(html, subtype="html", charset="utf-8")
-    return message.as_bytes(policy=serialize_policy)
+        lines.append(f"Reply-To: {one_line(reply_to)}")
+    lines += [_header("Subject", subject), f"Date: {format_datetime(date)}",
+              f"Message-ID: {msg_id}", "Auto-Submitted: auto-generated"]
+    # long URLs (List-Unsubscribe) stay whole on their line: RFC 5322 allows 998 characters
+    lines += [f"{name}: {one_line(value)}" for name, value in (extra_headers or {}).items()]
+    lines += ["MIME-Version: 1.0",
+              f'Content-Type: multipart/alternative; boundary="{boundary}"', "", ""]
+    part = ("--{b}\r\nContent-Type: text/{kind}; charset=\"utf-8\"\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+    return b"".join((
+        "\r\n".join(lines).encode("utf-8"),
+        part.format(b=boundary, kind="plain").encode(), _quoted_printable(text), b"\r\n",
+        part.format(b=boundary, kind="html").encode(), _quoted_printable(html), b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ))
