@@ -65,11 +65,18 @@ def customer_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return view
 
 
+_SHOP_VIEWS: dict[int, tuple[Shop, dict[str, Any]]] = {}
+
+
 def shop_view(shop: Shop) -> dict[str, Any]:
-    view = asdict(shop)
-    view["url"] = shop.url.rstrip("/")
-    view.pop("consent", None)
-    return view
+    """The shop as templates see it; computed once per Shop (a send builds thousands)."""
+    cached = _SHOP_VIEWS.get(id(shop))
+    if cached is None or cached[0] is not shop:
+        view = asdict(shop)
+        view["url"] = shop.url.rstrip("/")
+        view.pop("consent", None)
+        cached = _SHOP_VIEWS[id(shop)] = (shop, view)
+    return dict(cached[1])  # a copy: templates never change the shared one
 
 
 def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: str,

@@ -35,6 +35,12 @@ def to_decimal(value: object) -> Decimal | None:
         return None
 
 
+@lru_cache(maxsize=4096)
+def _currency(amount: Decimal, currency: str, locale: Locale) -> str:
+    # babel takes ~0.1 ms a call, and a shop's prices repeat from one e-mail to the next
+    return format_currency(amount, currency, locale=locale)
+
+
 class Formatter:
     """The filters of one message: bound to its locale, currency and the shop's timezone."""
 
@@ -47,7 +53,7 @@ class Formatter:
         amount = to_decimal(value)
         if amount is None:
             return ""
-        return format_currency(amount, currency or self.currency, locale=self.locale)
+        return _currency(amount, currency or self.currency, self.locale)
 
     def date(self, value: datetime | None, format: str = "long") -> str:
         if value is None:

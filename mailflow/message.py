@@ -55,8 +55,22 @@ def _mailbox(name: str | None, address: str) -> str:
 
 def _header(name: str, value: str) -> str:
     value = one_line(value)
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    return f"{name}: " + Header(value, charset, header_name=name).encode(linesep="\r\n")
+    if value.isascii():
+        return f"{name}: " + Header(value, "us-ascii", header_name=name).encode(linesep="\r\n")
+    return f"{name}: " + "\r\n ".join(_encoded_words(value))
+
+
+def _encoded_words(value: str) -> list[str]:
+    """RFC 2047 base64 words of at most 75 characters, never splitting a character."""
+    words, chunk = [], b""
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 characters
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return [f"=?utf-8?b?{binascii.b2a_base64(w, newline=False).decode()}?=" for w in words]
 
 
 def _quoted_printable(text: str) -> bytes:

@@ -75,7 +75,7 @@ class Renderer:
 
     def environment(self, locale: str) -> Environment:
         if locale not in self._envs:
-            env = Environment(loader=FileSystemLoader(str(self.folder)),
+            env = Environment(loader=FileSystemLoader(str(self.folder)), auto_reload=False,
                               autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
             fmt = Formatter(locale, self.shop.currency, self.shop.tz)
             env.filters.update(money=fmt.money, date=fmt.date, datetime=fmt.datetime,
