@@ -142,6 +142,8 @@ def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
     for m in report.messages:
         if m["status"] in ("failed", "unknown"):
             warn(f"{m['status']}: {m['rule']} to {m['to']}: {m['reason']}")
+    if report.blocked:
+        error(f"{report.blocked} (due mail stays queued)")
     if as_json:
         emit_json(report.as_json())
         return

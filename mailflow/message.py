@@ -50,7 +50,7 @@ def _mailbox(name: str | None, address: str) -> str:
     if address.isascii():
         return formataddr((name, address), charset="utf-8")
     # an internationalised mailbox (SMTPUTF8): the header carries it as raw UTF-8
-    return f"{Header(name, 'utf-8').encode()} <{address}>"
+    return f"{Header(name, 'utf-8').encode(linesep=chr(13) + chr(10))} <{address}>"
 
 
 def _header(name: str, value: str) -> str:

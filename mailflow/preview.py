@@ -7,6 +7,7 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from mailflow.config import Config, Rule
@@ -132,10 +133,29 @@ def gallery(config: Config, out: Path, inliner: str | None = None) -> Path:
     return index
 
 
-def check_templates(config: Config) -> list[str]:
-    """Every template in every locale rendered against sample data; problems as
-    `templates/FILE[:LINE]: what`."""
+def check_wheres(config: Config) -> list[str]:
+    """Each rule's `where:` evaluated against the sample data of its trigger."""
+    from mailflow.rules.engine import AMOUNTS
+    from mailflow.rules.where import where_holds
+
     problems = []
+    for rule in config.rules:
+        if not rule.where:
+            continue
+        order, cart, customer = sample_subject(rule.on, config.shop.locale)
+        numeric = {k: (Decimal(v) if k in AMOUNTS and v else v) for k, v in (order or {}).items()}
+        try:
+            where_holds(rule.where, {"order": numeric if order else None, "cart": cart,
+                                     "customer": customer, "now": NOW})
+        except Exception as exc:
+            problems.append(f"{config.path.name}:{rule.line}: rule {rule.name}: where: {exc}")
+    return problems
+
+
+def check_templates(config: Config) -> list[str]:
+    """Every template in every locale rendered against sample data, and every `where:`;
+    problems as `templates/FILE[:LINE]: what` or `rules.yaml:LINE: ...`."""
+    problems = check_wheres(config)
     for name in template_names(config):
         target = resolve(config, name)
         for locale in template_locales(config, name):

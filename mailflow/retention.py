@@ -17,8 +17,10 @@ from mailflow.transports import eml_name
 
 def shortest_safe_age(config: Config) -> timedelta:
     """History younger than this still decides things: the outbox keys inside a rule's window
-    are what stop a message from going twice, so purge never goes below it."""
-    windows = [r.after + r.expire_after for r in config.rules] or [timedelta(days=2)]
+    stop a message from going twice, and a cap counts the sends of its own window, so purge
+    never goes below the longest of them."""
+    windows = [max(r.after + r.expire_after, r.cap[1] if r.cap else timedelta(0))
+               for r in config.rules] or [timedelta(days=2)]
     return max(windows) + STALE_LOOKBACK + timedelta(days=1)
 
 

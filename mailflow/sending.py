@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from mailflow.clock import iso
 from mailflow.config import Config, Rule
-from mailflow.errors import EXIT_ATTENTION, EXIT_OK, ConfigError, DeliveryBlocked, RenderError
+from mailflow.errors import EXIT_ATTENTION, EXIT_BLOCKED, EXIT_OK, ConfigError, DeliveryBlocked, RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
 from mailflow.tokens import make_token, secret_from_env
@@ -35,13 +35,17 @@ class SendReport:
     def counts(self) -> dict[str, int]:
         return dict(Counter(m["status"] for m in self.messages))
 
+    blocked: str | None = None  # why delivery stopped (SMTP, TLS, login, 5.7.x): exit 3
+
     @property
     def exit_code(self) -> int:
+        if self.blocked:
+            return EXIT_BLOCKED
         return EXIT_ATTENTION if {"failed", "unknown"} & set(self.counts) else EXIT_OK
 
     def as_json(self) -> dict[str, Any]:
         return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
-                "counts": self.counts}
+                "counts": self.counts, "blocked": self.blocked}
 
 
 def default_transport(config: Config) -> Transport:
@@ -179,17 +183,22 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
                 entry = (_rehearse(d, composer, now) if dry_run
                          else _deliver(d, store, planner, composer, transport, now, run_id))
             else:
-                entry = _entry(d, "skipped" if d.action == "skip" else "deferred")
+                entry = _entry(d, _STATUS[d.action])
                 if not dry_run:
                     _record(store, d, now, run_id)
             if entry is not None:
                 report.messages.append(entry)
+    except DeliveryBlocked as exc:
+        report.blocked = str(exc)
     finally:
         if transport is not None:
             transport.close()
         if run_id is not None:
             store.finish_run(run_id, datetime.now(UTC), report.counts)
     return report
+
+
+_STATUS = {"skip": "skipped", "defer": "deferred", "fail": "failed"}
 
 
 def _entry(d: Decision, status: str, subject: str | None = None,
@@ -222,7 +231,7 @@ def _deliver(d: Decision, store: Store, planner: Planner, composer: Composer,
     planner.decide(d, None)  # the conditions once more, at the moment of sending
     if d.action != "send":
         _record(store, d, now, run_id)
-        return _entry(d, "skipped" if d.action == "skip" else "deferred")
+        return _entry(d, _STATUS[d.action])
     outbox_id = store.claim(d.row(now, run_id))
     if outbox_id is None:
         return None  # another run owns it or already decided it
@@ -238,10 +247,12 @@ def _deliver(d: Decision, store: Store, planner: Planner, composer: Composer,
     try:
         outcome = transport.deliver(data, sender=composer.sender.addr_spec, recipient=d.email,
                                     key=d.key)
-    except DeliveryBlocked as exc:  # not sent: back in the queue, and the batch stops
-        store.mark(outbox_id, "deferred", iso(now), reason="blocked", detail=str(exc),
+    except Exception as exc:  # not handed over: back in the queue, and the batch stops
+        blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
+            f"delivery failed: {type(exc).__name__}: {exc}")
+        store.mark(outbox_id, "deferred", iso(now), reason="blocked", detail=str(blocked),
                    next_attempt_at=iso(now))
-        raise
+        raise blocked from None
     next_attempt = None
     if outcome.status == "deferred":
         next_attempt = iso(now + retry_delay(store.attempts(outbox_id)))

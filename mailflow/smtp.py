@@ -142,7 +142,7 @@ class SmtpTransport:
         if not conn.has_extn("pipelining"):
             replies = []
             for command in (mail, rcpt, "DATA"):
-                conn.putcmd(command)
+                conn.send(f"{command}\r\n".encode())  # putcmd would refuse an SMTPUTF8 address
                 replies.append(conn.getreply())
                 if replies[-1][0] >= 400:
                     return replies + [(0, b"not sent")] * (3 - len(replies))

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailflow.errors import DeliveryBlocked
+
 
 @dataclass
 class Outcome:
@@ -26,14 +28,18 @@ class FileTransport:
         self.folder = folder
 
     def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome:
-        self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / eml_name(key)
         temporary = target.with_suffix(".eml.tmp")
-        with temporary.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with temporary.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise DeliveryBlocked(f"cannot write to delivery.dir {self.folder}: {exc.strerror}"
+                                  ) from None
         return Outcome("sent", str(target))
 
     def close(self) -> None:

@@ -92,6 +92,10 @@ def test_purge_forgets_old_people_and_keeps_suppressions(shop):
     assert shop.query("SELECT email_key FROM suppressions") == [{"email_key": "old@example.com"}]
     assert shop.scalar("SELECT count(*) FROM order_lines WHERE order_id = 'OLD'") == 0
     later = shop("purge", "--older-than", "11d", "--now", "2026-04-01T11:00", "--json").json()
+    shop.config.write_text(RULES.format(consent="").replace(
+        "template: order_confirmation}", "template: order_confirmation, cap: 1 per 365d}"))
+    capped = shop("purge", "--older-than", "200d", "--now", "2026-04-01T11:00")
+    assert capped.exit_code == 2 and "at least 373d" in capped.stderr  # the cap's window counts
     assert later["messages"] == 1 and later["message_files"] == 1
     assert not list((shop.config.parent / "outbox").glob("*.eml"))
 

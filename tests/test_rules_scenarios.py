@@ -334,3 +334,55 @@ def test_payment_received_only_for_payments_that_came_after_the_order(mailflow, 
         "2026-03-02 10:00,2026-03-02 10:00", "2026-03-02 10:00,2026-03-03 09:00")
     shop.orders(paid, now="2026-03-03T09:30")
     assert shop.sent("2026-03-03T09:35") == [("payment-received", "bob@example.com")]
+
+
+def test_a_where_that_cannot_be_evaluated_fails_its_message_and_the_rest_goes(mailflow, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_TEST_SECRET", "s")
+    shop = Shop(mailflow, rules_extra=textwrap.indent(textwrap.dedent("""\
+        - name: big-orders
+          on: order.placed
+          template: order_confirmation
+          where: order.total > 10
+        - name: broken
+          on: order.placed
+          template: order_confirmation
+          where: order.total.nope > 1
+        """), "  "))
+    shop.orders(order("A-1", "ana@example.com", "2026-03-01 10:00"), now="2026-03-01T10:01")
+    result = shop.mf("send", "--now", "2026-03-01T10:05", "--json")
+    assert result.exit_code == 1  # a failed message needs a human
+    got = {m["rule"]: (m["status"], (m["reason"] or "").split(":")[0])
+           for m in result.json()["messages"]}
+    assert got == {"order-confirmation": ("sent", ""), "big-orders": ("sent", ""),
+                   "broken": ("failed", "where_error")}
+    check = shop.mf("check")
+    assert check.exit_code == 1 and "rule broken: where:" in check.stderr
+
+
+def test_log_since_counts_a_message_by_when_it_was_sent(mailflow, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_TEST_SECRET", "s")
+    shop = Shop(mailflow, rules_extra=textwrap.indent(textwrap.dedent("""\
+        - name: thanks
+          on: order.placed
+          template: order_confirmation
+          quiet_hours: "21:00-08:00"
+        """), "  "))
+    shop.orders(order("A-1", "ana@example.com", "2026-03-01 22:30"), now="2026-03-01T22:31")
+    shop.send("2026-03-01T22:35")
+    assert ("thanks", "ana@example.com") in shop.sent("2026-03-02T08:05")
+    recent = shop.mf("log", "--since", "1h", "--now", "2026-03-02T08:30", "--json").json()
+    assert [(r["rule"], r["status"]) for r in recent] == [("thanks", "sent")]
+    report = shop.mf("report", "--since", "1h", "--now", "2026-03-02T08:30", "--json").json()
+    assert report["rules"]["thanks"]["sent"] == 1
+
+
+def test_a_delivery_dir_that_cannot_be_written_blocks_and_loses_nothing(shop):
+    shop.orders(order("A-1", "ana@example.com", "2026-03-01 10:00"), now="2026-03-01T10:01")
+    (shop.folder / "outbox").write_text("a file where the folder should be")
+    result = shop.mf("send", "--now", "2026-03-01T10:05", "--json")
+    assert result.exit_code == 3
+    assert "cannot write to delivery.dir" in result.json()["blocked"]
+    assert "cannot write to delivery.dir" in result.stderr
+    assert shop.mf.scalar("SELECT status FROM outbox") == "deferred"
+    (shop.folder / "outbox").unlink()
+    assert shop.sent("2026-03-01T10:06") == [("order-confirmation", "ana@example.com")]

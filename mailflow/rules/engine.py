@@ -11,6 +11,7 @@ from typing import Any
 
 from mailflow.clock import from_iso, iso
 from mailflow.config import Config, Rule
+from mailflow.formatting import to_decimal
 from mailflow.rules.timing import add_after, quiet_until
 from mailflow.rules.where import where_holds
 from mailflow.store import Store
@@ -23,6 +24,7 @@ MARGIN = timedelta(hours=2)
 # An order paid this soon after it was placed was paid at checkout (card, PayPal): its
 # confirmation says so, and a separate "payment received" would be noise.
 PAID_WHEN_PLACED = timedelta(minutes=15)
+AMOUNTS = ("subtotal", "shipping", "tax", "discount", "total")
 
 
 @dataclass
@@ -40,7 +42,8 @@ class Decision:
     recorded: bool = False  # the outbox already has this key (a postponed message)
 
     def row(self, now: datetime, run_id: int | None) -> dict[str, Any]:
-        status = {"skip": "skipped", "defer": "deferred", "send": "queued"}[self.action]
+        status = {"skip": "skipped", "defer": "deferred", "send": "queued",
+                  "fail": "failed"}[self.action]
         return {"key": self.key, "rule": self.rule.name, "subject_type": self.subject_type,
                 "subject_id": self.subject_id, "email": self.email, "email_key": self.email_key,
                 "status": status, "reason": self.reason, "due_at": iso(self.due_at),
@@ -98,7 +101,9 @@ class Planner:
         if not planning:
             self._seen.pop((d.subject_type, d.subject_id), None)  # re-read: it may have changed
         reason, wait = self._verdict(d, email_problem, planning)
-        if reason is not None:
+        if reason is not None and reason.startswith("where_error"):
+            d.action, d.reason = "fail", reason
+        elif reason is not None:
             d.action, d.reason = "skip", reason
         elif wait is not None:
             d.action, d.reason, d.next_attempt_at = "defer", wait[0], wait[1]
@@ -129,8 +134,13 @@ class Planner:
         for condition in rule.skip_if:
             if self._condition_holds(condition, d, subject):
                 return condition, None
-        if rule.where and not where_holds(rule.where, self._context(d, subject, customer)):
-            return "where", None
+        if rule.where:
+            try:
+                holds = where_holds(rule.where, self._where_context(d, subject, customer))
+            except Exception as exc:  # a where that cannot be evaluated needs a human
+                return f"where_error: {type(exc).__name__}: {exc}", None
+            if not holds:
+                return "where", None
         if rule.cap is not None:
             count, window = rule.cap
             sent = store.sends_since(rule.name, d.email_key, iso(now - window))
@@ -167,6 +177,12 @@ class Planner:
             return bool(paid and created and
                         from_iso(paid) - from_iso(created) <= PAID_WHEN_PLACED)
         return False
+
+    def _where_context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
+        """As templates' data, with amounts as numbers: `order.total > 50` must just work."""
+        numeric = {k: (to_decimal(v) if k in AMOUNTS and v is not None else v)
+                   for k, v in subject.items()}
+        return self._context(d, numeric, customer)
 
     def _context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
         return {"order": subject if d.subject_type == "order" else None,

@@ -266,8 +266,8 @@ class OutboxQueries:
         if rule:
             clauses.append("rule = ?")
             params.append(rule)
-        if since:
-            clauses.append("decided_at >= ?")
+        if since:  # a message deferred yesterday and sent today belongs to today
+            clauses.append("coalesce(sent_at, decided_at) >= ?")
             params.append(since)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return self.rows(f"SELECT {', '.join(LOG_COLUMNS)} FROM outbox{where}"

@@ -52,7 +52,8 @@ class RetentionQueries:
 
     def outcome_counts(self, since: str | None) -> list[tuple[str, str, str | None, int]]:
         return self.conn.execute(
-            "SELECT rule, status, reason, count(*) FROM outbox WHERE decided_at >= ?"
+            "SELECT rule, status, reason, count(*) FROM outbox"
+            " WHERE coalesce(sent_at, decided_at) >= ?"
             " GROUP BY rule, status, reason ORDER BY rule, status, reason",
             (since or "",)).fetchall()
 
