@@ -207,18 +207,23 @@ class _Reader:
         return value
 
 
+def compose_yaml(path: Path, shown: str) -> yaml.Node | None:
+    """The YAML node tree (which keeps line numbers), or a ConfigError naming `shown:LINE`."""
+    try:
+        return yaml.compose(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{shown}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
 def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
     path = Path(path)
     if not path.exists():
         return Config(path, exists=False)
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path.name}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    root = compose_yaml(path, path.name)
     config = Config(path, exists=True)
     if root is None:
         return config

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mailflow.config import Config
-from mailflow.importing.service import ImportReport, import_files
+from mailflow.importing.service import ImportReport, import_files, merge_reports
 from mailflow.sending import SendReport, send_due
 from mailflow.store import Store
 
@@ -48,13 +48,6 @@ def run_once(store: Store, config: Config, now: datetime, *, recover: bool = Tru
         if source.mapping:
             mapping = Path(source.mapping)
             mapping = mapping if mapping.is_absolute() else config.folder / mapping
-        one = import_files(store, [path], tz=config.shop.tz, now=now, fmt=source.format,
-                           kind=source.kind, mapping=mapping)
-        imported.files += one.files
-        for name in ("orders", "carts", "customers"):
-            getattr(imported, name).inserted += getattr(one, name).inserted
-            getattr(imported, name).updated += getattr(one, name).updated
-        imported.lines += one.lines
-        imported.status_changes += one.status_changes
-        imported.unsubscribes += one.unsubscribes
+        merge_reports(imported, import_files(store, [path], tz=config.shop.tz, now=now,
+                                             fmt=source.format, kind=source.kind, mapping=mapping))
     return RunReport(imported, send_due(store, config, now), recovered)

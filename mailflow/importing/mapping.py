@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from mailflow.config import compose_yaml
 from mailflow.errors import ConfigError, NotAnExport, RowRejected
 from mailflow.importing import build, canonical
 from mailflow.importing.columns import Columns, normalize
@@ -54,15 +55,7 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
 
 def load(path: Path) -> MappingSpec:
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        root = yaml.compose(text)
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read the mapping: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{name}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    root = compose_yaml(path, name)
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{name}:1: a mapping file needs the keys kind, columns, statuses")
     kind, columns, statuses = "orders", {}, {}

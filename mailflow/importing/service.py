@@ -147,7 +147,7 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
                                 json.dumps(staged.as_json()))
         if progress:
             progress(source.name, source.size, source.size)
-        _merge(report, staged)
+        merge_reports(report, staged)
     finally:
         export.close()
 
@@ -190,7 +190,9 @@ def _flush(writer: ImportWriter, record_type: type, batch: list, staged: ImportR
              " import its orders first"} for f in counts.missing]
 
 
-def _merge(report: ImportReport, staged: ImportReport) -> None:
+def merge_reports(report: ImportReport, staged: ImportReport) -> None:
+    """Add `staged`'s files and counts to `report`."""
+    report.files += staged.files
     for name in ("orders", "carts", "customers"):
         getattr(report, name).inserted += getattr(staged, name).inserted
         getattr(report, name).updated += getattr(staged, name).updated
