@@ -44,13 +44,14 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
         counted.add(order_id)
         amount = to_decimal(total) or Decimal(0)
         revenue[currency or config.shop.currency] += amount
-        revenue_days[store.order_day(order_id) or ""] += amount
+        if (currency or config.shop.currency) == config.shop.currency:  # one currency a chart
+            revenue_days[store.order_day(order_id) or ""] += amount
     return {
         "since": start,
         "rules": rules,
         "carts": {"reminded": len(reminded), "recovered": len(recovered),
                   "revenue": {c: f"{v:.2f}" for c, v in sorted(revenue.items())}},
-        "per_day": {"sent": dict(store.sends_per_day(start)),
+        "per_day": {"sent": dict(store.sends_per_day(start)),  # revenue in the shop's currency
                     "recovered_revenue": {d: f"{v:.2f}" for d, v in sorted(revenue_days.items())}},
     }
 
@@ -66,7 +67,8 @@ def write_html(report: dict[str, Any], config: Config, target: Path) -> Path:
                       title="E-mails sent and revenue recovered per day")
     chart.x_labels = days or ["-"]
     chart.add("e-mails sent", [report["per_day"]["sent"].get(d, 0) for d in days] or [0])
-    chart.add("recovered revenue", [float(report["per_day"]["recovered_revenue"].get(d, 0))
+    chart.add(f"recovered revenue ({config.shop.currency})",
+              [float(report["per_day"]["recovered_revenue"].get(d, 0))
                                     for d in days] or [0], secondary=True)
     rows = []
     for rule, counts in sorted(report["rules"].items()):

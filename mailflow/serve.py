@@ -97,7 +97,13 @@ class UnsubscribeHandler(BaseHTTPRequestHandler):
                    lang)
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:  # read(-1) would wait for the client to close: never
+            self.send_error(HTTPStatus.BAD_REQUEST)
+            return
         if length > MAX_BODY:
             self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
             return

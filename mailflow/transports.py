@@ -3,6 +3,7 @@ bytes SMTP would send. (SMTP lives in its own module, the only one that uses smt
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -19,8 +20,10 @@ class Outcome:
 
 
 def eml_name(key: str) -> str:
-    """The file the `file` transport writes for a message key."""
-    return re.sub(r"[^A-Za-z0-9@._-]+", "_", key)[:180] + ".eml"
+    """The file the `file` transport writes for a message key: readable, and unique (keys
+    that differ only in punctuation, `#1001` and `_1001`, must not overwrite each other)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9@._-]+', '_', key)[:170]}-{digest}.eml"
 
 
 class FileTransport:

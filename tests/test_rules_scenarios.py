@@ -386,3 +386,12 @@ def test_a_delivery_dir_that_cannot_be_written_blocks_and_loses_nothing(shop):
     assert shop.mf.scalar("SELECT status FROM outbox") == "deferred"
     (shop.folder / "outbox").unlink()
     assert shop.sent("2026-03-01T10:06") == [("order-confirmation", "ana@example.com")]
+
+
+def test_eml_files_of_ids_that_differ_only_in_punctuation_do_not_overwrite(shop):
+    shop.orders(order("#1001", "ana@example.com", "2026-03-01 10:00"),
+                order("_1001", "bob@example.com", "2026-03-01 10:00"), now="2026-03-01T10:01")
+    assert len(shop.sent("2026-03-01T10:05")) == 2
+    recipients = sorted(email.message_from_bytes(p.read_bytes(), policy=policy.default)["To"]
+                        .addresses[0].addr_spec for p in shop.eml_files())
+    assert recipients == ["ana@example.com", "bob@example.com"]

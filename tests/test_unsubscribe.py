@@ -143,5 +143,8 @@ def test_bad_tokens_wrong_methods_and_oversized_bodies_change_nothing(endpoint):
     assert request(port, "PUT", unsub_path("zoe@example.com"), one_click)[0] == 405
     assert request(port, "DELETE", unsub_path("zoe@example.com"))[0] == 405
     assert request(port, "POST", unsub_path("zoe@example.com"), b"x" * 5000)[0] == 413
+    for length in ("-1", "lots"):
+        assert request(port, "POST", unsub_path("zoe@example.com"), None,
+                       {"Content-Length": length})[0] == 400
     assert request(port, "GET", "/elsewhere?token=x")[0] == 404
     assert shop.dump() == before
