@@ -236,7 +236,3 @@ def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
     if not rows:
         line("no decisions recorded")
 
-
-def done(message: str, *, quiet: bool) -> None:
-    if not quiet:
-        line(message)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
+
+from mailflow.values import to_decimal
+
+__all__ = ["Formatter", "line_total", "normalize_locale", "to_decimal"]
 
 
 def normalize_locale(value: str | None) -> str | None:
@@ -24,15 +28,6 @@ def babel_locale(code: str) -> Locale:
         return Locale.parse(code)
     except (UnknownLocaleError, ValueError):
         return Locale.parse("en")
-
-
-def to_decimal(value: object) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
 
 
 @lru_cache(maxsize=4096)

@@ -7,7 +7,6 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 from mailflow.config import Config, Rule
@@ -135,18 +134,17 @@ def gallery(config: Config, out: Path, inliner: str | None = None) -> Path:
 
 def check_wheres(config: Config) -> list[str]:
     """Each rule's `where:` evaluated against the sample data of its trigger."""
-    from mailflow.rules.engine import AMOUNTS
-    from mailflow.rules.where import where_holds
+    from mailflow.rules.where import numeric_amounts, where_holds
 
     problems = []
     for rule in config.rules:
         if not rule.where:
             continue
         order, cart, customer = sample_subject(rule.on, config.shop.locale)
-        numeric = {k: (Decimal(v) if k in AMOUNTS and v else v) for k, v in (order or {}).items()}
         try:
-            where_holds(rule.where, {"order": numeric if order else None, "cart": cart,
-                                     "customer": customer, "now": NOW})
+            where_holds(rule.where, {"order": numeric_amounts(order),
+                                     "cart": numeric_amounts(cart), "customer": customer,
+                                     "now": NOW})
         except Exception as exc:
             problems.append(f"{config.path.name}:{rule.line}: rule {rule.name}: where: {exc}")
     return problems

@@ -30,12 +30,11 @@ class SendReport:
     now: datetime
     dry_run: bool
     messages: list[dict[str, Any]] = field(default_factory=list)
+    blocked: str | None = None  # why delivery stopped (SMTP, TLS, login, 5.7.x): exit 3
 
     @property
     def counts(self) -> dict[str, int]:
         return dict(Counter(m["status"] for m in self.messages))
-
-    blocked: str | None = None  # why delivery stopped (SMTP, TLS, login, 5.7.x): exit 3
 
     @property
     def exit_code(self) -> int:
@@ -183,7 +182,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
                 entry = (_rehearse(d, composer, now) if dry_run
                          else _deliver(d, store, planner, composer, transport, now, run_id))
             else:
-                entry = _entry(d, _STATUS[d.action])
+                entry = _entry(d, d.status)
                 if not dry_run:
                     _record(store, d, now, run_id)
             if entry is not None:
@@ -198,14 +197,13 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     return report
 
 
-_STATUS = {"skip": "skipped", "defer": "deferred", "fail": "failed"}
-
-
-def _entry(d: Decision, status: str, subject: str | None = None,
-           msg_id: str | None = None) -> dict[str, Any]:
-    reason = d.reason
-    if status == "deferred" and d.next_attempt_at is not None:
-        reason = f"{d.reason} until {iso(d.next_attempt_at)}"
+def _entry(d: Decision, status: str, subject: str | None = None, msg_id: str | None = None,
+           reason: str | None = None) -> dict[str, Any]:
+    """One line of the report; `reason` overrides the decision's own (an SMTP reply)."""
+    if reason is None:
+        reason = d.reason
+        if status == "deferred" and d.next_attempt_at is not None:
+            reason = f"{d.reason} until {iso(d.next_attempt_at)}"
     return {"rule": d.rule.name, "to": d.email, "subject": subject, "status": status,
             "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at)}
 
@@ -222,7 +220,7 @@ def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
     try:
         subject, msg_id, _ = composer.compose(d, now, build=False)
     except RenderError as exc:
-        return _entry(d, "failed") | {"reason": f"render_error: {exc}"}
+        return _entry(d, "failed", reason=f"render_error: {exc}")
     return _entry(d, "would_send", subject, msg_id)
 
 
@@ -231,7 +229,7 @@ def _deliver(d: Decision, store: Store, planner: Planner, composer: Composer,
     planner.decide(d, None)  # the conditions once more, at the moment of sending
     if d.action != "send":
         _record(store, d, now, run_id)
-        return _entry(d, _STATUS[d.action])
+        return _entry(d, d.status)
     outbox_id = store.claim(d.row(now, run_id))
     if outbox_id is None:
         return None  # another run owns it or already decided it
@@ -239,7 +237,7 @@ def _deliver(d: Decision, store: Store, planner: Planner, composer: Composer,
         subject, msg_id, data = composer.compose(d, now)
     except RenderError as exc:
         store.mark(outbox_id, "failed", iso(now), reason="render_error", detail=str(exc))
-        return _entry(d, "failed") | {"reason": f"render_error: {exc}"}
+        return _entry(d, "failed", reason=f"render_error: {exc}")
     except BaseException as exc:  # nothing was sent: give the message back to the queue
         store.mark(outbox_id, "deferred", iso(now), reason="error", next_attempt_at=iso(now),
                    detail=repr(exc))
@@ -260,8 +258,6 @@ def _deliver(d: Decision, store: Store, planner: Planner, composer: Composer,
                detail=outcome.detail, next_attempt_at=next_attempt,
                reason=None if outcome.status == "sent" else outcome.detail)
     if outcome.suppress and d.email:
-        store.suppress(d.email, "hard_bounce", iso(now), "smtp")
-    entry = _entry(d, outcome.status, subject, msg_id)
-    if outcome.status != "sent":
-        entry["reason"] = outcome.detail
-    return entry
+        store.add_suppression(d.email, "hard_bounce", iso(now), "smtp")
+    return _entry(d, outcome.status, subject, msg_id,
+                  reason=None if outcome.status == "sent" else outcome.detail)

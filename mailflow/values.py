@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 _AMOUNT_NOISE = str.maketrans("", "", " \u00a0\u202f'€$£¥")
 _CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "CAD")
@@ -23,6 +23,16 @@ def clean(value: object) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """A stored amount as a Decimal; None when empty or not a number."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 def parse_amount(value: object) -> str | None:

@@ -11,9 +11,8 @@ from typing import Any
 
 from mailflow.clock import from_iso, iso
 from mailflow.config import Config, Rule
-from mailflow.formatting import to_decimal
 from mailflow.rules.timing import add_after, quiet_until
-from mailflow.rules.where import where_holds
+from mailflow.rules.where import numeric_amounts, where_holds
 from mailflow.store import Store
 
 # Besides the rules' own windows, messages that became stale this recently are still
@@ -24,7 +23,6 @@ MARGIN = timedelta(hours=2)
 # An order paid this soon after it was placed was paid at checkout (card, PayPal): its
 # confirmation says so, and a separate "payment received" would be noise.
 PAID_WHEN_PLACED = timedelta(minutes=15)
-AMOUNTS = ("subtotal", "shipping", "tax", "discount", "total")
 
 
 @dataclass
@@ -36,17 +34,21 @@ class Decision:
     email: str | None
     email_key: str | None
     due_at: datetime
-    action: str  # send | skip | defer
+    action: str  # send | skip | defer | fail
     reason: str | None = None
     next_attempt_at: datetime | None = None
     recorded: bool = False  # the outbox already has this key (a postponed message)
 
+    @property
+    def status(self) -> str:
+        """The outbox status this decision records."""
+        return {"skip": "skipped", "defer": "deferred", "send": "queued",
+                "fail": "failed"}[self.action]
+
     def row(self, now: datetime, run_id: int | None) -> dict[str, Any]:
-        status = {"skip": "skipped", "defer": "deferred", "send": "queued",
-                  "fail": "failed"}[self.action]
         return {"key": self.key, "rule": self.rule.name, "subject_type": self.subject_type,
                 "subject_id": self.subject_id, "email": self.email, "email_key": self.email_key,
-                "status": status, "reason": self.reason, "due_at": iso(self.due_at),
+                "status": self.status, "reason": self.reason, "due_at": iso(self.due_at),
                 "next_attempt_at": iso(self.next_attempt_at), "decided_at": iso(now),
                 "run_id": run_id}
 
@@ -98,8 +100,9 @@ class Planner:
         """Set d.action/reason from the store as it is now. Also the re-check at the moment of
         sending (planning=False), when this run's earlier sends are already in the store."""
         d.action, d.reason, d.next_attempt_at = "send", None, None
-        if not planning:
-            self._seen.pop((d.subject_type, d.subject_id), None)  # re-read: it may have changed
+        if not planning:  # re-read: it may have changed since planning
+            self._seen.pop((d.subject_type, d.subject_id), None)
+            self._seen.pop(("customer", d.email_key), None)
         reason, wait = self._verdict(d, email_problem, planning)
         if reason is not None and reason.startswith("where_error"):
             d.action, d.reason = "fail", reason
@@ -122,7 +125,7 @@ class Planner:
         suppressed = store.suppression_reasons(d.email_key, iso(now))
         if suppressed - {"unsubscribed"}:
             return "suppressed", None
-        customer = subject if d.subject_type == "customer" else store.customer(d.email_key)
+        customer = self._customer(d, subject)
         if rule.marketing:
             if "unsubscribed" in suppressed:
                 return "unsubscribed", None
@@ -156,6 +159,15 @@ class Planner:
             return None, ("quiet_hours", until)
         return None, None
 
+    def _customer(self, d: Decision, subject: dict) -> dict | None:
+        """The recipient's customer row, read once per run like the subject."""
+        if d.subject_type == "customer":
+            return subject
+        key = ("customer", d.email_key)
+        if key not in self._seen:
+            self._seen[key] = self.store.customer(d.email_key)
+        return self._seen[key]
+
     def _subject(self, d: Decision) -> dict | None:
         key = (d.subject_type, d.subject_id)
         if key not in self._seen:
@@ -179,10 +191,7 @@ class Planner:
         return False
 
     def _where_context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
-        """As templates' data, with amounts as numbers: `order.total > 50` must just work."""
-        numeric = {k: (to_decimal(v) if k in AMOUNTS and v is not None else v)
-                   for k, v in subject.items()}
-        return self._context(d, numeric, customer)
+        return self._context(d, numeric_amounts(subject), customer)
 
     def _context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
         return {"order": subject if d.subject_type == "order" else None,
@@ -192,5 +201,4 @@ class Planner:
     def context(self, d: Decision) -> dict[str, Any]:
         """What a template of this message sees about its subject."""
         subject = self._subject(d) or {}
-        customer = subject if d.subject_type == "customer" else self.store.customer(d.email_key)
-        return self._context(d, subject, customer)
+        return self._context(d, subject, self._customer(d, subject))

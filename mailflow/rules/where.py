@@ -6,6 +6,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from mailflow.values import to_decimal
+
+AMOUNTS = ("subtotal", "shipping", "tax", "discount", "total")
+
 
 @lru_cache(maxsize=1)
 def _environment():
@@ -20,6 +24,13 @@ def _environment():
 def compile_where(expression: str) -> Callable[..., Any]:
     """Raises jinja2.TemplateSyntaxError for an expression that does not parse."""
     return _environment().compile_expression(expression)
+
+
+def numeric_amounts(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored order or cart with its amounts as Decimals: `order.total > 50` must just work."""
+    if row is None:
+        return None
+    return {k: (to_decimal(v) if k in AMOUNTS and v is not None else v) for k, v in row.items()}
 
 
 def where_holds(expression: str, context: dict[str, Any]) -> bool:

@@ -190,9 +190,6 @@ class OutboxQueries:
             "SELECT count(*) FROM outbox WHERE status IN ('sent', 'unknown') AND sent_at > ?",
             (since,)).fetchone()[0]
 
-    def suppress(self, email: str, reason: str, at: str, source: str) -> None:
-        self.add_suppression(email, reason, at, source)
-
     def add_suppression(self, email: str, reason: str, at: str, source: str) -> bool:
         """False if the address already had this suppression (the first one is kept)."""
         cursor = self.conn.execute(
