@@ -173,7 +173,7 @@ def send_command(
 ) -> int:
     """Evaluate the rules at --now and deliver what is due."""
     from mailflow import console
-    from mailflow.clock import iso, parse_now
+    from mailflow.clock import parse_now
     from mailflow.sending import send_due
 
     g = _globals(ctx)
@@ -186,11 +186,10 @@ def send_command(
     with _locked(g, no_lock) as holding:
         if not holding:
             return 0
-        recovered = 0 if no_lock else store.recover_interrupted(iso(moment))
-        report = send_due(store, config, moment, only_rule=rule, limit=limit)
+        report = send_due(store, config, moment, only_rule=rule, limit=limit,
+                          recover=not no_lock)
     console.send_report(report, as_json=json, quiet=quiet)
-    console.recovered(recovered)
-    return max(report.exit_code, 1 if recovered else 0)
+    return report.exit_code
 
 
 @app.command("log")

@@ -79,13 +79,32 @@ def import_progress(enabled: bool) -> Iterator[Any]:
         yield update
 
 
-def import_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+def _import_problems(report: Any) -> None:
+    """On stderr, whatever the output format: rejected rows and refused files."""
     for f in report.files:
         for rejected in f.rejected:
             where = f"{f.path}:{rejected['line']}" if rejected["line"] else f.path
             warn(f"{where}: {rejected['reason']}")
         if f.error:
             error(f.error)
+
+
+def _send_problems(report: Any) -> None:
+    """On stderr, whatever the output format: failed and unknown messages, a blocked
+    delivery, messages a dead run left unknown."""
+    for m in report.messages:
+        if m["status"] in ("failed", "unknown"):
+            warn(f"{m['status']}: {m['rule']} to {m['to']}: {m['reason']}")
+    if report.blocked:
+        error(f"{report.blocked} (due mail stays queued)")
+    if report.recovered:
+        warn(f"{report.recovered} message(s) were being sent when an earlier run died: they"
+             " are `unknown` (maybe delivered, maybe not) and will not be resent by"
+             " themselves; see `mailflow log` and `mailflow resend KEY`")
+
+
+def import_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+    _import_problems(report)
     if as_json:
         emit_json(report.as_json())
         return
@@ -139,11 +158,7 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
 
 
 def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
-    for m in report.messages:
-        if m["status"] in ("failed", "unknown"):
-            warn(f"{m['status']}: {m['rule']} to {m['to']}: {m['reason']}")
-    if report.blocked:
-        error(f"{report.blocked} (due mail stays queued)")
+    _send_problems(report)
     if as_json:
         emit_json(report.as_json())
         return
@@ -162,31 +177,17 @@ def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
                                                                if report.dry_run else ""))
 
 
-def recovered(count: int) -> None:
-    if count:
-        warn(f"{count} message(s) were being sent when an earlier run died: they are `unknown`"
-             " (maybe delivered, maybe not) and will not be resent by themselves; see"
-             " `mailflow log` and `mailflow resend KEY`")
-
-
 def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
     if as_json:
-        emit_json({"import": report.imported.as_json(),
-                   "send": report.sent.as_json() if report.sent else None,
-                   "recovered_unknown": report.recovered})
-        for f in report.imported.files:
-            for rejected in f.rejected:
-                warn(f"{f.path}:{rejected['line']}: {rejected['reason']}")
-            if f.error:
-                error(f.error)
-        recovered(report.recovered)
+        _import_problems(report.imported)
+        _send_problems(report.sent)
+        emit_json({"import": report.imported.as_json(), "send": report.sent.as_json(),
+                   "recovered_unknown": report.sent.recovered})
         return
     fresh = [f for f in report.imported.files if not f.skipped]  # cron: old files say nothing
     if fresh or report.imported.exit_code:
         import_report(replace(report.imported, files=fresh), as_json=False, quiet=quiet)
-    if report.sent is not None:
-        send_report(report.sent, as_json=False, quiet=quiet)
-    recovered(report.recovered)
+    send_report(report.sent, as_json=False, quiet=quiet)
 
 
 def subscription_report(report: Any, verb: str, *, as_json: bool) -> None:

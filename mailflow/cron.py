@@ -15,13 +15,11 @@ from mailflow.store import Store
 @dataclass
 class RunReport:
     imported: ImportReport
-    sent: SendReport | None
-    recovered: int = 0  # messages an earlier, dead run left mid-send (now `unknown`)
+    sent: SendReport
 
     @property
     def exit_code(self) -> int:
-        codes = [self.imported.exit_code, self.sent.exit_code if self.sent else 0]
-        return max(*codes, 1 if self.recovered else 0)
+        return max(self.imported.exit_code, self.sent.exit_code)
 
 
 def source_files(config: Config) -> list[tuple[Path, object]]:
@@ -37,11 +35,7 @@ def source_files(config: Config) -> list[tuple[Path, object]]:
 
 
 def run_once(store: Store, config: Config, now: datetime, *, recover: bool = True) -> RunReport:
-    """Import, then send. `recover`: this run holds the lock, so a message still `sending`
-    belongs to a run that died, and becomes `unknown`."""
-    from mailflow.clock import iso
-
-    recovered = store.recover_interrupted(iso(now)) if recover else 0
+    """Import, then send. `recover`: this run holds the lock (see send_due)."""
     imported = ImportReport()
     for path, source in source_files(config):
         mapping = None
@@ -50,4 +44,4 @@ def run_once(store: Store, config: Config, now: datetime, *, recover: bool = Tru
             mapping = mapping if mapping.is_absolute() else config.folder / mapping
         merge_reports(imported, import_files(store, [path], tz=config.shop.tz, now=now,
                                              fmt=source.format, kind=source.kind, mapping=mapping))
-    return RunReport(imported, send_due(store, config, now), recovered)
+    return RunReport(imported, send_due(store, config, now, recover=recover))

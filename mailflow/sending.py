@@ -31,6 +31,7 @@ class SendReport:
     dry_run: bool
     messages: list[dict[str, Any]] = field(default_factory=list)
     blocked: str | None = None  # why delivery stopped (SMTP, TLS, login, 5.7.x): exit 3
+    recovered: int = 0  # messages a dead run left mid-send, now `unknown`: exit 1
 
     @property
     def counts(self) -> dict[str, int]:
@@ -40,11 +41,13 @@ class SendReport:
     def exit_code(self) -> int:
         if self.blocked:
             return EXIT_BLOCKED
-        return EXIT_ATTENTION if {"failed", "unknown"} & set(self.counts) else EXIT_OK
+        needs_human = self.recovered or {"failed", "unknown"} & set(self.counts)
+        return EXIT_ATTENTION if needs_human else EXIT_OK
 
     def as_json(self) -> dict[str, Any]:
         return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
-                "counts": self.counts, "blocked": self.blocked}
+                "counts": self.counts, "blocked": self.blocked,
+                "recovered_unknown": self.recovered}
 
 
 def default_transport(config: Config) -> Transport:
@@ -160,11 +163,14 @@ def _full_name(row: dict[str, Any]) -> str | None:
 
 def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = False,
              only_rule: str | None = None, limit: int | None = None,
-             transport: Transport | None = None) -> SendReport:
+             transport: Transport | None = None, recover: bool = False) -> SendReport:
+    """`recover`: the caller holds the run lock, so a message still `sending` belongs to a
+    run that died; it becomes `unknown` (maybe delivered) and is never resent by itself."""
+    recovered = store.recover_interrupted(iso(now)) if recover and not dry_run else 0
     planner = Planner(store, config, now)
     decisions = planner.plan(only_rule)
     composer: Composer | None = None
-    report = SendReport(now, dry_run)
+    report = SendReport(now, dry_run, recovered=recovered)
     sends = 0
     if config.delivery.rate_limit is not None:
         count, window = config.delivery.rate_limit
