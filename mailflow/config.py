@@ -385,11 +385,12 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         raise r.fail(item, f"rule {name}: customer.inactive needs `after` (how long inactive)")
     if folder is not None and not _template_exists(folder, rule.template):
         raise r.fail(f["template"][0], f"rule {name}: no template templates/{rule.template}.html"
-                     + _nearest(rule.template, _template_names(folder)))
+                     + _nearest(rule.template, template_names_in(folder)))
     return rule
 
 
-def _template_names(folder: Path) -> list[str]:
+def template_names_in(folder: Path) -> list[str]:
+    """The e-mails a project's templates/ holds (files starting with `_` are not e-mails)."""
     return sorted({p.name.split(".")[0] for p in (folder / "templates").glob("*.html")
                    if not p.name.startswith("_")})
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mailflow.config import Config, Rule
+from mailflow.config import Config, Rule, template_names_in
 from mailflow.context import cart_view, customer_view, order_view
 from mailflow.errors import RenderError, UsageError
 from mailflow.samples import NOW, sample_subject
@@ -32,8 +32,7 @@ class Target:
 
 
 def template_names(config: Config) -> list[str]:
-    folder = config.folder / "templates"
-    return sorted({p.name.split(".")[0] for p in folder.glob("*.html") if not p.name.startswith("_")})
+    return template_names_in(config.folder)
 
 
 def template_locales(config: Config, name: str) -> list[str]:
