@@ -65,7 +65,7 @@ def main() -> None:
     cases = {"jinja alone": lambda i: template.render(context(i))}
     for name, renderer in renderers.items():
         cases[f"mailflow, {name}"] = (
-            lambda i, r=renderer: r.render(rule.template, "fr", context(i), campaign=rule.name))
+            lambda i, r=renderer: r.render(rule.template, "fr", context(i), campaign=rule.name).html)
     cases["premailer alone, same HTML"] = lambda i: premailer(rendered_html)
     cases["text part (derived)"] = lambda i: html_to_text(rendered_html)
     results = {name: [] for name in cases}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html as htmllib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,17 +41,28 @@ _SAFE_SCHEMES = ("http", "https")
 
 @dataclass
 class Rendered:
+    """A rendered e-mail. Links, inlining and the text part are done on first use: a dry run,
+    which shows subjects only, never pays for them (Jinja errors have surfaced already)."""
+
     subject: str
-    html: str
     locale: str
     template: str
     _text: str | None  # the rendered .txt twin, if the template has one
-    _linked: str  # the HTML before inlining, to derive the text from
+    _raw: str  # Jinja's output
+    _fix: Callable[[str], str]  # absolute links, UTM
+    _inline: Callable[[str], str]
+
+    @functools.cached_property
+    def linked(self) -> str:
+        return self._fix(self._raw)
+
+    @functools.cached_property
+    def html(self) -> str:
+        return self._inline(self.linked)
 
     @functools.cached_property
     def text(self) -> str:
-        """Derived on first use: a dry run, which shows subjects only, never pays for it."""
-        return self._text if self._text is not None else html_to_text(self._linked)
+        return self._text if self._text is not None else html_to_text(self.linked)
 
 
 def safe_url(value: object) -> str:
@@ -119,8 +131,9 @@ class Renderer:
         subject = " ".join(htmllib.unescape(subject).split())
         if not subject:
             raise RenderError(f"templates/{html_name}: the subject block is empty")
-        linked = fix_links(raw, self.shop.url, campaign, context.get("unsubscribe_url"))
-        return Rendered(subject, self.inline(linked), used, html_name, text, linked)
+        fix = functools.partial(fix_links, shop_url=self.shop.url, campaign=campaign,
+                                skip=context.get("unsubscribe_url"))
+        return Rendered(subject, used, html_name, text, raw, fix, self.inline)
 
 
 def _where(exc: TemplateError, fallback: str) -> str:
