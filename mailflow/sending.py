@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mailflow.clock import iso
 from mailflow.config import Config, Rule
@@ -18,6 +20,9 @@ from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
 from mailflow.tokens import make_token, secret_from_env
 from mailflow.transports import FileTransport, Outcome
+
+if TYPE_CHECKING:
+    from mailflow.prerender import Prepared
 
 
 class Transport(Protocol):
@@ -86,16 +91,20 @@ class Composer:
     def compose(self, d: Decision, now: datetime, *, build: bool = True
                 ) -> tuple[str, str, bytes | None]:
         """(subject, message id, bytes). A rehearsal renders everything but builds no bytes."""
-        from mailflow.context import cart_view, customer_view, order_view
-
-        rows = self.planner.context(d)
-        message = self.message(
-            key=d.key, rule=d.rule, template=d.rule.template, marketing=d.rule.marketing,
-            order=order_view(rows["order"]), cart=cart_view(rows["cart"]),
-            customer=customer_view(rows["customer"]), to=d.email or "", now=now)
+        message = self.composed(d.key, d.rule, d.email, self.planner.context(d), now)
         if not build:
             return message.subject, message.message_id, None
         return message.subject, message.message_id, message.build()
+
+    def composed(self, key: str, rule: Rule, email: str | None, rows: dict[str, Any],
+                 now: datetime) -> Composed:
+        """The message of `rule` about these rows (Planner.context), not built yet."""
+        from mailflow.context import cart_view, customer_view, order_view
+
+        return self.message(
+            key=key, rule=rule, template=rule.template, marketing=rule.marketing,
+            order=order_view(rows["order"]), cart=cart_view(rows["cart"]),
+            customer=customer_view(rows["customer"]), to=email or "", now=now)
 
     def message(self, *, key: str, rule: Rule | None, template: str, marketing: bool,
                 order: dict | None, cart: dict | None, customer: dict | None, to: str,
@@ -169,37 +178,36 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     recovered = store.recover_interrupted(iso(now)) if recover and not dry_run else 0
     planner = Planner(store, config, now)
     decisions = planner.plan(only_rule)
-    composer: Composer | None = None
     report = SendReport(now, dry_run, recovered=recovered)
-    sends = 0
     if config.delivery.rate_limit is not None:
         count, window = config.delivery.rate_limit
         budget = max(count - store.sent_since(iso(now - window)), 0)
         limit = budget if limit is None else min(limit, budget)
-    transport = None if dry_run else (transport or default_transport(config))
-    run_id = None if dry_run else store.start_run("send", now, datetime.now(UTC))
-    try:
+    sends = [d for d in decisions if d.action == "send"][:limit]
+    chosen = {id(d) for d in sends}  # the others stay due: the next run takes them
+    decisions = [d for d in decisions if d.action != "send" or id(d) in chosen]
+    composer = Composer(config, planner) if sends else None
+    if dry_run:
         for d in decisions:
-            if d.action == "send":
-                if limit is not None and sends >= limit:
-                    continue  # still due: the next run takes it
-                sends += 1
-                composer = composer or Composer(config, planner)
-                entry = (_rehearse(d, composer, now) if dry_run
-                         else _deliver(d, store, planner, composer, transport, now, run_id))
-            else:
-                entry = _entry(d, d.status)
-                if not dry_run:
-                    _record(store, d, now, run_id)
-            if entry is not None:
-                report.messages.append(entry)
+            report.messages.append(_rehearse(d, composer, now) if d.action == "send"
+                                   else _entry(d, d.status))
+        return report
+    from mailflow.prerender import RenderAhead, worker_count
+
+    run_id = store.start_run("send", now, datetime.now(UTC))
+    sender = Sender(store, planner, composer, transport or default_transport(config), now, run_id)
+    try:
+        with RenderAhead(composer, planner, sends, now, worker_count(len(sends))) as ahead:
+            for d in decisions:
+                entry = sender.send(d, ahead.take(d)) if d.action == "send" else sender.skip(d)
+                if entry is not None:
+                    report.messages.append(entry)
+            sender.settle()
     except DeliveryBlocked as exc:
         report.blocked = str(exc)
     finally:
-        if transport is not None:
-            transport.close()
-        if run_id is not None:
-            store.finish_run(run_id, datetime.now(UTC), report.counts)
+        sender.close()
+        store.finish_run(run_id, datetime.now(UTC), report.counts)
     return report
 
 
@@ -230,40 +238,113 @@ def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
     return _entry(d, "would_send", subject, msg_id)
 
 
-def _deliver(d: Decision, store: Store, planner: Planner, composer: Composer,
-             transport: Transport, now: datetime, run_id: int | None) -> dict[str, Any] | None:
-    planner.decide(d, None)  # the conditions once more, at the moment of sending
-    if d.action != "send":
-        _record(store, d, now, run_id)
+@dataclass
+class _Outcome:
+    """What happened to a claimed message, to be recorded with the next claim."""
+
+    outbox_id: int
+    d: Decision
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+    subject: str | None = None
+    message_id: str | None = None
+    suppress: bool = False
+
+    def entry(self) -> dict[str, Any]:
+        reason = self.reason if self.status != "failed" or self.reason != "render_error" \
+            else f"render_error: {self.detail}"
+        return _entry(self.d, self.status, self.subject, self.message_id, reason=reason)
+
+
+class Sender:
+    """Sends one message at a time and records each outcome in the transaction that claims
+    the next message: `sent` is committed before the next SMTP command (or QUIT), and a
+    message costs one write transaction instead of two."""
+
+    def __init__(self, store: Store, planner: Planner, composer: Composer | None,
+                 transport: Transport, now: datetime, run_id: int) -> None:
+        self.store, self.planner, self.composer = store, planner, composer
+        self.transport, self.now, self.run_id = transport, now, run_id
+        self.unrecorded: _Outcome | None = None
+
+    @contextmanager
+    def _step(self) -> Iterator[None]:
+        """A write transaction that first records the previous outcome."""
+        with self.store.transaction():
+            if self.unrecorded is not None:
+                self._record_outcome(self.unrecorded)
+            yield
+        self.unrecorded = None
+
+    def skip(self, d: Decision) -> dict[str, Any]:
+        with self._step():
+            _record(self.store, d, self.now, self.run_id)
         return _entry(d, d.status)
-    outbox_id = store.claim(d.row(now, run_id))
-    if outbox_id is None:
-        return None  # another run owns it or already decided it
-    try:
-        subject, msg_id, data = composer.compose(d, now)
-    except RenderError as exc:
-        store.mark(outbox_id, "failed", iso(now), reason="render_error", detail=str(exc))
-        return _entry(d, "failed", reason=f"render_error: {exc}")
-    except BaseException as exc:  # nothing was sent: give the message back to the queue
-        store.mark(outbox_id, "deferred", iso(now), reason="error", next_attempt_at=iso(now),
-                   detail=repr(exc))
-        raise
-    try:
-        outcome = transport.deliver(data, sender=composer.sender.addr_spec, recipient=d.email,
-                                    key=d.key)
-    except Exception as exc:  # not handed over: back in the queue, and the batch stops
-        blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
-            f"delivery failed: {type(exc).__name__}: {exc}")
-        store.mark(outbox_id, "deferred", iso(now), reason="blocked", detail=str(blocked),
-                   next_attempt_at=iso(now))
-        raise blocked from None
-    next_attempt = None
-    if outcome.status == "deferred":
-        next_attempt = iso(now + retry_delay(store.attempts(outbox_id)))
-    store.mark(outbox_id, outcome.status, iso(now), subject=subject, message_id=msg_id,
-               detail=outcome.detail, next_attempt_at=next_attempt,
-               reason=None if outcome.status == "sent" else outcome.detail)
-    if outcome.suppress and d.email:
-        store.add_suppression(d.email, "hard_bounce", iso(now), "smtp")
-    return _entry(d, outcome.status, subject, msg_id,
-                  reason=None if outcome.status == "sent" else outcome.detail)
+
+    def send(self, d: Decision, prepared: Prepared | None) -> dict[str, Any] | None:
+        with self._step():
+            self.planner.decide(d, None)  # the conditions once more, at the moment of sending
+            if d.action != "send":
+                _record(self.store, d, self.now, self.run_id)
+                return _entry(d, d.status)
+            outbox_id = self.store.claim(d.row(self.now, self.run_id))
+        if outbox_id is None:
+            return None  # another run owns it or already decided it
+        try:
+            subject, msg_id, data = self._message(d, prepared)
+        except RenderError as exc:
+            self.unrecorded = _Outcome(outbox_id, d, "failed", "render_error", str(exc))
+            return self.unrecorded.entry()
+        except BaseException as exc:  # nothing was sent: give the message back to the queue
+            self._give_back(outbox_id, "error", repr(exc))
+            raise
+        try:
+            outcome = self.transport.deliver(data, sender=self.composer.sender.addr_spec,
+                                             recipient=d.email, key=d.key)
+        except Exception as exc:  # not handed over: back in the queue, and the batch stops
+            blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
+                f"delivery failed: {type(exc).__name__}: {exc}")
+            self._give_back(outbox_id, "blocked", str(blocked))
+            raise blocked from None
+        self.unrecorded = _Outcome(
+            outbox_id, d, outcome.status, None if outcome.status == "sent" else outcome.detail,
+            outcome.detail, subject, msg_id, outcome.suppress)
+        return self.unrecorded.entry()
+
+    def _message(self, d: Decision, prepared: Prepared | None) -> tuple[str, str, bytes]:
+        """Rendered ahead from the rows planning read, if the store still says the same;
+        else rendered now."""
+        if prepared is not None and prepared.rows == self.planner.context(d):
+            if prepared.error is not None:
+                raise RenderError(prepared.error)
+            return prepared.subject, prepared.message_id, prepared.data
+        return self.composer.compose(d, self.now)
+
+    def _give_back(self, outbox_id: int, reason: str, detail: str) -> None:
+        now = iso(self.now)
+        with self._step():
+            self.store.mark(outbox_id, "deferred", now, reason=reason, detail=detail,
+                            next_attempt_at=now)
+
+    def _record_outcome(self, o: _Outcome) -> None:
+        now = iso(self.now)
+        next_attempt = None
+        if o.status == "deferred":
+            next_attempt = iso(self.now + retry_delay(self.store.attempts(o.outbox_id)))
+        self.store.mark(o.outbox_id, o.status, now, reason=o.reason, subject=o.subject,
+                        message_id=o.message_id, next_attempt_at=next_attempt, detail=o.detail)
+        if o.suppress and o.d.email:
+            self.store.add_suppression(o.d.email, "hard_bounce", now, "smtp")
+
+    def settle(self) -> None:
+        """Record the last outcome."""
+        if self.unrecorded is not None:
+            with self._step():
+                pass
+
+    def close(self) -> None:
+        try:
+            self.settle()
+        finally:
+            self.transport.close()

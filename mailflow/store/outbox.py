@@ -148,37 +148,38 @@ class OutboxQueries:
             (status, reason, next_attempt_at, now, key))
 
     def claim(self, d: dict[str, Any]) -> int | None:
-        """Take the message for sending; None if another run has it or it was decided."""
-        with self.transaction():
-            row = self.conn.execute("SELECT id, status FROM outbox WHERE key = ?",
-                                    (d["key"],)).fetchone()
-            if row is None:
-                cursor = self.conn.execute(
-                    "INSERT INTO outbox (key, rule, subject_type, subject_id, email, email_key,"
-                    " status, due_at, decided_at, claimed_at, attempts, run_id)"
-                    " VALUES (:key, :rule, :subject_type, :subject_id, :email, :email_key,"
-                    " 'sending', :due_at, :decided_at, :decided_at, 1, :run_id)", d)
-                return cursor.lastrowid
-            if row[1] not in CLAIMABLE:
-                return None
-            self.conn.execute(
-                "UPDATE outbox SET status = 'sending', claimed_at = ?, attempts = attempts + 1,"
-                " reason = NULL, run_id = ? WHERE id = ?", (d["decided_at"], d["run_id"], row[0]))
-            return row[0]
+        """Take the message for sending; None if another run has it or it was decided.
+        Call inside `transaction()`: the check and the claim are one step."""
+        row = self.conn.execute("SELECT id, status FROM outbox WHERE key = ?",
+                                (d["key"],)).fetchone()
+        if row is None:
+            cursor = self.conn.execute(
+                "INSERT INTO outbox (key, rule, subject_type, subject_id, email, email_key,"
+                " status, due_at, decided_at, claimed_at, attempts, run_id)"
+                " VALUES (:key, :rule, :subject_type, :subject_id, :email, :email_key,"
+                " 'sending', :due_at, :decided_at, :decided_at, 1, :run_id)", d)
+            return cursor.lastrowid
+        if row[1] not in CLAIMABLE:
+            return None
+        self.conn.execute(
+            "UPDATE outbox SET status = 'sending', claimed_at = ?, attempts = attempts + 1,"
+            " reason = NULL, run_id = ? WHERE id = ?", (d["decided_at"], d["run_id"], row[0]))
+        return row[0]
 
     def mark(self, outbox_id: int, status: str, now: str, *, reason: str | None = None,
              subject: str | None = None, message_id: str | None = None,
              next_attempt_at: str | None = None, detail: str | None = None) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE outbox SET status = ?, reason = ?, subject = coalesce(?, subject),"
-                " message_id = coalesce(?, message_id), next_attempt_at = ?,"
-                " sent_at = CASE WHEN ? IN ('sent', 'unknown') THEN ? ELSE sent_at END"
-                " WHERE id = ?",
-                (status, reason, subject, message_id, next_attempt_at, status, now, outbox_id))
-            self.conn.execute(
-                "INSERT INTO outbox_attempts (outbox_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
-                (outbox_id, now, status, detail or reason))
+        """The outcome of a claimed message, and its line in the attempt log. Call inside
+        `transaction()`."""
+        self.conn.execute(
+            "UPDATE outbox SET status = ?, reason = ?, subject = coalesce(?, subject),"
+            " message_id = coalesce(?, message_id), next_attempt_at = ?,"
+            " sent_at = CASE WHEN ? IN ('sent', 'unknown') THEN ? ELSE sent_at END"
+            " WHERE id = ?",
+            (status, reason, subject, message_id, next_attempt_at, status, now, outbox_id))
+        self.conn.execute(
+            "INSERT INTO outbox_attempts (outbox_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
+            (outbox_id, now, status, detail or reason))
 
     def attempts(self, outbox_id: int) -> int:
         return self.conn.execute("SELECT attempts FROM outbox WHERE id = ?",
