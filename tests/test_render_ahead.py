@@ -40,7 +40,8 @@ rules:
     on: order.placed
     template: order_confirmation
 """
-HEADER = "order_id,email,first_name,last_name,locale,status,created_at,total,line_sku,line_name,line_quantity,line_price\n"
+HEADER = ("order_id,email,first_name,last_name,locale,status,created_at,total,line_sku,line_name,"
+          "line_quantity,line_price\n")
 NAMES = ("Zoé", "Jean-Luc", "Anaïs", "<b>Eve</b>", "O'Brien", "Łukasz")
 BOUNDARY = re.compile(rb"=_mailflow_[0-9a-f]{32}")
 
