@@ -25,6 +25,7 @@ TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
 CONDITIONS = ("order_completed", "order_paid", "order_cancelled", "paid_when_placed")
 CATEGORIES = ("transactional", "marketing")
 SECURITY = ("starttls", "ssl", "none")
+MAX_CONNECTIONS = 16  # SMTP connections one run may open at once (delivery.connections)
 _NAME = re.compile(r"^[a-z0-9_-]+$")
 _CAP = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
@@ -200,6 +201,14 @@ class _Reader:
         except ValueError as exc:
             raise self.fail(entry[0], f"{where}: {exc}") from None
 
+    def whole(self, entry: tuple, where: str, lowest: int, highest: int) -> int:
+        node, value = entry
+        if isinstance(value, str) and value.strip().isdigit():  # port: "587"
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+            raise self.fail(node, f"{where} {value!r}: a whole number from {lowest} to {highest}")
+        return value
+
     def choice(self, entry: tuple, where: str, choices: tuple[str, ...]) -> str:
         value = str(entry[1])
         if value not in choices:
@@ -280,7 +289,7 @@ def _delivery(r: _Reader, node: yaml.Node) -> Delivery:
     if "max_data_age" in d:
         delivery.max_data_age = r.duration(d["max_data_age"], "delivery.max_data_age")
     if "connections" in d:
-        delivery.connections = int(r.text(d["connections"], "delivery.connections"))
+        delivery.connections = r.whole(d["connections"], "delivery.connections", 1, MAX_CONNECTIONS)
     if "smtp" in d:
         s = r.mapping(d["smtp"][0], "delivery.smtp", ("host", "port", "security", "username",
                                                         "password_env", "timeout", "password"))
@@ -292,7 +301,7 @@ def _delivery(r: _Reader, node: yaml.Node) -> Delivery:
             if key in s:
                 setattr(smtp, key, r.text(s[key], f"delivery.smtp.{key}"))
         if "port" in s:
-            smtp.port = int(r.text(s["port"], "delivery.smtp.port"))
+            smtp.port = r.whole(s["port"], "delivery.smtp.port", 1, 65535)
         if "security" in s:
             smtp.security = r.choice(s["security"], "delivery.smtp.security", SECURITY)
         if "timeout" in s:

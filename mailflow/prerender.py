@@ -16,7 +16,6 @@ of sending; if anything changed, or a worker failed, it renders that message its
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from collections import deque
@@ -48,7 +47,7 @@ class Prepared:
 def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) -> int:
     """Workers for a batch: the usable cores minus the sender's own, none for a small batch
     or where processes cannot be forked; `MAILFLOW_RENDER_WORKERS` overrides (0: none)."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if messages == 0 or not hasattr(os, "fork"):
         return 0
     if env.get(WORKERS_ENV, "").strip():
         try:
@@ -115,6 +114,8 @@ class RenderAhead:
 
     def __enter__(self) -> RenderAhead:
         if self.workers:
+            import multiprocessing  # ~12 ms: only for a batch that uses workers
+
             context = multiprocessing.get_context("fork")
             for _ in range(self.workers):
                 ours, theirs = context.Pipe()

@@ -6,28 +6,20 @@ A dry run makes the same decisions and renders the same subjects, and writes not
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config, Rule
-from mailflow.errors import EXIT_ATTENTION, EXIT_BLOCKED, EXIT_OK, ConfigError, DeliveryBlocked, RenderError
+from mailflow.delivering import Sender, Transport, deliver_all, report_entry
+from mailflow.errors import EXIT_ATTENTION, EXIT_BLOCKED, EXIT_OK, ConfigError, RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
 from mailflow.tokens import make_token, secret_from_env
-from mailflow.transports import FileTransport, Outcome
-
-if TYPE_CHECKING:
-    from mailflow.prerender import Prepared
-
-
-class Transport(Protocol):
-    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome: ...
-    def close(self) -> None: ...
+from mailflow.transports import FileTransport
 
 
 @dataclass
@@ -61,11 +53,6 @@ def default_transport(config: Config) -> Transport:
 
         return SmtpTransport(config.delivery.smtp)
     return FileTransport(config.folder / config.delivery.dir)
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff for a deferred message: 5 min, 10, 20… at most 6 hours."""
-    return min(timedelta(minutes=5) * 2 ** max(attempts - 1, 0), timedelta(hours=6))
 
 
 class Composer:
@@ -174,7 +161,8 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
              only_rule: str | None = None, limit: int | None = None,
              transport: Transport | None = None, recover: bool = False) -> SendReport:
     """`recover`: the caller holds the run lock, so a message still `sending` belongs to a
-    run that died; it becomes `unknown` (maybe delivered) and is never resent by itself."""
+    run that died; it becomes `unknown` (maybe delivered) and is never resent by itself.
+    `transport`: send through this one instead of `delivery.connections` of the config's."""
     recovered = store.recover_interrupted(iso(now)) if recover and not dry_run else 0
     planner = Planner(store, config, now)
     decisions = planner.plan(only_rule)
@@ -188,163 +176,31 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     decisions = [d for d in decisions if d.action != "send" or id(d) in chosen]
     composer = Composer(config, planner) if sends else None
     if dry_run:
-        for d in decisions:
-            report.messages.append(_rehearse(d, composer, now) if d.action == "send"
-                                   else _entry(d, d.status))
+        report.messages = [_rehearse(d, composer, now) if d.action == "send"
+                           else report_entry(d, d.status) for d in decisions]
         return report
     from mailflow.prerender import RenderAhead, worker_count
 
+    connections = 1 if transport is not None or config.delivery.transport != "smtp" else \
+        max(min(config.delivery.connections, len(sends)), 1)
+    transports = [transport] if transport is not None else \
+        [default_transport(config) for _ in range(connections)]
     run_id = store.start_run("send", now, datetime.now(UTC))
-    sender = Sender(store, planner, composer, transport or default_transport(config), now, run_id)
+    lock = threading.Lock()
+    senders = [Sender(store, planner, composer, t, now, run_id, lock) for t in transports]
     try:
         with RenderAhead(composer, planner, sends, now, worker_count(len(sends))) as ahead:
-            for d in decisions:
-                entry = sender.send(d, ahead.take(d)) if d.action == "send" else sender.skip(d)
-                if entry is not None:
-                    report.messages.append(entry)
-            sender.settle()
-    except DeliveryBlocked as exc:
-        report.blocked = str(exc)
+            report.messages, report.blocked = deliver_all(decisions, ahead, senders)
     finally:
-        sender.close()
+        for sender in senders:
+            sender.close()
         store.finish_run(run_id, datetime.now(UTC), report.counts)
     return report
-
-
-def _entry(d: Decision, status: str, subject: str | None = None, msg_id: str | None = None,
-           reason: str | None = None) -> dict[str, Any]:
-    """One line of the report; `reason` overrides the decision's own (an SMTP reply)."""
-    if reason is None:
-        reason = d.reason
-        if status == "deferred" and d.next_attempt_at is not None:
-            reason = f"{d.reason} until {iso(d.next_attempt_at)}"
-    return {"rule": d.rule.name, "to": d.email, "subject": subject, "status": status,
-            "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at)}
-
-
-def _record(store: Store, d: Decision, now: datetime, run_id: int | None) -> None:
-    row = d.row(now, run_id)
-    if d.recorded:
-        store.update_decision(d.key, row["status"], d.reason, row["next_attempt_at"], iso(now))
-    else:
-        store.record_decision(row)
 
 
 def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
     try:
         subject, msg_id, _ = composer.compose(d, now, build=False)
     except RenderError as exc:
-        return _entry(d, "failed", reason=f"render_error: {exc}")
-    return _entry(d, "would_send", subject, msg_id)
-
-
-@dataclass
-class _Outcome:
-    """What happened to a claimed message, to be recorded with the next claim."""
-
-    outbox_id: int
-    d: Decision
-    status: str
-    reason: str | None = None
-    detail: str | None = None
-    subject: str | None = None
-    message_id: str | None = None
-    suppress: bool = False
-
-    def entry(self) -> dict[str, Any]:
-        reason = self.reason if self.status != "failed" or self.reason != "render_error" \
-            else f"render_error: {self.detail}"
-        return _entry(self.d, self.status, self.subject, self.message_id, reason=reason)
-
-
-class Sender:
-    """Sends one message at a time and records each outcome in the transaction that claims
-    the next message: `sent` is committed before the next SMTP command (or QUIT), and a
-    message costs one write transaction instead of two."""
-
-    def __init__(self, store: Store, planner: Planner, composer: Composer | None,
-                 transport: Transport, now: datetime, run_id: int) -> None:
-        self.store, self.planner, self.composer = store, planner, composer
-        self.transport, self.now, self.run_id = transport, now, run_id
-        self.unrecorded: _Outcome | None = None
-
-    @contextmanager
-    def _step(self) -> Iterator[None]:
-        """A write transaction that first records the previous outcome."""
-        with self.store.transaction():
-            if self.unrecorded is not None:
-                self._record_outcome(self.unrecorded)
-            yield
-        self.unrecorded = None
-
-    def skip(self, d: Decision) -> dict[str, Any]:
-        with self._step():
-            _record(self.store, d, self.now, self.run_id)
-        return _entry(d, d.status)
-
-    def send(self, d: Decision, prepared: Prepared | None) -> dict[str, Any] | None:
-        with self._step():
-            self.planner.decide(d, None)  # the conditions once more, at the moment of sending
-            if d.action != "send":
-                _record(self.store, d, self.now, self.run_id)
-                return _entry(d, d.status)
-            outbox_id = self.store.claim(d.row(self.now, self.run_id))
-        if outbox_id is None:
-            return None  # another run owns it or already decided it
-        try:
-            subject, msg_id, data = self._message(d, prepared)
-        except RenderError as exc:
-            self.unrecorded = _Outcome(outbox_id, d, "failed", "render_error", str(exc))
-            return self.unrecorded.entry()
-        except BaseException as exc:  # nothing was sent: give the message back to the queue
-            self._give_back(outbox_id, "error", repr(exc))
-            raise
-        try:
-            outcome = self.transport.deliver(data, sender=self.composer.sender.addr_spec,
-                                             recipient=d.email, key=d.key)
-        except Exception as exc:  # not handed over: back in the queue, and the batch stops
-            blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
-                f"delivery failed: {type(exc).__name__}: {exc}")
-            self._give_back(outbox_id, "blocked", str(blocked))
-            raise blocked from None
-        self.unrecorded = _Outcome(
-            outbox_id, d, outcome.status, None if outcome.status == "sent" else outcome.detail,
-            outcome.detail, subject, msg_id, outcome.suppress)
-        return self.unrecorded.entry()
-
-    def _message(self, d: Decision, prepared: Prepared | None) -> tuple[str, str, bytes]:
-        """Rendered ahead from the rows planning read, if the store still says the same;
-        else rendered now."""
-        if prepared is not None and prepared.rows == self.planner.context(d):
-            if prepared.error is not None:
-                raise RenderError(prepared.error)
-            return prepared.subject, prepared.message_id, prepared.data
-        return self.composer.compose(d, self.now)
-
-    def _give_back(self, outbox_id: int, reason: str, detail: str) -> None:
-        now = iso(self.now)
-        with self._step():
-            self.store.mark(outbox_id, "deferred", now, reason=reason, detail=detail,
-                            next_attempt_at=now)
-
-    def _record_outcome(self, o: _Outcome) -> None:
-        now = iso(self.now)
-        next_attempt = None
-        if o.status == "deferred":
-            next_attempt = iso(self.now + retry_delay(self.store.attempts(o.outbox_id)))
-        self.store.mark(o.outbox_id, o.status, now, reason=o.reason, subject=o.subject,
-                        message_id=o.message_id, next_attempt_at=next_attempt, detail=o.detail)
-        if o.suppress and o.d.email:
-            self.store.add_suppression(o.d.email, "hard_bounce", now, "smtp")
-
-    def settle(self) -> None:
-        """Record the last outcome."""
-        if self.unrecorded is not None:
-            with self._step():
-                pass
-
-    def close(self) -> None:
-        try:
-            self.settle()
-        finally:
-            self.transport.close()
+        return report_entry(d, "failed", reason=f"render_error: {exc}")
+    return report_entry(d, "would_send", subject, msg_id)

@@ -82,6 +82,14 @@ class Handler:
 
 
 class QuitSMTP(SMTP):
+    def connection_made(self, transport):
+        self.event_handler.server.connected(+1)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        self.event_handler.server.connected(-1)
+        super().connection_lost(exc)
+
     async def smtp_QUIT(self, arg):
         reply = self.event_handler.server.behaviour.quit_reply
         if reply:
@@ -98,6 +106,9 @@ class SinkServer:
         self.received: list[email.message.EmailMessage] = []
         self.dropped: list[bytes] = []
         self.lock = threading.Lock()
+        self.sessions = 0  # connections accepted so far
+        self.open_sessions = 0
+        self.most_open_sessions = 0  # the most connections open at one moment
         self.port = free_port()
         self.users = users
         handler = Handler(self)
@@ -116,6 +127,12 @@ class SinkServer:
             auth_data.login.decode()) == auth_data.password.decode()
         # handled=False makes aiosmtpd answer 535 at once (FIELD-NOTES)
         return AuthResult(success=True) if ok else AuthResult(success=False, handled=False)
+
+    def connected(self, change: int) -> None:
+        with self.lock:
+            self.sessions += change > 0
+            self.open_sessions += change
+            self.most_open_sessions = max(self.most_open_sessions, self.open_sessions)
 
     def accept(self, envelope) -> None:
         message = email.message_from_bytes(envelope.content, policy=policy.default)

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from mailflow.config import load_config
+from mailflow.delivering import Sender
 from mailflow.prerender import MIN_BATCH, RenderAhead, worker_count
 from mailflow.rules.engine import Planner
-from mailflow.sending import Composer, Sender
+from mailflow.sending import Composer
 from mailflow.store import Store
 from mailflow.transports import FileTransport, eml_name
 

@@ -45,7 +45,9 @@ class Store(OutboxQueries, RetentionQueries):
     def open(cls, path: str | Path) -> Store:
         path = str(path)
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            # a run's sender threads share the connection, one step at a time (delivering.py)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30,
+                                   check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as exc:
             raise MailflowError(f"{path}: cannot open the database: {exc}") from None

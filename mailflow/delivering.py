@@ -1,0 +1,222 @@
+"""Delivering a run's messages: one `Sender` per connection, each sending one message at a
+time and recording each outcome in the transaction that claims its next message, so `sent`
+is committed before the next SMTP command (or QUIT), in one write transaction a message.
+
+With `delivery.connections` above 1, senders run in threads, one SMTP connection each: a
+slow server's replies are waited for side by side. Everything but the SMTP exchange (the
+store, the planner, rendering) runs under one lock, so the threads never share a step.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mailflow.clock import iso
+from mailflow.errors import DeliveryBlocked, RenderError
+from mailflow.rules.engine import Decision, Planner
+from mailflow.store import Store
+from mailflow.transports import Outcome
+
+if TYPE_CHECKING:
+    from mailflow.prerender import Prepared, RenderAhead
+    from mailflow.sending import Composer
+
+
+class Transport(Protocol):
+    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome: ...
+    def close(self) -> None: ...
+
+
+def report_entry(d: Decision, status: str, subject: str | None = None,
+                 msg_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    """One line of the report; `reason` overrides the decision's own (an SMTP reply)."""
+    if reason is None:
+        reason = d.reason
+        if status == "deferred" and d.next_attempt_at is not None:
+            reason = f"{d.reason} until {iso(d.next_attempt_at)}"
+    return {"rule": d.rule.name, "to": d.email, "subject": subject, "status": status,
+            "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at)}
+
+
+def _record(store: Store, d: Decision, now: datetime, run_id: int | None) -> None:
+    row = d.row(now, run_id)
+    if d.recorded:
+        store.update_decision(d.key, row["status"], d.reason, row["next_attempt_at"], iso(now))
+    else:
+        store.record_decision(row)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff for a deferred message: 5 min, 10, 20… at most 6 hours."""
+    return min(timedelta(minutes=5) * 2 ** max(attempts - 1, 0), timedelta(hours=6))
+
+
+@dataclass
+class _Outcome:
+    """What happened to a claimed message, to be recorded with the next claim."""
+
+    outbox_id: int
+    d: Decision
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+    subject: str | None = None
+    message_id: str | None = None
+    suppress: bool = False
+
+    def entry(self) -> dict[str, Any]:
+        reason = self.reason if self.status != "failed" or self.reason != "render_error" \
+            else f"render_error: {self.detail}"
+        return report_entry(self.d, self.status, self.subject, self.message_id, reason=reason)
+
+
+class Sender:
+    """Sends one message at a time and records each outcome in the transaction that claims
+    the next message: `sent` is committed before the next SMTP command (or QUIT), and a
+    message costs one write transaction instead of two."""
+
+    def __init__(self, store: Store, planner: Planner, composer: Composer | None,
+                 transport: Transport, now: datetime, run_id: int,
+                 lock: threading.Lock | None = None) -> None:
+        self.store, self.planner, self.composer = store, planner, composer
+        self.transport, self.now, self.run_id = transport, now, run_id
+        self.lock = lock or threading.Lock()  # shared by the senders of one run
+        self.unrecorded: _Outcome | None = None
+
+    @contextmanager
+    def _step(self) -> Iterator[None]:
+        """A write transaction that first records the previous outcome. If it rolls back,
+        everything in it is undone (a claim too: nothing was sent) and that outcome is
+        still to be recorded."""
+        with self.lock:
+            previous, self.unrecorded = self.unrecorded, None
+            try:
+                with self.store.transaction():
+                    if previous is not None:
+                        self._record_outcome(previous)
+                    yield
+            except BaseException:
+                self.unrecorded = previous
+                raise
+
+    def skip(self, d: Decision) -> dict[str, Any]:
+        with self._step():
+            _record(self.store, d, self.now, self.run_id)
+        return report_entry(d, d.status)
+
+    def send(self, d: Decision, prepared: Prepared | None) -> dict[str, Any] | None:
+        """Re-check, claim, render (unless rendered ahead from rows still current), send.
+        Only the SMTP exchange runs outside the lock shared with the run's other senders."""
+        with self._step():
+            self.planner.decide(d, None)  # the conditions once more, at the moment of sending
+            if d.action != "send":
+                _record(self.store, d, self.now, self.run_id)
+                return report_entry(d, d.status)
+            outbox_id = self.store.claim(d.row(self.now, self.run_id))
+            if outbox_id is None:
+                return None  # another run owns it or already decided it
+            try:
+                subject, msg_id, data = self._message(d, prepared)
+            except RenderError as exc:
+                self.unrecorded = _Outcome(outbox_id, d, "failed", "render_error", str(exc))
+                return self.unrecorded.entry()
+        try:
+            outcome = self.transport.deliver(data, sender=self.composer.sender.addr_spec,
+                                             recipient=d.email, key=d.key)
+        except Exception as exc:  # not handed over: back in the queue, and the batch stops
+            blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
+                f"delivery failed: {type(exc).__name__}: {exc}")
+            self._give_back(outbox_id, "blocked", str(blocked))
+            raise blocked from None
+        self.unrecorded = _Outcome(
+            outbox_id, d, outcome.status, None if outcome.status == "sent" else outcome.detail,
+            outcome.detail, subject, msg_id, outcome.suppress)
+        return self.unrecorded.entry()
+
+    def _message(self, d: Decision, prepared: Prepared | None) -> tuple[str, str, bytes]:
+        """Rendered ahead from the rows planning read, if the store still says the same;
+        else rendered now."""
+        if prepared is not None and prepared.rows == self.planner.context(d):
+            if prepared.error is not None:
+                raise RenderError(prepared.error)
+            return prepared.subject, prepared.message_id, prepared.data
+        return self.composer.compose(d, self.now)
+
+    def _give_back(self, outbox_id: int, reason: str, detail: str) -> None:
+        now = iso(self.now)
+        with self._step():
+            self.store.mark(outbox_id, "deferred", now, reason=reason, detail=detail,
+                            next_attempt_at=now)
+
+    def _record_outcome(self, o: _Outcome) -> None:
+        now = iso(self.now)
+        next_attempt = None
+        if o.status == "deferred":
+            next_attempt = iso(self.now + retry_delay(self.store.attempts(o.outbox_id)))
+        self.store.mark(o.outbox_id, o.status, now, reason=o.reason, subject=o.subject,
+                        message_id=o.message_id, next_attempt_at=next_attempt, detail=o.detail)
+        if o.suppress and o.d.email:
+            self.store.add_suppression(o.d.email, "hard_bounce", now, "smtp")
+
+    def settle(self) -> None:
+        """Record the last outcome."""
+        if self.unrecorded is not None:
+            with self._step():
+                pass
+
+    def close(self) -> None:
+        try:
+            self.settle()
+        finally:
+            self.transport.close()
+
+
+def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sender]
+                ) -> tuple[list[dict[str, Any]], str | None]:
+    """Record the skips and send the sends of `decisions` (in order) over `senders`, which
+    share one lock. Returns the report's entries, in the order of `decisions`, and why
+    delivery stopped (DeliveryBlocked), if it did."""
+    entries: dict[int, dict[str, Any] | None] = {}
+    queue: list[tuple[int, Decision]] = []
+    for number, d in enumerate(decisions):
+        if d.action == "send":
+            queue.append((number, d))
+        else:
+            entries[number] = senders[0].skip(d)
+    work = iter(queue)
+    stop = threading.Event()
+    problems: list[BaseException] = []
+    lock = senders[0].lock
+
+    def run(sender: Sender) -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    item = next(work, None)
+                    if item is None:
+                        return
+                    number, d = item
+                    prepared = ahead.take(d)
+                entries[number] = sender.send(d, prepared)
+        except BaseException as exc:
+            problems.append(exc)
+            stop.set()
+
+    if len(senders) == 1:
+        run(senders[0])
+    else:
+        threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in senders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    blocked = next((str(p) for p in problems if isinstance(p, DeliveryBlocked)), None)
+    other = next((p for p in problems if not isinstance(p, DeliveryBlocked)), None)
+    if other is not None:
+        raise other
+    return [entries[n] for n in sorted(entries) if entries[n] is not None], blocked
