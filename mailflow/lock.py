@@ -1,5 +1,8 @@
 """One run at a time: a non-blocking flock on a file beside the database. The kernel drops
-it when the process dies, so a crashed run never leaves a stale lock behind."""
+it when the process dies, so a crashed run never leaves a stale lock behind.
+
+A forked child shares the lock through the inherited descriptor: a render worker closes
+`held()` first thing, or a killed run's workers would hold the lock a moment longer."""
 
 from __future__ import annotations
 
@@ -8,6 +11,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+_HELD: set[int] = set()
+
+
+def held() -> frozenset[int]:
+    """The descriptors of the run locks this process holds."""
+    return frozenset(_HELD)
 
 
 @contextmanager
@@ -20,9 +30,11 @@ def run_lock(db: Path) -> Iterator[bool]:
         except BlockingIOError:
             yield False
             return
+        _HELD.add(fd)
         try:
             yield True
         finally:
+            _HELD.discard(fd)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -170,4 +171,30 @@ def test_a_cron_tick_with_few_messages_forks_nothing():
     assert worker_count(10_000, {"MAILFLOW_RENDER_WORKERS": "0"}) == 0
     assert worker_count(10_000, {"MAILFLOW_RENDER_WORKERS": "many"}) == 0
     usable = len(os.sched_getaffinity(0))
-    assert worker_count(10_000, {}) == usable - 1
+    assert worker_count(10_000, {}) == usable
+
+
+def test_a_killed_run_leaves_no_lock_behind_even_while_its_workers_live(tmp_path):
+    from delivery_project import NOW as RUN_NOW
+    from delivery_project import Project
+    from smtp_server import SinkServer
+
+    from mailflow.lock import run_lock
+
+    with SinkServer() as sink:
+        project = Project(tmp_path, sink.port, 300)
+        project.env["MAILFLOW_RENDER_WORKERS"] = "2"
+        process = project.start("send", "--now", RUN_NOW)
+        sink.wait_for(3, seconds=30)
+        workers = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(workers) == 2
+        for pid in workers:  # alive, and stopped: they cannot exit on their own
+            os.kill(int(pid), signal.SIGSTOP)
+        try:
+            process.kill()
+            with run_lock(project.db) as mine:
+                assert mine, "the dead run's workers still hold the run lock"
+        finally:
+            for pid in workers:
+                os.kill(int(pid), signal.SIGKILL)
+                os.kill(int(pid), signal.SIGCONT)
