@@ -5,7 +5,8 @@ port of 127.0.0.1, started here and stopped at the end:
 
   - mailflow: a store with N due order confirmations (imported from a generated canonical
     CSV, not timed), then the whole `mailflow send` process timed: plan, render, inline
-    (css-inline), build, send over one SMTP connection, record;
+    (css-inline), build (in render workers, one per core, as a real run does), send over
+    one SMTP connection, record;
   - django-post_office: N pre-built messages of the same size queued in a throwaway Django
     project (SQLite), then only `send_queued_mail`'s work timed (its defaults otherwise);
   - Postfix `smtp-source`: N messages of the same size over one session and one connection.
@@ -43,6 +44,8 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import yaml
+
+from mailflow.prerender import WORKER_NICENESS, worker_count
 
 HERE = Path(__file__).resolve().parent
 PACKAGE_DATA = HERE.parent / "mailflow" / "data"
@@ -439,7 +442,8 @@ def main() -> int:
               f" smtp-source -l {len(sample):,}")
         rates: dict[str, float] = {}
         labels = {
-            "mailflow": "mailflow send (process, css-inline, 1 connection)",
+            "mailflow": (f"mailflow send (process, css-inline, 1 connection,"
+                         f" {worker_count(n)} render workers at nice +{WORKER_NICENESS})"),
             "post_office": (f"django-post_office {'/'.join(post_office.versions)} send_queued_mail"
                             f" (batch {po_info.get('batch_size')}, {po_info.get('threads')} threads,"
                             f" log level {po_info.get('log_level')})"),
