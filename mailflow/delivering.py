@@ -57,8 +57,8 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 @dataclass
-class _Outcome:
-    """What happened to a claimed message, to be recorded with the next claim."""
+class _Pending:
+    """What happened to a claimed message, not yet recorded: it goes in with the next claim."""
 
     outbox_id: int
     d: Decision
@@ -82,11 +82,11 @@ class Sender:
 
     def __init__(self, store: Store, planner: Planner, composer: Composer | None,
                  transport: Transport, now: datetime, run_id: int,
-                 lock: threading.Lock | None = None) -> None:
+                 lock: threading.RLock | None = None) -> None:
         self.store, self.planner, self.composer = store, planner, composer
         self.transport, self.now, self.run_id = transport, now, run_id
-        self.lock = lock or threading.Lock()  # shared by the senders of one run
-        self.unrecorded: _Outcome | None = None
+        self.lock = lock or threading.RLock()  # shared by the senders of one run
+        self.unrecorded: _Pending | None = None
 
     @contextmanager
     def _step(self) -> Iterator[None]:
@@ -110,8 +110,8 @@ class Sender:
         return report_entry(d, d.status)
 
     def send(self, d: Decision, prepared: Prepared | None) -> dict[str, Any] | None:
-        """Re-check, claim, render (unless rendered ahead from rows still current), send.
-        Only the SMTP exchange runs outside the lock shared with the run's other senders."""
+        """Re-check and claim (one transaction), render unless rendered ahead from rows still
+        current, send. Only the SMTP exchange runs outside the lock shared by the senders."""
         with self._step():
             self.planner.decide(d, None)  # the conditions once more, at the moment of sending
             if d.action != "send":
@@ -120,11 +120,15 @@ class Sender:
             outbox_id = self.store.claim(d.row(self.now, self.run_id))
             if outbox_id is None:
                 return None  # another run owns it or already decided it
-            try:
-                subject, msg_id, data = self._message(d, prepared)
-            except RenderError as exc:
-                self.unrecorded = _Outcome(outbox_id, d, "failed", "render_error", str(exc))
-                return self.unrecorded.entry()
+            rows = self.planner.context(d)  # what the store says now
+        try:
+            subject, msg_id, data = self._message(d, prepared, rows)
+        except RenderError as exc:
+            self.unrecorded = _Pending(outbox_id, d, "failed", "render_error", str(exc))
+            return self.unrecorded.entry()
+        except BaseException as exc:  # nothing was sent: give the message back
+            self._give_back(outbox_id, "error", repr(exc))
+            raise
         try:
             outcome = self.transport.deliver(data, sender=self.composer.sender.addr_spec,
                                              recipient=d.email, key=d.key)
@@ -133,19 +137,25 @@ class Sender:
                 f"delivery failed: {type(exc).__name__}: {exc}")
             self._give_back(outbox_id, "blocked", str(blocked))
             raise blocked from None
-        self.unrecorded = _Outcome(
+        self.unrecorded = _Pending(
             outbox_id, d, outcome.status, None if outcome.status == "sent" else outcome.detail,
             outcome.detail, subject, msg_id, outcome.suppress)
-        return self.unrecorded.entry()
+        entry = self.unrecorded.entry()
+        if outcome.suppress:  # another connection's next re-check must see the bounce
+            self.settle()
+        return entry
 
-    def _message(self, d: Decision, prepared: Prepared | None) -> tuple[str, str, bytes]:
-        """Rendered ahead from the rows planning read, if the store still says the same;
-        else rendered now."""
-        if prepared is not None and prepared.rows == self.planner.context(d):
+    def _message(self, d: Decision, prepared: Prepared | None, rows: dict[str, Any]
+                 ) -> tuple[str, str, bytes]:
+        """Rendered ahead, if from the rows the store still has; else rendered now (outside
+        the transaction: SQLite's write lock is not held while a message renders)."""
+        if prepared is not None and prepared.rows == rows:
             if prepared.error is not None:
                 raise RenderError(prepared.error)
             return prepared.subject, prepared.message_id, prepared.data
-        return self.composer.compose(d, self.now)
+        with self.lock:
+            message = self.composer.message_from_rows(d.key, d.rule, d.email, rows, self.now)
+            return message.subject, message.message_id, message.build()
 
     def _give_back(self, outbox_id: int, reason: str, detail: str) -> None:
         now = iso(self.now)
@@ -153,7 +163,7 @@ class Sender:
             self.store.mark(outbox_id, "deferred", now, reason=reason, detail=detail,
                             next_attempt_at=now)
 
-    def _record_outcome(self, o: _Outcome) -> None:
+    def _record_outcome(self, o: _Pending) -> None:
         now = iso(self.now)
         next_attempt = None
         if o.status == "deferred":
@@ -176,12 +186,12 @@ class Sender:
             self.transport.close()
 
 
-def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sender]
-                ) -> tuple[list[dict[str, Any]], str | None]:
-    """Record the skips and send the sends of `decisions` (in order) over `senders`, which
-    share one lock. Returns the report's entries, in the order of `decisions`, and why
-    delivery stopped (DeliveryBlocked), if it did."""
-    entries: dict[int, dict[str, Any] | None] = {}
+def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sender],
+                entries: dict[int, dict[str, Any]]) -> str | None:
+    """Record the skips of `decisions`, then send its sends, in order, over `senders` (which
+    share one lock). Fills `entries` (report lines by position in `decisions`) as it goes;
+    returns why delivery stopped (DeliveryBlocked), if it did. Each sender records its last
+    outcome as soon as it runs out of work."""
     queue: list[tuple[int, Decision]] = []
     for number, d in enumerate(decisions):
         if d.action == "send":
@@ -199,10 +209,13 @@ def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sen
                 with lock:
                     item = next(work, None)
                     if item is None:
-                        return
+                        break
                     number, d = item
                     prepared = ahead.take(d)
-                entries[number] = sender.send(d, prepared)
+                entry = sender.send(d, prepared)
+                if entry is not None:
+                    entries[number] = entry
+            sender.settle()
         except BaseException as exc:
             problems.append(exc)
             stop.set()
@@ -213,10 +226,15 @@ def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sen
         threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in senders]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
-    blocked = next((str(p) for p in problems if isinstance(p, DeliveryBlocked)), None)
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:  # Ctrl-C: each connection ends its message, then all stop
+            stop.set()
+            for thread in threads:
+                thread.join()
+            raise
     other = next((p for p in problems if not isinstance(p, DeliveryBlocked)), None)
     if other is not None:
         raise other
-    return [entries[n] for n in sorted(entries) if entries[n] is not None], blocked
+    return next((str(p) for p in problems if isinstance(p, DeliveryBlocked)), None)

@@ -2,22 +2,24 @@
 process re-checks, claims, sends and records, one message at a time per connection.
 
 Rendering is most of a message's cost and has no side effect, so it can run ahead on the
-other cores. Workers are forked (they inherit the loaded templates and never touch the
-store: they exit with `os._exit`, so SQLite's connection is never closed from a child) and
-get chunks of messages in order: one chunk in flight per worker, the next sent as soon as
-its result is read, so neither side can block the other on a full pipe. Within a chunk each
-stage runs for all messages before the next (render, links, inlining, text, bytes): the
-same code on many messages stays in the CPU's caches, about a third faster than one message
-at a time.
+other cores. Workers are forked on Linux (they inherit the loaded code and configuration,
+and never touch the store: they exit with `os._exit`, so SQLite's connection is never
+closed from a child) and get chunks of messages in order: one chunk in flight per worker,
+the next sent as soon as its result is read, so neither side can block the other on a full
+pipe. Within a chunk each stage runs for all messages before the next (render, links,
+inlining, text, bytes): the same code on many messages stays in the CPU's caches, about a
+third faster than one message at a time.
 
-A worker renders from the rows read while planning. The sender re-reads them at the moment
-of sending; if anything changed, or a worker failed, it renders that message itself.
+A worker renders from the rows the planner holds when the chunk is handed out (read while
+planning). The sender re-reads them at the moment of sending; if anything changed, or a
+worker failed or took longer than WORKER_TIMEOUT, it renders the message itself.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +34,7 @@ WORKERS_ENV = "MAILFLOW_RENDER_WORKERS"
 # fill the CPU it leaves: one per core, at a lower priority. Measured on 2 cores: 10% faster
 # than one worker at the sender's priority; on one core, 20% faster than no worker at all.
 WORKER_NICENESS = 10
+WORKER_TIMEOUT = 60.0  # seconds for a chunk (~50 ms normally): then the sender renders
 
 Job = tuple[str, str, "str | None", dict[str, Any]]  # key, rule name, e-mail, rows
 Result = tuple["str | None", "str | None", "bytes | None", "str | None"]
@@ -51,7 +54,7 @@ class Prepared:
 def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) -> int:
     """Workers for a batch: one per usable core, none for a small batch or where processes
     cannot be forked; `MAILFLOW_RENDER_WORKERS` overrides (0: none)."""
-    if messages == 0 or not hasattr(os, "fork"):
+    if messages == 0 or not sys.platform.startswith("linux"):  # fork is unsafe on macOS
         return 0
     if env.get(WORKERS_ENV, "").strip():
         try:
@@ -69,8 +72,8 @@ def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
     composed: list[Any] = []
     for key, rule_name, email, rows in jobs:
         try:
-            composed.append(composer.composed(key, composer.config.rule(rule_name), email,
-                                              rows, now))
+            composed.append(composer.message_from_rows(key, composer.config.rule(rule_name),
+                                                       email, rows, now))
         except RenderError as exc:
             composed.append(exc)
     ok = [c for c in composed if not isinstance(c, RenderError)]
@@ -163,9 +166,12 @@ class RenderAhead:
         number, rows = self.in_flight.popleft()
         reply = None
         if self.pipes:
+            pipe = self.pipes[number % len(self.pipes)]
             try:
-                reply = self.pipes[number % len(self.pipes)].recv()
-            except (EOFError, OSError):
+                if not pipe.poll(WORKER_TIMEOUT):
+                    raise TimeoutError
+                reply = pipe.recv()
+            except (EOFError, OSError):  # TimeoutError is an OSError
                 self._close_pipes()
         self._feed()  # that worker is idle now: the next chunk before this one is sent
         if not isinstance(reply, list):  # the worker failed: the sender renders

@@ -151,8 +151,12 @@ def _where(exc: TemplateError, fallback: str) -> str:
 
 def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None) -> str:
     def replace(match: re.Match) -> str:
-        return _fixed_link(match.group(1), match.group(3), shop_url, campaign, skip) or \
-            match.group(0)
+        attribute, _quote, raw = match.groups()
+        if skip is not None and htmllib.unescape(raw).strip() == skip:  # one per recipient:
+            fixed = _fixed_link.__wrapped__(attribute, raw, shop_url, campaign, skip)  # not cached
+        else:
+            fixed = _fixed_link(attribute, raw, shop_url, campaign, None)
+        return fixed or match.group(0)
 
     return _LINK.sub(replace, html)
 

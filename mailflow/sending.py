@@ -78,13 +78,13 @@ class Composer:
     def compose(self, d: Decision, now: datetime, *, build: bool = True
                 ) -> tuple[str, str, bytes | None]:
         """(subject, message id, bytes). A rehearsal renders everything but builds no bytes."""
-        message = self.composed(d.key, d.rule, d.email, self.planner.context(d), now)
+        message = self.message_from_rows(d.key, d.rule, d.email, self.planner.context(d), now)
         if not build:
             return message.subject, message.message_id, None
         return message.subject, message.message_id, message.build()
 
-    def composed(self, key: str, rule: Rule, email: str | None, rows: dict[str, Any],
-                 now: datetime) -> Composed:
+    def message_from_rows(self, key: str, rule: Rule, email: str | None, rows: dict[str, Any],
+                          now: datetime) -> Composed:
         """The message of `rule` about these rows (Planner.context), not built yet."""
         from mailflow.context import cart_view, customer_view, order_view
 
@@ -186,16 +186,32 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     transports = [transport] if transport is not None else \
         [default_transport(config) for _ in range(connections)]
     run_id = store.start_run("send", now, datetime.now(UTC))
-    lock = threading.Lock()
+    lock = threading.RLock()
     senders = [Sender(store, planner, composer, t, now, run_id, lock) for t in transports]
+    entries: dict[int, dict[str, Any]] = {}
     try:
         with RenderAhead(composer, planner, sends, now, worker_count(len(sends))) as ahead:
-            report.messages, report.blocked = deliver_all(decisions, ahead, senders)
+            report.blocked = deliver_all(decisions, ahead, senders, entries)
     finally:
-        for sender in senders:
-            sender.close()
-        store.finish_run(run_id, datetime.now(UTC), report.counts)
+        report.messages = [entries[n] for n in sorted(entries)]
+        try:
+            _close_all(senders)
+        finally:
+            store.finish_run(run_id, datetime.now(UTC), report.counts)
     return report
+
+
+def _close_all(senders: list[Sender]) -> None:
+    """Record each sender's last outcome and end its connection; one failing does not keep
+    the others from it (the first failure is raised after)."""
+    failure: BaseException | None = None
+    for sender in senders:
+        try:
+            sender.close()
+        except BaseException as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:

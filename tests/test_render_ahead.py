@@ -198,3 +198,19 @@ def test_a_killed_run_leaves_no_lock_behind_even_while_its_workers_live(tmp_path
             for pid in workers:
                 os.kill(int(pid), signal.SIGKILL)
                 os.kill(int(pid), signal.SIGCONT)
+
+
+def test_a_stuck_worker_is_given_up_and_the_sender_renders(planned, monkeypatch):
+    import mailflow.prerender
+
+    folder, store, config, planner, sends, now = planned
+    monkeypatch.setattr(mailflow.prerender, "WORKER_TIMEOUT", 0.3)
+    composer = Composer(config, planner)
+    with RenderAhead(composer, planner, sends, now, workers=1) as ahead:
+        os.kill(ahead.processes[0].pid, signal.SIGSTOP)  # alive, and never answering
+        try:
+            entries = send_all(store, planner, composer, sends, now, ahead, folder)
+        finally:
+            os.kill(ahead.processes[0].pid, signal.SIGCONT)
+    assert [e["status"] for e in entries] == ["sent"] * 120
+    assert len(emails(folder)) == 120
