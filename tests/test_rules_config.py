@@ -46,6 +46,12 @@ def project(mailflow):
     (BASE + "delivery:\n  smtp:\n    host: x\n    password: hunter2\n",
      "rules.yaml:12: secrets never go in rules.yaml"),
     (BASE.replace("Europe/Paris", "Europe/Pariss"), "rules.yaml:2: shop.timezone: unknown timezone"),
+    (BASE + "delivery:\n  connections: many\n",
+     "rules.yaml:10: delivery.connections 'many': a whole number from 1 to 16"),
+    (BASE + "delivery:\n  connections: 0\n",
+     "rules.yaml:10: delivery.connections 0: a whole number from 1 to 16"),
+    (BASE + "delivery:\n  smtp:\n    host: x\n    port: 25a\n",
+     "rules.yaml:12: delivery.smtp.port '25a': a whole number from 1 to 65535"),
 ])
 def test_a_bad_rules_file_names_the_line_and_the_nearest_word(project, text, expected):
     project.config.write_text(text)
