@@ -43,6 +43,10 @@ def report_entry(d: Decision, status: str, subject: str | None = None,
             "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at)}
 
 
+def render_failed_entry(d: Decision, exc: RenderError) -> dict[str, Any]:
+    return report_entry(d, "failed", reason=f"render_error: {exc}")
+
+
 def _record(store: Store, d: Decision, now: datetime, run_id: int | None) -> None:
     row = d.row(now, run_id)
     if d.recorded:
@@ -68,11 +72,6 @@ class _Pending:
     subject: str | None = None
     message_id: str | None = None
     suppress: bool = False
-
-    def entry(self) -> dict[str, Any]:
-        reason = self.reason if self.status != "failed" or self.reason != "render_error" \
-            else f"render_error: {self.detail}"
-        return report_entry(self.d, self.status, self.subject, self.message_id, reason=reason)
 
 
 class Sender:
@@ -125,7 +124,7 @@ class Sender:
             subject, msg_id, data = self._message(d, prepared, rows)
         except RenderError as exc:
             self.unrecorded = _Pending(outbox_id, d, "failed", "render_error", str(exc))
-            return self.unrecorded.entry()
+            return render_failed_entry(d, exc)
         except BaseException as exc:  # nothing was sent: give the message back
             self._give_back(outbox_id, "error", repr(exc))
             raise
@@ -137,13 +136,12 @@ class Sender:
                 f"delivery failed: {type(exc).__name__}: {exc}")
             self._give_back(outbox_id, "blocked", str(blocked))
             raise blocked from None
-        self.unrecorded = _Pending(
-            outbox_id, d, outcome.status, None if outcome.status == "sent" else outcome.detail,
-            outcome.detail, subject, msg_id, outcome.suppress)
-        entry = self.unrecorded.entry()
+        reason = None if outcome.status == "sent" else outcome.detail
+        self.unrecorded = _Pending(outbox_id, d, outcome.status, reason, outcome.detail,
+                                   subject, msg_id, outcome.suppress)
         if outcome.suppress:  # another connection's next re-check must see the bounce
             self.settle()
-        return entry
+        return report_entry(d, outcome.status, subject, msg_id, reason=reason)
 
     def _message(self, d: Decision, prepared: Prepared | None, rows: dict[str, Any]
                  ) -> tuple[str, str, bytes]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config, Rule
-from mailflow.delivering import Sender, Transport, deliver_all, report_entry
+from mailflow.delivering import Sender, Transport, deliver_all, render_failed_entry, report_entry
 from mailflow.errors import EXIT_ATTENTION, EXIT_BLOCKED, EXIT_OK, ConfigError, RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
@@ -75,13 +75,9 @@ class Composer:
         elif any(r.enabled and r.marketing for r in config.rules):  # fail before the first send
             self._secret = secret_from_env(config.unsubscribe.secret_env)
 
-    def compose(self, d: Decision, now: datetime, *, build: bool = True
-                ) -> tuple[str, str, bytes | None]:
-        """(subject, message id, bytes). A rehearsal renders everything but builds no bytes."""
-        message = self.message_from_rows(d.key, d.rule, d.email, self.planner.context(d), now)
-        if not build:
-            return message.subject, message.message_id, None
-        return message.subject, message.message_id, message.build()
+    def message_for(self, d: Decision, now: datetime) -> Composed:
+        """The message of a decision, from the rows its planner holds, not built yet."""
+        return self.message_from_rows(d.key, d.rule, d.email, self.planner.context(d), now)
 
     def message_from_rows(self, key: str, rule: Rule, email: str | None, rows: dict[str, Any],
                           now: datetime) -> Composed:
@@ -215,8 +211,9 @@ def _close_all(senders: list[Sender]) -> None:
 
 
 def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
+    """A dry run renders the subject (its template errors surface) and builds nothing."""
     try:
-        subject, msg_id, _ = composer.compose(d, now, build=False)
+        message = composer.message_for(d, now)
     except RenderError as exc:
-        return report_entry(d, "failed", reason=f"render_error: {exc}")
-    return report_entry(d, "would_send", subject, msg_id)
+        return render_failed_entry(d, exc)
+    return report_entry(d, "would_send", message.subject, message.message_id)
