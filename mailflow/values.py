@@ -84,6 +84,18 @@ def parse_quantity(value: object) -> int:
     return int(match.group(1))
 
 
+def parse_consent(value: object) -> bool | None:
+    """Marketing consent: yes-words (and `subscribed`) → True; empty → None (unknown);
+    anything else → False. An answer we cannot read is no consent: `pending` (double
+    opt-in not confirmed), `invalid`, `redacted` are states of Shopify's consent, not a yes."""
+    if isinstance(value, bool):
+        return value
+    text = clean(value)
+    if text is None:
+        return None
+    return text.lower() in _TRUE
+
+
 def parse_flag(value: object) -> bool | None:
     """yes/no/true/false/1/0 (and French) → bool; empty or unknown → None (consent unknown)."""
     if isinstance(value, bool):

@@ -9,14 +9,23 @@ from typing import Any
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build
 from mailflow.importing.columns import Columns, group_rows
-from mailflow.importing.records import Cart, Customer, Order, Record, Rejected, Unsubscribe
+from mailflow.importing.records import (
+    PAYMENT_CLASSES,
+    UPDATABLE_FIELDS,
+    Cart,
+    Customer,
+    Order,
+    Record,
+    Rejected,
+    Unsubscribe,
+)
 from mailflow.importing.source import CsvTable, JsonDocument
 
 ORDER_FIELDS = (
     "order_id", "email", "first_name", "last_name", "locale", "accepts_marketing", "status",
     "created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency",
-    "subtotal", "shipping", "tax", "discount", "total", "payment_method", "shipping_method",
-    "tracking_number", "tracking_url", "carrier", "pickup_point",
+    "subtotal", "shipping", "tax", "discount", "total", "payment_method", "payment_class",
+    "shipping_method", "tracking_number", "tracking_url", "carrier", "pickup_point",
 )
 CART_FIELDS = (
     "cart_id", "email", "first_name", "last_name", "locale", "accepts_marketing", "created_at",
@@ -27,9 +36,19 @@ CUSTOMER_FIELDS = ("email", "first_name", "last_name", "locale", "accepts_market
                    "created_at")
 UNSUBSCRIBE_FIELDS = ("email", "at")
 PEOPLE_KINDS = ("customers", "unsubscribes")
-# A people file may come from anywhere: accept the usual names of an e-mail column.
+# A people file may come from anywhere: accept the usual names of its columns (Shopify's
+# Customers export of every vintage, PrestaShop's customers list, French re-saves).
 _EMAIL_NAMES = ("email", "e-mail", "email address", "e-mail address", "adresse e-mail",
                 "adresse email", "courriel", "mail")
+CONSENT_NAMES = ("accepts_marketing", "Accepts Email Marketing", "Accepts Marketing",
+                 "Buyer Accepts Marketing", "Email Marketing Consent",
+                 "Email Marketing Consent State", "Marketing Consent", "Email Marketing",
+                 "Newsletter", "Opt-in", "Optin", "Abonné newsletter", "Inscrit à la newsletter",
+                 "Consentement marketing")
+_PEOPLE_NAMES = {"first_name": ("first_name", "First Name", "Prénom", "Prenom"),
+                 "last_name": ("last_name", "Last Name", "Nom"),
+                 "locale": ("locale", "Language", "Langue"),
+                 "created_at": ("created_at", "Created At", "Date d'inscription", "Inscription")}
 FIELDS_BY_KIND = {"orders": ORDER_FIELDS + LINE_FIELDS, "carts": CART_FIELDS + LINE_FIELDS,
                   "customers": CUSTOMER_FIELDS, "unsubscribes": UNSUBSCRIBE_FIELDS}
 
@@ -40,9 +59,24 @@ StatusMap = Callable[[str], str]
 def _aliases(kind: str) -> dict[str, tuple[str, ...]]:
     aliases = {f: (f,) for f in FIELDS_BY_KIND[kind]}
     aliases["email"] = _EMAIL_NAMES
+    if "accepts_marketing" in aliases:
+        aliases["accepts_marketing"] = CONSENT_NAMES
+    if kind == "customers":
+        aliases.update(_PEOPLE_NAMES)
     if kind == "unsubscribes":
         aliases["at"] = ("at", "unsubscribed_at", "date")
     return aliases
+
+
+def carried_by(fields: object) -> frozenset[str]:
+    """The order fields a source with these canonical fields carries (line_* → lines)."""
+    names = set(fields)  # type: ignore[call-overload]
+    carried = names & set(UPDATABLE_FIELDS)
+    if names & set(LINE_FIELDS):
+        carried.add("lines")
+    if "payment_method" in carried:
+        carried.add("payment_class")
+    return frozenset(carried)
 
 
 def detect_csv(header: list[str]) -> str | None:
@@ -73,7 +107,9 @@ def detect_json(data: Any) -> str | None:
 
 
 def build_order(get: Get, line: int, ctx, lines: list, status_map: StatusMap | None = None,
-                ) -> Order:
+                carried: frozenset[str] | None = None) -> Order:
+    """`carried`: the fields the source has (None: all of them); a stored order keeps the
+    others, and a source without `created_at` can only update stored orders."""
     tz = ctx.tz
     order_id = build.clean(get("order_id"))
     if order_id is None:
@@ -85,21 +121,37 @@ def build_order(get: Get, line: int, ctx, lines: list, status_map: StatusMap | N
         status = build.status_from_dates(*dates.values())
     else:
         status = (status_map or build.vocabulary)(raw_status)
+    if carried is None or "created_at" in carried:
+        created = build.required_timestamp(get("created_at"), "created_at", tz)
+    else:
+        created = None
+    method = build.clean(get("payment_method"))
     return Order(
         order_id=order_id, line=line, email=build.clean(get("email")), status=status,
-        created_at=build.required_timestamp(get("created_at"), "created_at", tz),
+        created_at=created,
         first_name=build.clean(get("first_name")), last_name=build.clean(get("last_name")),
-        locale=build.clean(get("locale")), accepts_marketing=build.flag(get("accepts_marketing")),
+        locale=build.clean(get("locale")),
+        accepts_marketing=build.consent(get("accepts_marketing")),
         **dates,
         currency=build.clean(get("currency")),
         **{f: build.amount(get(f), f) for f in ("subtotal", "shipping", "tax", "discount",
                                                  "total")},
-        payment_method=build.clean(get("payment_method")),
+        payment_method=method, payment_class=_payment_class(get("payment_class"), method),
         shipping_method=build.clean(get("shipping_method")),
         tracking_number=build.clean(get("tracking_number")),
         tracking_url=build.clean(get("tracking_url")), carrier=build.clean(get("carrier")),
-        pickup_point=build.clean(get("pickup_point")), lines=lines,
+        pickup_point=build.clean(get("pickup_point")), lines=lines, carried=carried,
     )
+
+
+def _payment_class(given: object, method: str | None) -> str | None:
+    text = build.clean(given)
+    if text is None:
+        return build.payment_class_of(method)
+    word = text.lower().replace("-", "_").replace(" ", "_")
+    if word not in PAYMENT_CLASSES:
+        raise RowRejected(f"payment_class {text!r}: use one of {', '.join(PAYMENT_CLASSES)}")
+    return word
 
 
 def build_cart(get: Get, line: int, ctx, lines: list) -> Cart:
@@ -114,7 +166,7 @@ def build_cart(get: Get, line: int, ctx, lines: list) -> Cart:
         completed_at=build.timestamp(get("completed_at"), "completed_at", tz),
         order_id=build.clean(get("order_id")), first_name=build.clean(get("first_name")),
         last_name=build.clean(get("last_name")), locale=build.clean(get("locale")),
-        accepts_marketing=build.flag(get("accepts_marketing")),
+        accepts_marketing=build.consent(get("accepts_marketing")),
         currency=build.clean(get("currency")), total=build.amount(get("total"), "total"),
         recovery_url=build.clean(get("recovery_url")), lines=lines,
     )
@@ -126,7 +178,7 @@ def build_person(kind: str, get: Get, line: int, ctx) -> Customer | Unsubscribe:
     return Customer(
         email=build.clean(get("email")), line=line, first_name=build.clean(get("first_name")),
         last_name=build.clean(get("last_name")), locale=build.clean(get("locale")),
-        accepts_marketing=build.flag(get("accepts_marketing")),
+        accepts_marketing=build.consent(get("accepts_marketing")),
         created_at=build.timestamp(get("created_at"), "created_at", ctx.tz),
     )
 
@@ -142,11 +194,14 @@ def _csv_lines(columns: Columns, group: list[list[str]]) -> list:
 
 
 def read_grouped_csv(table: CsvTable, kind: str, columns: Columns, ctx,
-                     status_map: StatusMap | None = None) -> Iterator[Record | Rejected]:
-    """Orders or carts, one CSV row per line item, the record's fields on its first row."""
+                     status_map: StatusMap | None = None,
+                     defaults: dict[str, str] | None = None) -> Iterator[Record | Rejected]:
+    """Orders or carts, one CSV row per line item, the record's fields on its first row;
+    `defaults`: a constant for a field the file leaves empty or has no column for."""
     key = "order_id" if kind == "orders" else "cart_id"
     if key not in columns.at:
         raise _missing_column(table, key)
+    carried = carried_by([*columns.at, *(defaults or {})])
     for item in group_rows(table.rows(), columns.at[key], key.replace("_", " ")):
         if isinstance(item, Rejected):
             yield item
@@ -154,13 +209,19 @@ def read_grouped_csv(table: CsvTable, kind: str, columns: Columns, ctx,
         start, group = item
         try:
             lines = _csv_lines(columns, group)
-            get = _first_filled(columns, group)
+            get = _with_defaults(_first_filled(columns, group), defaults)
             if kind == "orders":
-                yield build_order(get, start, ctx, lines, status_map)
+                yield build_order(get, start, ctx, lines, status_map, carried)
             else:
                 yield build_cart(get, start, ctx, lines)
         except RowRejected as exc:
             yield Rejected(start, exc.reason)
+
+
+def _with_defaults(get: Get, defaults: dict[str, str] | None) -> Get:
+    if not defaults:
+        return get
+    return lambda field: (value if (value := get(field)) is not None else defaults.get(field))
 
 
 def _first_filled(columns: Columns, group: list[list[str]]) -> Get:
@@ -216,7 +277,8 @@ def read_json(doc: JsonDocument, kind: str, ctx) -> Iterator[Record | Rejected]:
             lines = [build.line_item(li.get("sku"), li.get("name"), li.get("quantity"),
                                      li.get("price")) for li in raw_lines]
             if kind == "orders":
-                yield build_order(get, line, ctx, lines)
+                keys = [*item, *LINE_FIELDS] if "lines" in item else list(item)
+                yield build_order(get, line, ctx, lines, carried=carried_by(keys))
             else:
                 yield build_cart(get, line, ctx, lines)
         except RowRejected as exc:

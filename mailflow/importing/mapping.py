@@ -7,6 +7,8 @@ columns:                     # canonical field: the export's column header
   email: E-mail
 statuses:                    # the export's status label: mailflow's status
   Paiement accepté: paid
+defaults:                    # a constant for a field the export lacks or leaves empty
+  currency: EUR
 ```
 """
 
@@ -33,6 +35,7 @@ class MappingSpec:
     kind: str
     columns: dict[str, str]
     statuses: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
 
     def status(self, label: str) -> str:
         mapped = self.statuses.get(normalize(label))
@@ -58,7 +61,7 @@ def load(path: Path) -> MappingSpec:
     root = compose_yaml(path, name)
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{name}:1: a mapping file needs the keys kind, columns, statuses")
-    kind, columns, statuses = "orders", {}, {}
+    kind, columns, statuses, defaults = "orders", {}, {}, {}
     for key_node, value_node in root.value:
         key = key_node.value
         if key == "kind":
@@ -70,20 +73,27 @@ def load(path: Path) -> MappingSpec:
             columns = _pairs(name, value_node)
         elif key == "statuses":
             statuses = _pairs(name, value_node)
+        elif key == "defaults":
+            defaults = _pairs(name, value_node)
         else:
             raise ConfigError(f"{name}:{_line(key_node)}: unknown key {key!r}"
-                              + _suggest(key, ("kind", "columns", "statuses")))
+                              + _suggest(key, ("kind", "columns", "statuses", "defaults")))
     fields = canonical.FIELDS_BY_KIND[kind]
-    for canonical_field, (_, line) in columns.items():
+    for canonical_field, (_, line) in [*columns.items(), *defaults.items()]:
         if canonical_field not in fields:
             raise ConfigError(f"{name}:{line}: {canonical_field!r} is not a field of {kind}"
                               + _suggest(canonical_field, fields))
+    if "status" in defaults and defaults["status"][0] not in STATUSES:
+        status, line = defaults["status"]
+        raise ConfigError(f"{name}:{line}: default status {status!r} is not mailflow's"
+                          + _suggest(status, STATUSES))
     for label, (status, line) in statuses.items():
         if status not in STATUSES:
             raise ConfigError(f"{name}:{line}: status {label!r} maps to unknown {status!r}"
                               + _suggest(status, STATUSES))
     return MappingSpec(name, kind, {k: v for k, (v, _) in columns.items()},
-                       {normalize(k): v for k, (v, _) in statuses.items()})
+                       {normalize(k): v for k, (v, _) in statuses.items()},
+                       {k: v for k, (v, _) in defaults.items()})
 
 
 def _pairs(name: str, node: yaml.Node) -> dict[str, tuple[str, int]]:
@@ -110,4 +120,5 @@ def read_csv(table: CsvTable, spec: MappingSpec, ctx) -> Iterator[Record | Rejec
             except RowRejected as exc:
                 yield Rejected(line, exc.reason)
         return
-    yield from canonical.read_grouped_csv(table, spec.kind, columns, ctx, spec.status)
+    yield from canonical.read_grouped_csv(table, spec.kind, columns, ctx, spec.status,
+                                          spec.defaults)

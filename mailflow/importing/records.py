@@ -27,6 +27,34 @@ STATUSES = (
 KINDS = ("orders", "carts", "customers", "unsubscribes")
 
 
+def status_from_dates(paid: object, shipped: object, delivered: object, cancelled: object) -> str:
+    """When a source gives no status, the furthest step its dates show."""
+    if cancelled:
+        return "cancelled"
+    if delivered:
+        return "delivered"
+    if shipped:
+        return "shipped"
+    if paid:
+        return "paid"
+    return "pending_payment"
+
+# How an order is paid, whatever the platform calls its payment method (docs/import.md):
+# online at checkout (card, PayPal…), offline before shipping (bank transfer, cheque,
+# purchase order), or on delivery (cash on delivery). None: the export does not say.
+PAYMENT_CLASSES = ("online", "offline", "on_delivery")
+
+# Every field of an order a source may carry: a record whose `carried` names fewer only
+# updates those on a stored order (a partial update never wipes the rest).
+UPDATABLE_FIELDS = (
+    "email", "first_name", "last_name", "locale", "accepts_marketing", "status", "created_at",
+    "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency", "subtotal",
+    "shipping", "tax", "discount", "total", "payment_method", "payment_class",
+    "shipping_method", "tracking_number", "tracking_url", "carrier", "pickup_point",
+    "shipping_address", "platform_id", "lines",
+)
+
+
 @dataclass(slots=True)
 class Line:
     sku: str | None
@@ -41,7 +69,7 @@ class Order:
     line: int  # where the order starts in the file (1-based), for messages
     email: str | None
     status: str
-    created_at: datetime
+    created_at: datetime | None  # None only in a partial update of a stored order
     first_name: str | None = None
     last_name: str | None = None
     locale: str | None = None
@@ -58,6 +86,7 @@ class Order:
     discount: str | None = None
     total: str | None = None
     payment_method: str | None = None
+    payment_class: str | None = None  # one of PAYMENT_CLASSES, or None: not known
     shipping_method: str | None = None
     tracking_number: str | None = None
     tracking_url: str | None = None
@@ -69,6 +98,7 @@ class Order:
     email_key: str | None = None
     email_problem: str | None = None
     lines: list[Line] = field(default_factory=list)
+    carried: frozenset[str] | None = None  # the UPDATABLE_FIELDS the source carries; None: all
 
 
 @dataclass(slots=True)
@@ -121,6 +151,10 @@ class Fulfillment:
     tracking_number: str | None = None
     tracking_url: str | None = None
     carrier: str | None = None
+    # where the carrier's last word (Shopify `shipment_status`) puts the order:
+    # delivered or at_pickup_point; None: still on its way
+    shipment_status: str | None = None
+    status_at: datetime | None = None  # when it said so
 
 
 Record = Order | Cart | Customer | Unsubscribe | Fulfillment

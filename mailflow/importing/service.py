@@ -186,8 +186,7 @@ def _flush(writer: ImportWriter, record_type: type, batch: list, staged: ImportR
     (staged.carts if record_type is Cart else staged.orders).add(counts)
     staged.lines += counts.lines
     staged.status_changes += counts.status_changes
-    return [{"line": f.line, "reason": f"order {f.platform_order_id} is not in the store:"
-             " import its orders first"} for f in counts.missing]
+    return [{"line": line, "reason": reason} for line, reason in counts.rejected]
 
 
 def merge_reports(report: ImportReport, staged: ImportReport) -> None:

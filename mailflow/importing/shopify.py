@@ -12,9 +12,18 @@ from functools import lru_cache
 from typing import Any
 
 from mailflow.errors import NotAnExport, RowRejected
-from mailflow.importing import build
+from mailflow.importing import build, canonical
 from mailflow.importing.columns import Columns, normalize, strip_excel_guard
-from mailflow.importing.records import Cart, Customer, Fulfillment, Line, Order, Record, Rejected
+from mailflow.importing.records import (
+    UPDATABLE_FIELDS,
+    Cart,
+    Customer,
+    Fulfillment,
+    Line,
+    Order,
+    Record,
+    Rejected,
+)
 from mailflow.importing.source import CsvTable, JsonDocument
 from mailflow.values import parse_quantity
 
@@ -33,7 +42,8 @@ _CSV_ALIASES: dict[str, tuple[str, ...]] = {
     "locale": ("Locale", "Customer Locale"), "currency": ("Currency",),
     "subtotal": ("Subtotal",), "shipping": ("Shipping",), "tax": ("Taxes", "Total Tax"),
     "discount": ("Discount Amount",), "total": ("Total",),
-    "payment_method": ("Payment Method",), "shipping_method": ("Shipping Method",),
+    "payment_method": ("Payment Method",), "payment_terms": ("Payment Terms Name",),
+    "shipping_method": ("Shipping Method",),
     "ship_line_title": ("Shipping line title",), "ship_line_price": ("Shipping line price",),
     "recovery_url": ("Abandoned Checkout URL", "Recovery URL", "Checkout URL"),
     "billing_name": ("Billing Name",), "billing_first": ("Billing First Name",),
@@ -58,11 +68,28 @@ _FULFILLMENT = {"fulfilled": True, "partial": True, "partially_fulfilled": True,
                 "": False, "null": False, "unfulfilled": False, "restocked": False,
                 "pending": False, "open": False, "in_progress": False, "on_hold": False,
                 "scheduled": False, "pending_fulfillment": False, "request_declined": False}
-# An authorization on these is a promise to pay offline, not money held by a gateway.
-_OFFLINE = {"manual", "bank deposit", "bank transfer", "money order", "cash on delivery",
-            "cash on delivery (cod)", "cod", "cheque", "check", "virement", "virement bancaire",
-            "chèque", "paiement à la livraison"}
 _FAILED_FULFILLMENT = {"cancelled", "error", "failure"}
+# What a fulfillment's `shipment_status` (the carrier's last word) means for the order.
+_SHIPMENT = {"delivered": "delivered", "picked_up": "delivered", "ready_for_pickup": "at_pickup_point"}
+# The order fields an orders CSV can hold, by the columns that hold them (absent columns:
+# not carried, so a re-import never wipes what a fulfillment file or an API told us).
+_CSV_CARRIES = {
+    "email": ("email",), "locale": ("locale",), "accepts_marketing": ("accepts_marketing",),
+    "paid_at": ("paid_at",), "shipped_at": ("fulfilled_at",), "cancelled_at": ("cancelled_at",),
+    "currency": ("currency",), "subtotal": ("subtotal",), "tax": ("tax",),
+    "discount": ("discount",), "total": ("total",), "platform_id": ("id",),
+    "payment_method": ("payment_method",), "payment_class": ("payment_method", "payment_terms"),
+    "shipping": ("shipping", "ship_line_price"),
+    "shipping_method": ("shipping_method", "ship_line_title"),
+    "first_name": ("billing_first", "billing_name", "ship_first", "ship_name"),
+    "last_name": ("billing_last", "billing_name", "ship_last", "ship_name"),
+    "shipping_address": ("ship_name", "ship_company", "ship_address1", "ship_address2",
+                         "ship_street", "ship_zip", "ship_city", "ship_province", "ship_country"),
+}
+_CSV_NEVER = frozenset({"delivered_at", "tracking_number", "tracking_url", "carrier",
+                        "pickup_point"})
+# A REST order says nothing of these (its fulfillments may say delivered: then it carries it)
+_JSON_NEVER = frozenset({"paid_at", "pickup_point"})
 _PLAIN_AMOUNT = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?").fullmatch
 
 
@@ -87,7 +114,9 @@ def _status(financial: str | None, fulfillment: str | None, cancelled: bool, met
         return _FINANCIAL[fin], None
     if _FULFILLMENT[ful]:
         return "shipped", "shipped"
-    if fin == "pending" or (fin == "authorized" and (method or "").strip().lower() in _OFFLINE):
+    # an authorization of an offline method is a promise to pay, not money a gateway holds
+    offline = build.payment_class_of(method) in ("offline", "on_delivery")
+    if fin == "pending" or (fin == "authorized" and offline):
         return "pending_payment", None
     if fin is None:
         return ("paid", "paid") if paid else ("pending_payment", None)
@@ -101,6 +130,9 @@ def detect_csv(header: list[str]) -> str | None:
     names = {normalize(h) for h in header}
     if {"name", "lineitem name"} <= names and names & {"financial status", "fulfillment status"}:
         return "carts" if names & _CART_COLUMNS else "orders"
+    if "email" in names and names & {"total spent", "total orders"} \
+            and names & {"accepts email marketing", "accepts marketing", "first name"}:
+        return "customers"  # the Customers export, of any vintage
     return None
 
 
@@ -120,6 +152,8 @@ class _Layout:
         self.address_at = tuple(at.get(f, self.width) for f in (
             "ship_name", "ship_company", "ship_address1", "ship_address2", "ship_street",
             "ship_zip", "ship_city", "ship_province", "ship_country"))
+        absent = {f for f, columns in _CSV_CARRIES.items() if not any(c in at for c in columns)}
+        self.carried = frozenset(UPDATABLE_FIELDS) - _CSV_NEVER - absent
 
     def __getattr__(self, field: str) -> int:  # for type checkers: __init__ sets every field
         raise AttributeError(field)
@@ -181,7 +215,7 @@ def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:
         order_id=key, line=line, email=cells[c.email].strip() or None, status=status,
         created_at=created, first_name=first, last_name=last,
         locale=cells[c.locale].strip() or None,
-        accepts_marketing=build.flag(marketing) if marketing else None,
+        accepts_marketing=build.consent(marketing) if marketing else None,
         paid_at=paid, shipped_at=shipped, cancelled_at=cancelled,
         status_at=paid if entered == "paid" else shipped if entered == "shipped" else
         cancelled if entered == "cancelled" else None,
@@ -189,7 +223,9 @@ def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:
         shipping=c.amount(cells[c.shipping], "shipping"), tax=c.amount(cells[c.tax], "tax"),
         discount=c.amount(cells[c.discount], "discount"), total=c.amount(cells[c.total], "total"),
         payment_method=method, shipping_method=cells[c.shipping_method].strip() or None,
+        payment_class=build.payment_class_of(method, cells[c.payment_terms]),
         shipping_address=c.address(cells), platform_id=cells[c.id].strip() or None,
+        carried=c.carried,
     )
 
 
@@ -204,14 +240,18 @@ def _csv_cart(c: _Layout, cells: list[str], key: str, line: int) -> Cart:
         created_at=created, updated_at=c.stamp(cells[c.updated_at], "updated_at"),
         completed_at=c.stamp(cells[c.completed_at], "completed_at"), first_name=first, last_name=last,
         locale=cells[c.locale].strip() or None,
-        accepts_marketing=build.flag(marketing) if marketing else None,
+        accepts_marketing=build.consent(marketing) if marketing else None,
         currency=cells[c.currency].strip() or None, total=c.amount(cells[c.total], "total"),
         recovery_url=cells[c.recovery_url].strip() or None,
     )
 
 
 def read_csv(table: CsvTable, kind: str, ctx: Any) -> Iterator[Record | Rejected]:
-    """One row per line item; an order's (or checkout's) fields on the first row of its Name."""
+    """One row per line item; an order's (or checkout's) fields on the first row of its Name.
+    The Customers export is one row per customer, read as the canonical customers file."""
+    if kind == "customers":
+        yield from canonical.read_csv(table, "customers", ctx)
+        return
     c = _Layout(table.header, ctx.tz)
     for field in ("name", "created_at"):
         if field not in c.present:
@@ -357,7 +397,7 @@ def _consent(o: dict) -> bool | None:
                   _obj(o.get("email_marketing_consent")).get("state"),
                   _obj(customer.get("email_marketing_consent")).get("state"),
                   customer.get("accepts_marketing"), o.get("accepts_marketing")):
-        flag = build.flag(value)
+        flag = build.consent(value)
         if flag is not None:
             return flag
     return None
@@ -422,9 +462,15 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
                       if _word(f.get("status")) not in _FAILED_FULFILLMENT),
                      key=lambda f: str(f.get("created_at") or ""))
     number, url, carrier = _tracking(parcels[-1]) if parcels else (None, None, None)
-    shipped = None
+    shipped = delivered = None
     if parcels and _FULFILLMENT.get(_word(o.get("fulfillment_status"))):
         shipped = build.timestamp(parcels[0].get("created_at"), "fulfillments created_at", tz)
+    if shipped is not None and status == "shipped":
+        status, delivered = _arrival(parcels, _word(o.get("fulfillment_status")), tz)
+        entered = status if status != "shipped" else entered
+    never = _JSON_NEVER | ({"delivered_at"} if delivered is None else set())
+    if "fulfillments" not in o:  # says nothing of parcels: keep what a fulfillment file told
+        never |= {"tracking_number", "tracking_url", "carrier", "shipped_at"}
     first, last = _json_names(o)
     shipping_lines = _objs(o.get("shipping_lines"))
     return Order(
@@ -432,7 +478,10 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
         email=build.clean(o.get("email") or o.get("contact_email") or customer.get("email")),
         first_name=first, last_name=last, locale=build.clean(o.get("customer_locale")),
         accepts_marketing=_consent(o), shipped_at=shipped, cancelled_at=cancelled,
-        status_at={"shipped": shipped, "cancelled": cancelled}.get(entered or ""),
+        delivered_at=delivered if status == "delivered" else None,
+        status_at={"shipped": shipped, "cancelled": cancelled,
+                   "delivered": delivered, "at_pickup_point": delivered}.get(entered or ""),
+        payment_class=build.payment_class_of(method), carried=frozenset(UPDATABLE_FIELDS) - never,
         currency=build.clean(o.get("currency")),
         subtotal=build.amount(o.get("subtotal_price"), "subtotal_price"),
         shipping=_shipping_amount(o), tax=build.amount(o.get("total_tax"), "total_tax"),
@@ -443,6 +492,19 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
         shipping_address=_json_address(_obj(o.get("shipping_address"))),
         platform_id=build.clean(o.get("id")), lines=_json_lines(o),
     )
+
+
+def _arrival(parcels: list[dict], fulfillment: str, tz: tzinfo) -> tuple[str, datetime | None]:
+    """(status, since when) from what the carriers said of each parcel: delivered when the
+    order is fulfilled and every parcel arrived, at the pickup point when one waits there."""
+    said = [(_SHIPMENT.get(_word(p.get("shipment_status"))),
+             build.timestamp(p.get("updated_at"), "fulfillments updated_at", tz)) for p in parcels]
+    times = [at for _, at in said if at is not None]
+    if fulfillment == "fulfilled" and all(s == "delivered" for s, _ in said):
+        return "delivered", max(times, default=None)
+    if any(s == "at_pickup_point" for s, _ in said) and all(s for s, _ in said):
+        return "at_pickup_point", max(times, default=None)
+    return "shipped", None
 
 
 def _json_cart(o: dict, line: int, tz: tzinfo) -> Cart:
@@ -474,7 +536,8 @@ def _json_fulfillment(f: dict, line: int, tz: tzinfo) -> Fulfillment:
                           " nothing was shipped")
     number, url, carrier = _tracking(f)
     return Fulfillment(order_id, line, build.timestamp(f.get("created_at"), "created_at", tz),
-                       number, url, carrier)
+                       number, url, carrier, _SHIPMENT.get(_word(f.get("shipment_status"))),
+                       build.timestamp(f.get("updated_at"), "updated_at", tz))
 
 
 def _json_customer(o: dict, line: int, tz: tzinfo) -> Customer:

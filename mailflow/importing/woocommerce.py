@@ -22,7 +22,7 @@ from typing import Any
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build, canonical
 from mailflow.importing.columns import Columns, normalize
-from mailflow.importing.records import Cart, Line, Order, Record, Rejected
+from mailflow.importing.records import UPDATABLE_FIELDS, Cart, Line, Order, Record, Rejected
 from mailflow.importing.source import CsvTable, JsonDocument
 
 DRAFT = "checkout-draft"
@@ -228,7 +228,7 @@ def _meta(item: dict) -> dict[str, Any]:
 def _consent(meta: dict[str, Any]) -> bool | None:
     for key in CONSENT_META:
         if key in meta:
-            answer = build.flag(meta[key])
+            answer = build.consent(meta[key])
             if answer is not None:
                 return answer
     return None
@@ -284,6 +284,12 @@ def _billing(item: dict) -> dict:
     return billing if isinstance(billing, dict) else {}
 
 
+# An order paid on delivery is "processing" as soon as it is placed: it is to be prepared,
+# not paid. mailflow keeps it awaiting payment (pay_on_delivery keeps the bank details and
+# "payment received" away) until WooCommerce records the payment.
+_UNPAID_ON_DELIVERY = ("processing", "on-hold")
+
+
 def _order(item: dict, line: int, ctx) -> Order:
     order_id = _id(item)
     slug = _slug(item.get("status"))
@@ -294,6 +300,13 @@ def _order(item: dict, line: int, ctx) -> Order:
     completed = _when(item, "date_completed", ctx)
     number, url, carrier, shipped_on = _tracking(meta, ctx)
     shipping_lines = [s for s in item.get("shipping_lines") or [] if isinstance(s, dict)]
+    payment_class = build.payment_class_of(item.get("payment_method"),
+                                           item.get("payment_method_title"))
+    if payment_class == "on_delivery" and slug in _UNPAID_ON_DELIVERY and paid is None:
+        status = "pending_payment"
+    never = {"pickup_point"} | (set() if status == "delivered" else {"delivered_at"})
+    if TRACKING_META not in meta:  # no tracking plugin: keep what another source said
+        never |= {"tracking_number", "tracking_url", "carrier"}
     return Order(
         order_id=order_id, line=line, email=build.clean(billing.get("email")), status=status,
         created_at=_created(item, ctx),
@@ -301,7 +314,7 @@ def _order(item: dict, line: int, ctx) -> Order:
         last_name=build.clean(billing.get("last_name")),
         locale=_locale(meta), accepts_marketing=_consent(meta),
         paid_at=paid, shipped_at=completed or shipped_on,
-        status_at=paid if slug == "processing" else completed if slug == "completed" else None,
+        status_at=paid if status == "paid" else completed if slug == "completed" else None,
         currency=build.clean(item.get("currency")),
         subtotal=_subtotal(item),
         shipping=build.amount(item.get("shipping_total"), "shipping_total"),
@@ -309,11 +322,12 @@ def _order(item: dict, line: int, ctx) -> Order:
         discount=build.amount(item.get("discount_total"), "discount_total"),
         total=build.amount(item.get("total"), "total"),
         payment_method=build.clean(item.get("payment_method_title"))
-        or build.clean(item.get("payment_method")),
+        or build.clean(item.get("payment_method")), payment_class=payment_class,
         shipping_method=build.clean(shipping_lines[0].get("method_title")) if shipping_lines else None,
         tracking_number=number, tracking_url=url, carrier=carrier,
         shipping_address=_address(item.get("shipping")),
         platform_id=build.clean(item.get("id")), lines=_lines(item),
+        carried=frozenset(UPDATABLE_FIELDS) - never,
     )
 
 
@@ -370,4 +384,7 @@ def read_csv(table: CsvTable, kind: str, ctx) -> Iterator[Record | Rejected]:
         if isinstance(record, Order):
             for line in record.lines:
                 line.name = html.unescape(line.name) if line.name else None
+            if record.payment_class == "on_delivery" and record.status == "paid" \
+                    and record.paid_at is None:  # "Processing": to prepare, not paid
+                record.status = "pending_payment"
         yield record

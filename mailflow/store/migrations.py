@@ -198,3 +198,17 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0003_payment_class_first_order",
+        """
+        ALTER TABLE orders ADD COLUMN payment_class TEXT;
+        ALTER TABLE customers ADD COLUMN first_order_at TEXT;
+        UPDATE customers SET first_order_at = (SELECT min(o.created_at) FROM orders o
+                                                WHERE o.email_key = customers.email_key);
+        DROP INDEX IF EXISTS customers_since;
+        CREATE INDEX customers_welcome ON customers(coalesce(created_at, first_order_at))
+        """,
+    )
+)

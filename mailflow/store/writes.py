@@ -7,14 +7,23 @@ and a status change becomes an event.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailflow.clock import iso
-from mailflow.importing.records import Cart, Customer, Fulfillment, Line, Order, Unsubscribe
+from mailflow.clock import from_iso, iso
+from mailflow.importing.records import (
+    Cart,
+    Customer,
+    Fulfillment,
+    Line,
+    Order,
+    Unsubscribe,
+    status_from_dates,
+)
 
 ORDER_COLUMNS = (
     "id", "platform_id", "source", "email", "email_key", "email_raw", "email_problem",
@@ -22,7 +31,7 @@ ORDER_COLUMNS = (
     "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency", "subtotal",
     "shipping", "tax", "discount", "total", "payment_method", "shipping_method",
     "tracking_number", "tracking_url", "carrier", "pickup_point", "shipping_address",
-    "content_hash",
+    "payment_class", "content_hash",
 )
 CART_COLUMNS = (
     "id", "source", "email", "email_key", "email_raw", "email_problem", "first_name",
@@ -32,6 +41,13 @@ CART_COLUMNS = (
 # The status an order enters at each of its own timestamps.
 MILESTONES = (("paid_at", "paid"), ("shipped_at", "shipped"), ("delivered_at", "delivered"),
               ("cancelled_at", "cancelled"))
+_TIMES = ("created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at")
+_EMAIL = ("email", "email_key", "email_raw", "email_problem")
+# How far an order has gone; a source that cannot tell "delivered" (an orders CSV, a
+# WooCommerce "completed") never takes a stored order back to "shipped".
+_ARRIVED = ("at_pickup_point", "delivered")
+_PROGRESS = {"pending_payment": 0, "paid": 1, "awaiting_stock": 2, "in_preparation": 2,
+             "invoiced": 3, "shipped": 4, "at_pickup_point": 5, "delivered": 6}
 
 _CUSTOMER_MERGE = {
     "first_name": "coalesce(excluded.first_name, customers.first_name)",
@@ -42,6 +58,8 @@ _CUSTOMER_MERGE = {
     "consent_at": "CASE WHEN {newer} THEN excluded.consent_at ELSE customers.consent_at END",
     "created_at": "coalesce(excluded.created_at, customers.created_at)",
     "first_seen_at": "min(customers.first_seen_at, excluded.first_seen_at)",
+    "first_order_at": "coalesce(min(customers.first_order_at, excluded.first_order_at),"
+                      " customers.first_order_at, excluded.first_order_at)",
     "last_order_at": "CASE WHEN customers.last_order_at IS NULL"
                      " OR excluded.last_order_at > customers.last_order_at"
                      " THEN coalesce(excluded.last_order_at, customers.last_order_at)"
@@ -51,8 +69,8 @@ _NEWER_CONSENT = ("excluded.accepts_marketing IS NOT NULL AND (customers.consent
                   " OR excluded.consent_at >= customers.consent_at)")
 _CUSTOMER_SQL = (
     "INSERT INTO customers (email_key, email, first_name, last_name, locale, accepts_marketing,"
-    " consent_at, created_at, first_seen_at, last_order_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email_key) DO UPDATE SET "
+    " consent_at, created_at, first_seen_at, last_order_at, updated_at, first_order_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email_key) DO UPDATE SET "
     + ", ".join(f"{c} = {e.format(newer=_NEWER_CONSENT)}" for c, e in _CUSTOMER_MERGE.items())
     + ", updated_at = excluded.updated_at WHERE "
     + " OR ".join(f"({e.format(newer=_NEWER_CONSENT)}) IS NOT customers.{c}"
@@ -67,7 +85,7 @@ class Counts:
     unchanged: int = 0
     lines: int = 0
     status_changes: int = 0
-    missing: list[Fulfillment] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
 
 
 def _hash(values: tuple, lines: list[Line]) -> str:
@@ -98,8 +116,19 @@ class ImportWriter:
         counts = Counts()
         latest = {o.order_id: o for o in batch}  # the same order twice in one file: last wins
         existing = self._existing("orders", list(latest), "content_hash, status")
-        rows, lines, events, touched = [], [], [], []
+        stored = self._stored_orders([o for o in latest.values()
+                                      if o.carried is not None and o.order_id in existing])
+        rows, lines, events, touched, merged = [], [], [], [], []
         for o in latest.values():
+            before = existing.get(o.order_id)
+            if o.order_id in stored:
+                o = _merge(o, stored[o.order_id])
+            elif o.created_at is None:
+                counts.rejected.append((o.line, f"order {o.order_id} is not in the store and"
+                                                " this file has no created_at: import it whole"
+                                                " first"))
+                continue
+            merged.append(o)
             values = (
                 o.order_id, o.platform_id, self.source, o.email, o.email_key, o.email_raw,
                 o.email_problem, o.first_name, o.last_name,
@@ -107,10 +136,9 @@ class ImportWriter:
                 iso(o.shipped_at), iso(o.delivered_at), iso(o.cancelled_at), o.currency,
                 o.subtotal, o.shipping, o.tax, o.discount, o.total, o.payment_method,
                 o.shipping_method, o.tracking_number, o.tracking_url, o.carrier, o.pickup_point,
-                o.shipping_address,
+                o.shipping_address, o.payment_class,
             )
             digest = _hash(values, o.lines)
-            before = existing.get(o.order_id)
             if before is not None and before[0] == digest:
                 counts.unchanged += 1
                 continue
@@ -138,8 +166,26 @@ class ImportWriter:
         counts.lines = len(lines)
         self._customers_from(
             (o.email_key, o.email, o.first_name, o.last_name, o.locale, o.accepts_marketing,
-             o.created_at, None, o.created_at, o.created_at) for o in latest.values())
+             o.created_at, None, o.created_at, o.created_at, o.created_at) for o in merged)
         return counts
+
+    def _stored_orders(self, partial: list[Order]) -> dict[str, dict]:
+        """The stored rows (with their lines, when the record carries none) that partial
+        records update."""
+        if not partial:
+            return {}
+        ids = json.dumps([o.order_id for o in partial])
+        cursor = self.conn.execute("SELECT * FROM orders WHERE id IN (SELECT value FROM"
+                                   " json_each(?))", (ids,))
+        names = [d[0] for d in cursor.description]
+        rows = {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
+        for row in rows.values():
+            row["lines"] = []
+        for order_id, sku, name, quantity, price in self.conn.execute(
+                "SELECT order_id, sku, name, quantity, price FROM order_lines WHERE order_id IN"
+                " (SELECT value FROM json_each(?)) ORDER BY order_id, position", (ids,)):
+            rows[order_id]["lines"].append(Line(sku, name, quantity, price))
+        return rows
 
     def _status_events(self, o: Order, *, first_sighting: bool) -> list[tuple]:
         """(order, status, at, source, import, recorded) for every status the order has entered.
@@ -204,24 +250,26 @@ class ImportWriter:
         counts.lines = len(lines)
         self._customers_from(
             (c.email_key, c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing,
-             c.updated_at or c.created_at, None, c.created_at, None) for c in latest.values())
+             c.updated_at or c.created_at, None, c.created_at, None, None)
+            for c in latest.values())
         return counts
 
     def write_customers(self, batch: list[Customer], now: datetime) -> None:
         self._customers_from(
             (c.email.lower(), c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing,
-             now, c.created_at, c.created_at or now, None) for c in batch if c.email)
+             now, c.created_at, c.created_at or now, None, None) for c in batch if c.email)
 
     def _customers_from(self, people) -> None:
         """Merge people seen in this batch: (key, email, first, last, locale, consent,
-        consent_at, created_at, first_seen, last_order)."""
+        consent_at, created_at, first_seen, last_order, first_order)."""
         merged: dict[str, list] = {}
-        for key, email, first, last, locale, consent, consent_at, created, seen, ordered in people:
+        for (key, email, first, last, locale, consent, consent_at, created, seen, ordered,
+             first_order) in people:
             if not key:
                 continue
             row = merged.get(key)
             new = [key, email, first, last, locale, _flag(consent), iso(consent_at), iso(created),
-                   iso(seen), iso(ordered), self.now]
+                   iso(seen), iso(ordered), self.now, iso(first_order)]
             if row is None:
                 merged[key] = new
                 continue
@@ -231,6 +279,7 @@ class ImportWriter:
                 row[5], row[6] = new[5], new[6]
             row[8] = min(row[8], new[8])
             row[9] = max(filter(None, (row[9], new[9])), default=None)
+            row[11] = min(filter(None, (row[11], new[11])), default=None)
         if not merged:
             return
         known = self._existing_customers(list(merged))
@@ -255,31 +304,77 @@ class ImportWriter:
         return self.conn.total_changes - before
 
     def fulfillments(self, batch: list[Fulfillment]) -> Counts:
-        """Shipments reported apart from their order: mark the stored order shipped."""
+        """Shipments reported apart from their order: mark the stored order shipped, or
+        delivered / at the pickup point when the carrier says so."""
         counts = Counts()
         for f in batch:
             row = self.conn.execute(
                 "SELECT id, status FROM orders WHERE platform_id = ? OR id = ?",
                 (f.platform_order_id, f.platform_order_id)).fetchone()
             if row is None:
-                counts.missing.append(f)
+                counts.rejected.append((f.line, f"order {f.platform_order_id} is not in the"
+                                                " store: import its orders first"))
                 continue
             order_id, status = row
             shipped = iso(f.shipped_at) or self.now
+            reached = status
+            if status in ("pending_payment", "paid", "awaiting_stock", "in_preparation",
+                          "invoiced"):
+                reached = "shipped"
+            arrived = f.shipment_status if reached in ("shipped", "at_pickup_point") else None
+            if arrived is not None and _PROGRESS[arrived] > _PROGRESS[reached]:
+                reached = arrived
+            arrived_at = iso(f.status_at) or self.now
             self.conn.execute(
                 "UPDATE orders SET tracking_number = coalesce(?, tracking_number),"
                 " tracking_url = coalesce(?, tracking_url), carrier = coalesce(?, carrier),"
                 " shipped_at = coalesce(shipped_at, ?), updated_at = ?, import_id = ?,"
-                " status = CASE WHEN status IN ('pending_payment', 'paid', 'awaiting_stock',"
-                " 'in_preparation', 'invoiced') THEN 'shipped' ELSE status END WHERE id = ?",
+                " status = ?, delivered_at = CASE WHEN ? = 'delivered'"
+                " THEN coalesce(delivered_at, ?) ELSE delivered_at END WHERE id = ?",
                 (f.tracking_number, f.tracking_url, f.carrier, shipped, self.now,
-                 self.import_id, order_id))
-            self.conn.execute(
+                 self.import_id, reached, reached, arrived_at, order_id))
+            events = [("shipped", shipped, "export" if f.shipped_at else "import")]
+            if reached in _ARRIVED and reached != status:
+                events.append((reached, arrived_at, "export" if f.status_at else "import"))
+            self.conn.executemany(
                 "INSERT OR IGNORE INTO order_status_events (order_id, status, at, source,"
-                " import_id, recorded_at) VALUES (?, 'shipped', ?, ?, ?, ?)",
-                (order_id, shipped, "export" if f.shipped_at else "import", self.import_id,
-                 self.now))
+                " import_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(order_id, event, at, source, self.import_id, self.now)
+                 for event, at, source in events])
             counts.updated += 1
-            if status != "shipped":
+            if status != reached:
                 counts.status_changes += 1
         return counts
+
+
+def _merge(o: Order, row: dict) -> Order:
+    """`o` with every field it does not carry taken from the stored order `row`."""
+    carried = o.carried or frozenset()
+    keep: dict[str, object] = {}
+    for name in ("first_name", "last_name", "locale", "currency", "subtotal", "shipping", "tax",
+                 "discount", "total", "payment_method", "payment_class", "shipping_method",
+                 "tracking_number", "tracking_url", "carrier", "pickup_point",
+                 "shipping_address", "platform_id"):
+        if name not in carried:
+            keep[name] = row[name]
+    for name in _TIMES:
+        if name not in carried:
+            keep[name] = from_iso(row[name])
+    if "email" not in carried:
+        keep.update({name: row[name] for name in _EMAIL})
+    if "accepts_marketing" not in carried:
+        keep["accepts_marketing"] = None if row["accepts_marketing"] is None else \
+            bool(row["accepts_marketing"])
+    if "lines" not in carried:
+        keep["lines"] = row["lines"]
+    stored = row["status"]
+    if "status" not in carried:
+        keep["status"], keep["status_at"] = stored, None
+        dates = (keep.get(t, getattr(o, t)) for t in ("paid_at", "shipped_at", "delivered_at",
+                                                    "cancelled_at"))
+        shown = status_from_dates(*dates)
+        if stored in _PROGRESS and (shown == "cancelled" or _PROGRESS[shown] > _PROGRESS[stored]):
+            keep["status"] = shown
+    elif o.status == "shipped" and stored in _ARRIVED and "delivered_at" not in carried:
+        keep["status"], keep["status_at"] = stored, None
+    return dataclasses.replace(o, **keep)  # type: ignore[arg-type]
