@@ -134,13 +134,14 @@ def import_command(
     """Read shop exports into the store; each file all or nothing."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.importing.service import import_files
+    from mailflow.importing.service import expectations, import_files
 
     config, store = _open(_globals(ctx))
     moment = parse_now(now, config.shop.tz)
     with console.import_progress(not (json or quiet)) as progress:
-        report = import_files(store, files, tz=config.shop.tz, now=moment, fmt=format,
-                              kind=kind, mapping=mapping, progress=progress)
+        report = import_files(store, files, tz=config.shop.import_tz, now=moment, fmt=format,
+                              kind=kind, mapping=mapping, progress=progress,
+                              expect=expectations(config))
     console.import_report(report, as_json=json, quiet=quiet)
     return report.exit_code
 

@@ -31,6 +31,24 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _FIRST_YEAR, _LAST_YEAR = 1000, 9998
 
 
+class AssumedUTC(tzinfo):
+    """UTC for naive timestamps when the shop set no timezone; `used` says whether a file
+    needed it (the import then says its local times were read as UTC)."""
+
+    def __init__(self) -> None:
+        self.used = False
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        self.used = True
+        return timedelta(0)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "UTC"
+
+
 def timezone_named(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)

@@ -22,7 +22,8 @@ from mailflow.importing.records import KINDS, STATUSES
 
 TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
             "customer.created", "customer.inactive")
-CONDITIONS = ("order_completed", "order_paid", "order_cancelled", "paid_when_placed")
+CONDITIONS = ("order_completed", "order_paid", "order_cancelled", "paid_when_placed",
+              "pay_on_delivery", "online_payment")
 CATEGORIES = ("transactional", "marketing")
 SECURITY = ("starttls", "ssl", "none")
 MAX_CONNECTIONS = 16  # SMTP connections one run may open at once (delivery.connections)
@@ -42,10 +43,17 @@ class Shop:
     currency: str = "EUR"
     consent: str = "optional"
     payment_instructions: str = ""
+    timezone_given: bool = False  # rules.yaml names it: naive export times are shop time
 
     @property
     def tz(self) -> ZoneInfo:
         return timezone_named(self.timezone)
+
+    @property
+    def import_tz(self) -> ZoneInfo | None:
+        """The timezone of naive export timestamps; None when rules.yaml sets none (the
+        import then reads them as UTC and says so)."""
+        return self.tz if self.timezone_given else None
 
 
 @dataclass
@@ -72,6 +80,8 @@ class Delivery:
     rate_limit: tuple[int, timedelta] | None = None
     max_data_age: timedelta | None = None
     connections: int = 1
+    # at most one marketing e-mail per customer in this long, whatever the rule (0: none)
+    marketing_gap: timedelta = timedelta(hours=24)
 
 
 @dataclass
@@ -104,6 +114,9 @@ class Rule:
     quiet_hours: tuple[time, time] | None = None
     subject: str | None = None
     enabled: bool = True
+    # `order.delivered` only: for orders the data never says arrived, count them delivered
+    # this long after they shipped (None: only a real delivery fires the rule)
+    assume_delivered_after: timedelta | None = None
 
     @property
     def marketing(self) -> bool:
@@ -125,6 +138,11 @@ class Config:
     def folder(self) -> Path:
         return self.path.parent
 
+    @property
+    def sends_marketing(self) -> bool:
+        """Some enabled rule sends marketing: consent in the exports matters."""
+        return any(r.enabled and r.marketing for r in self.rules)
+
     def rule(self, name: str) -> Rule:
         for rule in self.rules:
             if rule.name == name:
@@ -141,10 +159,10 @@ class Config:
 def default_skip_if(trigger: str) -> tuple[str, ...]:
     if trigger == "cart.abandoned":
         return ("order_completed",)
-    if trigger == "order.pending_payment":
-        return ("order_paid", "order_cancelled")
+    if trigger == "order.pending_payment":  # instructions only for a payment to make first
+        return ("order_paid", "order_cancelled", "pay_on_delivery", "online_payment")
     if trigger == "order.paid":  # a card order's confirmation already says it is paid
-        return ("paid_when_placed", "order_cancelled")
+        return ("paid_when_placed", "order_cancelled", "pay_on_delivery")
     if trigger.startswith("order.") and trigger not in ("order.cancelled", "order.refunded"):
         return ("order_cancelled",)
     return ()
@@ -264,6 +282,7 @@ def _shop(r: _Reader, node: yaml.Node) -> Shop:
             "payment_instructions")
     found = r.mapping(node, "shop", keys)
     shop = Shop(**{k: r.text(v, f"shop.{k}") for k, v in found.items()})
+    shop.timezone_given = "timezone" in found
     if "timezone" in found:
         try:
             shop.tz  # noqa: B018 - validate now, not at first use
@@ -278,7 +297,7 @@ def _shop(r: _Reader, node: yaml.Node) -> Shop:
 
 def _delivery(r: _Reader, node: yaml.Node) -> Delivery:
     d = r.mapping(node, "delivery", ("transport", "dir", "smtp", "rate_limit", "max_data_age",
-                                     "connections"))
+                                     "connections", "marketing_gap"))
     delivery = Delivery()
     if "transport" in d:
         delivery.transport = r.choice(d["transport"], "delivery.transport", ("file", "smtp"))
@@ -290,6 +309,8 @@ def _delivery(r: _Reader, node: yaml.Node) -> Delivery:
         delivery.max_data_age = r.duration(d["max_data_age"], "delivery.max_data_age")
     if "connections" in d:
         delivery.connections = r.whole(d["connections"], "delivery.connections", 1, MAX_CONNECTIONS)
+    if "marketing_gap" in d:
+        delivery.marketing_gap = r.duration(d["marketing_gap"], "delivery.marketing_gap")
     if "smtp" in d:
         s = r.mapping(d["smtp"][0], "delivery.smtp", ("host", "port", "security", "username",
                                                         "password_env", "timeout", "password"))
@@ -328,7 +349,7 @@ def _sources(r: _Reader, node: yaml.Node) -> list[Source]:
 
 
 _RULE_KEYS = ("name", "on", "after", "template", "category", "cap", "skip_if", "where",
-              "expire_after", "quiet_hours", "subject", "enabled")
+              "expire_after", "quiet_hours", "subject", "enabled", "assume_delivered_after")
 
 
 def _rules(r: _Reader, node: yaml.Node, folder: Path | None) -> list[Rule]:
@@ -390,6 +411,12 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         if not isinstance(f["enabled"][1], bool):
             raise r.fail(f["enabled"][0], f"rule {name}: enabled is true or false")
         rule.enabled = f["enabled"][1]
+    if "assume_delivered_after" in f:
+        if rule.on != "order.delivered":
+            raise r.fail(f["assume_delivered_after"][0], f"rule {name}: assume_delivered_after"
+                         " is for rules on order.delivered")
+        rule.assume_delivered_after = r.duration(f["assume_delivered_after"],
+                                                 f"rule {name}: assume_delivered_after")
     if rule.on == "customer.inactive" and not rule.after:
         raise r.fail(item, f"rule {name}: customer.inactive needs `after` (how long inactive)")
     if folder is not None and not _template_exists(folder, rule.template):

@@ -85,6 +85,8 @@ def _import_problems(report: Any) -> None:
         for rejected in f.rejected:
             where = f"{f.path}:{rejected['line']}" if rejected["line"] else f.path
             warn(f"{where}: {rejected['reason']}")
+        for warning in f.warnings:
+            warn(f"{f.path}: {warning}")
         if f.error:
             error(f.error)
 

@@ -75,6 +75,7 @@ def shop_view(shop: Shop) -> dict[str, Any]:
         view = asdict(shop)
         view["url"] = shop.url.rstrip("/")
         view.pop("consent", None)
+        view.pop("timezone_given", None)
         cached = _SHOP_VIEWS[id(shop)] = (shop, view)
     return dict(cached[1])  # a copy: templates never change the shared one
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mailflow.config import Config
-from mailflow.importing.service import ImportReport, import_files, merge_reports
+from mailflow.importing.service import ImportReport, expectations, import_files, merge_reports
 from mailflow.sending import SendReport, send_due
 from mailflow.store import Store
 
@@ -42,6 +42,7 @@ def run_once(store: Store, config: Config, now: datetime, *, recover: bool = Tru
         if source.mapping:
             mapping = Path(source.mapping)
             mapping = mapping if mapping.is_absolute() else config.folder / mapping
-        merge_reports(imported, import_files(store, [path], tz=config.shop.tz, now=now,
-                                             fmt=source.format, kind=source.kind, mapping=mapping))
+        merge_reports(imported, import_files(store, [path], tz=config.shop.import_tz, now=now,
+                                             fmt=source.format, kind=source.kind, mapping=mapping,
+                                             expect=expectations(config)))
     return RunReport(imported, send_due(store, config, now, recover=recover))

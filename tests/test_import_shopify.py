@@ -62,7 +62,7 @@ def test_devstore_export_imports_every_order_line_and_status(mailflow):
     result, report = run_import(mailflow, mailflow.fixture("shopify/orders_export_devstore_forezia.csv"))
     assert result.exit_code == 0, result.stderr
     assert report["files"] == [{"path": report["files"][0]["path"], "format": "shopify",
-                                "kind": "orders", "rows": 40, "rejected": []}]
+                                "kind": "orders", "rows": 40, "rejected": [], "warnings": []}]
     assert report["orders"] == {"inserted": 19, "updated": 0}
     assert report["lines"] == mailflow.scalar("SELECT count(*) FROM order_lines") == 40
     assert statuses(mailflow) == {"shipped": 16, "paid": 3}

@@ -11,10 +11,10 @@ DEFAULTS = Path(__file__).parent.parent / "mailflow" / "data"
 
 HOSTILE = (
     "order_id,email,first_name,last_name,status,created_at,shipped_at,tracking_number,"
-    "tracking_url,carrier,total,line_name,line_quantity,line_price\n"
+    "tracking_url,carrier,total,line_name,line_quantity,line_price,accepts_marketing\n"
     'X-1,zoe@example.com,Zoé <script>alert(1)</script>,"Martin\r\nBcc: x@evil.example",shipped,'
     "2026-03-01 10:00,2026-03-01 11:00,TRACK1,javascript:alert(document.cookie),"
-    "<b>Carrier</b>,10.00,<img src=x onerror=alert(1)>,1,10.00\n"
+    "<b>Carrier</b>,10.00,<img src=x onerror=alert(1)>,1,10.00,yes\n"
 )
 
 

@@ -20,7 +20,8 @@ rules:
 """
 CARTS = ("cart_id,email,accepts_marketing,created_at,updated_at,total,line_name,line_quantity,"
          "line_price\n")
-ORDERS = "order_id,email,status,created_at,currency,total,line_name,line_quantity,line_price\n"
+ORDERS = ("order_id,email,status,created_at,currency,total,line_name,line_quantity,line_price,"
+          "accepts_marketing\n")
 
 
 @pytest.fixture
@@ -32,9 +33,16 @@ def shop(mailflow, monkeypatch):
     return mailflow
 
 
-def load(shop, name: str, header: str, rows: list[str], now: str) -> None:
+def load(shop, name: str, header: str, rows: list[str], now: str, *,
+         without_consent: bool = False) -> None:
+    """Orders come from customers who agreed to marketing (a column the rows leave out)."""
+    if header == ORDERS:
+        rows = [f"{row},yes" for row in rows]
     result = shop("import", shop.write(name, header + "\n".join(rows) + "\n"), "--now", now)
-    assert result.exit_code == 0, result.stderr
+    if without_consent:  # said once for the file, and the file still imports
+        assert result.exit_code == 1 and "no marketing consent for any of its" in result.stderr
+    else:
+        assert result.exit_code == 0, result.stderr
 
 
 def test_report_counts_reminders_recovered_carts_and_their_revenue(shop):
@@ -67,7 +75,7 @@ def test_consent_required_skips_marketing_when_consent_is_unknown(shop):
     shop.config.write_text(RULES.format(consent=", consent: required"))
     load(shop, "c.csv", CARTS.replace("accepts_marketing,", ""), [
         "C1,ana@example.com,2026-03-01 10:00,2026-03-01 10:00,30.00,Mug,1,30.00"],
-        "2026-03-01T10:01")
+        "2026-03-01T10:01", without_consent=True)
     load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-03-01 10:15,EUR,1.00,M,1,1"],
          "2026-03-01T10:16")
     messages = shop("send", "--now", "2026-03-01T10:30", "--json").json()["messages"]

@@ -23,7 +23,7 @@ rules:
   - {name: review, on: order.placed, after: 1d, template: review_request, category: marketing}
 """
 ORDERS = ("order_id,email,first_name,locale,status,created_at,total,line_name,line_quantity,"
-          "line_price\n")
+          "line_price,accepts_marketing\n")
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def orders(shop, *rows: str, now: str) -> None:
 
 
 def row(order_id: str, email: str, created: str, locale: str = "fr") -> str:
-    return f"{order_id},{email},Ana,{locale},paid,{created},10.00,Mug,1,10.00"
+    return f"{order_id},{email},Ana,{locale},paid,{created},10.00,Mug,1,10.00,yes"
 
 
 def sent(shop, now: str) -> list[tuple[str, str, str | None]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mailflow.addresses import check_address
+from mailflow.clock import AssumedUTC
 from mailflow.errors import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, MailflowError, NotAnExport
 from mailflow.importing.formats import ParseContext, open_export
 from mailflow.importing.records import (
@@ -47,6 +48,7 @@ class FileResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     skipped: str | None = None  # why the file was not read: already imported
     error: str | None = None  # why the file was refused (nothing changed)
+    warnings: list[str] = field(default_factory=list)  # imported, but a human should know
 
 
 @dataclass
@@ -63,7 +65,7 @@ class ImportReport:
     def exit_code(self) -> int:
         if any(f.error for f in self.files):
             return EXIT_USAGE
-        if any(f.rejected for f in self.files):
+        if any(f.rejected or f.warnings for f in self.files):
             return EXIT_ATTENTION
         return EXIT_OK
 
@@ -80,11 +82,36 @@ class ImportReport:
         }
 
 
-def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo, now: datetime,
+@dataclass
+class Expectations:
+    """What the shop's rules.yaml makes a human want to hear about a file."""
+
+    consent: str | None = None  # marketing rules are on: shop.consent (optional|required)
+
+
+def expectations(config: Any) -> Expectations:
+    """What this shop's rules make worth saying about an import."""
+    return Expectations(consent=config.shop.consent if config.sends_marketing else None)
+
+
+@dataclass
+class _Noticed:
+    """What one file's records showed, for its warnings."""
+
+    people: int = 0
+    with_consent: int = 0
+    without_email_column: bool = False
+    without_status_column: bool = False
+    pending_from_dates: int = 0
+
+
+def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo | None, now: datetime,
                  fmt: str | None = None, kind: str | None = None,
-                 mapping: Path | None = None, progress: Progress | None = None) -> ImportReport:
+                 mapping: Path | None = None, progress: Progress | None = None,
+                 expect: Expectations | None = None) -> ImportReport:
     """Import each file in its own transaction. A refused file changes nothing and the others
-    still import; the report's exit code says the worst that happened."""
+    still import; the report's exit code says the worst that happened. `tz`: the timezone of
+    naive timestamps; None when the shop set none (read as UTC, and the file says so)."""
     paths = [Path(p) for p in paths]
     for path in paths:  # a typo in one name must not leave the others half-done
         if not path.is_file():
@@ -95,7 +122,7 @@ def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo, now: 
         report.files.append(result)
         try:
             _import_one(store, path, result, report, tz=tz, now=now, fmt=fmt, kind=kind,
-                        mapping=mapping, progress=progress)
+                        mapping=mapping, progress=progress, expect=expect or Expectations())
         except NotAnExport as exc:
             result.error = str(exc)
             result.rows, result.rejected = 0, []
@@ -103,8 +130,8 @@ def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo, now: 
 
 
 def _import_one(store: Store, path: Path, result: FileResult, report: ImportReport, *,
-                tz: tzinfo, now: datetime, fmt: str | None, kind: str | None,
-                mapping: Path | None, progress: Progress | None) -> None:
+                tz: tzinfo | None, now: datetime, fmt: str | None, kind: str | None,
+                mapping: Path | None, progress: Progress | None, expect: Expectations) -> None:
     source = open_source(path)
     export = open_export(source, fmt=fmt, kind=kind, mapping_path=mapping)
     result.format, result.kind = export.format, export.kind
@@ -112,7 +139,9 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
         if store.import_done(source.sha256, export.kind):
             result.skipped = "already imported"
             return
-        ctx = ParseContext(source.name, tz, now)
+        assumed = AssumedUTC() if tz is None else None
+        ctx = ParseContext(source.name, assumed or tz, now)
+        noticed = _Noticed()
         staged = ImportReport()  # counted apart, merged only once the file has committed
         if source.size > 8 << 20:
             store.bulk_cache()
@@ -131,6 +160,7 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
                 if problem:
                     result.rejected.append({"line": record.line, "reason": problem})
                     continue
+                _notice(noticed, record)
                 batch = batches[type(record)]
                 batch.append(record)
                 if len(batch) >= BATCH:
@@ -143,6 +173,7 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
                     result.rejected += _flush(writer, record_type, batch, staged, now, source.name)
             staged.customers.add(writer.customers)
             result.rows = export.rows_read() if export.rows_read else records
+            result.warnings = _warnings(noticed, staged, expect, assumed)
             store.finish_import(writer.import_id, result.rows, len(result.rejected),
                                 json.dumps(staged.as_json()))
         if progress:
@@ -150,6 +181,46 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
         merge_reports(report, staged)
     finally:
         export.close()
+
+
+def _notice(noticed: _Noticed, record: object) -> None:
+    if isinstance(record, Order | Cart | Customer):
+        noticed.people += 1
+        noticed.with_consent += record.accepts_marketing is not None
+    if isinstance(record, Order) and record.carried is not None:
+        noticed.without_email_column |= "email" not in record.carried
+        if "status" not in record.carried:
+            noticed.without_status_column = True
+            noticed.pending_from_dates += record.status == "pending_payment"
+
+
+def _warnings(noticed: _Noticed, staged: ImportReport, expect: Expectations,
+              assumed: AssumedUTC | None) -> list[str]:
+    """What a human should know about a file that imported: each said once, here."""
+    found = []
+    if expect.consent and noticed.people and not noticed.with_consent:
+        found.append(
+            f"no marketing consent for any of its {noticed.people} records (no column such as"
+            " 'Accepts Email Marketing', or every cell empty): "
+            + ("with shop.consent: optional, marketing e-mails go to them as to customers who"
+               " agreed; set shop.consent: required, or import a customers export that says"
+               if expect.consent == "optional" else
+               "with shop.consent: required, none of them gets a marketing e-mail"))
+    new_orders = staged.orders.inserted
+    if noticed.without_email_column and new_orders:
+        found.append(f"no e-mail column: its {new_orders} new orders have no address, and no"
+                     " e-mail goes to them (skipped as missing_email); export it again with the"
+                     " Email column")
+    if noticed.without_status_column and new_orders:
+        found.append(f"no status column: new orders took their status from their dates"
+                     f" ({noticed.pending_from_dates} without any now await payment, and get"
+                     " the payment-pending e-mail); map the status column, or set"
+                     " `defaults: {status: paid}` in the mapping")
+    if assumed is not None and assumed.used:
+        found.append("its times have no UTC offset and rules.yaml sets no shop.timezone: they"
+                     " were read as UTC; set shop.timezone (e.g. Europe/Paris) before the next"
+                     " import")
+    return found
 
 
 def _check_people(record: object) -> str | None:

@@ -23,6 +23,9 @@ MARGIN = timedelta(hours=2)
 # An order paid this soon after it was placed was paid at checkout (card, PayPal): its
 # confirmation says so, and a separate "payment received" would be noise.
 PAID_WHEN_PLACED = timedelta(minutes=15)
+# What an order.placed confirmation waits for: an online payment still under way or failed
+# (the customer may pay again) is no order yet to thank anyone for.
+AWAITING_PAYMENT = "awaiting_payment"
 
 
 @dataclass
@@ -69,7 +72,21 @@ class Planner:
             if rule.enabled:
                 decisions.extend(self._rule_decisions(rule))
         decisions.sort(key=lambda d: (d.due_at, d.rule.name, d.key))
+        self._keep_marketing_gap(decisions)
         return decisions
+
+    def _keep_marketing_gap(self, decisions: list[Decision]) -> None:
+        """One marketing e-mail per customer per run and per `delivery.marketing_gap`: the
+        first due wins; the store's side (sends before this run) is `_verdict`'s."""
+        if not self.config.delivery.marketing_gap:
+            return
+        reached: set[str] = set()
+        for d in decisions:
+            if d.action != "send" or not d.rule.marketing or not d.email_key:
+                continue
+            if d.email_key in reached:
+                d.action, d.reason = "skip", "marketing_gap"
+            reached.add(d.email_key)
 
     def _rule_decisions(self, rule: Rule) -> list[Decision]:
         now = self.now
@@ -80,7 +97,8 @@ class Planner:
             waiting.append((Decision(row["key"], rule, row["subject_type"], row["subject_id"],
                                      row["email"], row["email_key"], from_iso(row["due_at"]),
                                      "send", recorded=True), None))
-        for c in self.store.trigger_candidates(rule.name, rule.on, iso(lo), iso(hi)):
+        for c in self.store.trigger_candidates(rule.name, rule.on, iso(lo), iso(hi),
+                                               rule.assume_delivered_after):
             due = add_after(from_iso(c["trigger_at"]), rule.after, self.tz)
             if due > now or now - due > rule.expire_after + STALE_LOOKBACK:
                 continue
@@ -150,6 +168,12 @@ class Planner:
             in_run = self.sends_this_run[(rule.name, d.email_key)] if planning else 0
             if sent + in_run >= count:
                 return "capped", None
+        gap = self.config.delivery.marketing_gap
+        if rule.marketing and gap and store.sent_any_since(
+                [r.name for r in self.config.rules if r.marketing], d.email_key, iso(now - gap)):
+            return "marketing_gap", None
+        if rule.on == "order.placed" and _awaiting_payment(subject):
+            return None, (AWAITING_PAYMENT, now)
         if rule.on == "cart.abandoned" and self.config.delivery.max_data_age is not None:
             newest = store.newest_import("orders")
             if newest is None or now - from_iso(newest) > self.config.delivery.max_data_age:
@@ -186,8 +210,14 @@ class Planner:
             return subject["status"] in ("cancelled", "refunded")
         if condition == "paid_when_placed" and d.subject_type == "order":
             paid, created = subject.get("paid_at"), subject.get("created_at")
-            return bool(paid and created and
-                        from_iso(paid) - from_iso(created) <= PAID_WHEN_PLACED)
+            if paid and created:
+                return from_iso(paid) - from_iso(created) <= PAID_WHEN_PLACED
+            # paid when first seen, no payment time: paid at checkout, not news to anyone
+            return self.store.status_event_source(subject["id"], "paid") == "inferred"
+        if condition == "pay_on_delivery" and d.subject_type == "order":
+            return subject.get("payment_class") == "on_delivery"
+        if condition == "online_payment" and d.subject_type == "order":
+            return subject.get("payment_class") == "online"
         return False
 
     def _where_context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
@@ -202,3 +232,8 @@ class Planner:
         """What a template of this message sees about its subject."""
         subject = self._subject(d) or {}
         return self._context(d, subject, self._customer(d, subject))
+
+
+def _awaiting_payment(order: dict) -> bool:
+    return order.get("status") == "failed" or (
+        order.get("status") == "pending_payment" and order.get("payment_class") == "online")

@@ -9,9 +9,10 @@ windows and skip instances the outbox already has.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
-from mailflow.clock import iso
+from mailflow.clock import from_iso, iso
 
 _CANDIDATES = {
     "cart.abandoned": (
@@ -36,12 +37,38 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || e.order_id || ':' || e.status)"
     ),
+    # with assume_delivered_after: a delivery the data reports, unless the assumed one (the
+    # shipment + :shift) came first, which is then the trigger; one instance either way
+    "order.delivered.reported": (
+        "SELECT 'order:' || e.order_id || ':delivered' AS instance, 'order' AS subject_type,"
+        " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
+        " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
+        " WHERE e.status = 'delivered' AND e.at > :lo AND e.at <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM order_status_events s WHERE s.order_id = e.order_id"
+        "   AND s.status = 'shipped' AND strftime('%Y-%m-%dT%H:%M:%SZ', s.at, :shift) < e.at)"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.key = :rule || ':order:' || e.order_id || ':delivered')"
+    ),
+    "order.delivered.assumed": (
+        "SELECT 'order:' || s.order_id || ':delivered' AS instance, 'order' AS subject_type,"
+        " s.order_id AS subject_id, strftime('%Y-%m-%dT%H:%M:%SZ', s.at, :shift) AS trigger_at,"
+        " o.email, o.email_key, o.email_problem"
+        " FROM order_status_events s JOIN orders o ON o.id = s.order_id"
+        " WHERE s.status = 'shipped' AND s.at > :shipped_lo AND s.at <= :shipped_hi"
+        " AND NOT EXISTS (SELECT 1 FROM order_status_events e WHERE e.order_id = s.order_id"
+        "   AND e.status = 'delivered'"
+        "   AND e.at <= strftime('%Y-%m-%dT%H:%M:%SZ', s.at, :shift))"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.key = :rule || ':order:' || s.order_id || ':delivered')"
+    ),
+    # a customer who signed up (a customers export's created_at) or first ordered; never a
+    # visitor known only from a cart
     "customer.created": (
         "SELECT 'customer:' || c.email_key AS instance, 'customer' AS subject_type,"
-        " c.email_key AS subject_id, coalesce(c.created_at, c.first_seen_at) AS trigger_at,"
+        " c.email_key AS subject_id, coalesce(c.created_at, c.first_order_at) AS trigger_at,"
         " c.email, c.email_key, NULL AS email_problem FROM customers c"
-        " WHERE coalesce(c.created_at, c.first_seen_at) > :lo"
-        " AND coalesce(c.created_at, c.first_seen_at) <= :hi"
+        " WHERE coalesce(c.created_at, c.first_order_at) > :lo"
+        " AND coalesce(c.created_at, c.first_order_at) <= :hi"
         " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':customer:' || c.email_key)"
     ),
     "customer.inactive": (
@@ -74,11 +101,18 @@ class OutboxQueries:
 
     # -- what is due ---------------------------------------------------------------------
 
-    def trigger_candidates(self, rule: str, trigger: str, lo: str, hi: str) -> list[dict]:
+    def trigger_candidates(self, rule: str, trigger: str, lo: str, hi: str,
+                           assume_delivered_after: timedelta | None = None) -> list[dict]:
         """Trigger instances whose time lies in (lo, hi] and that this rule never decided."""
-        params = {"rule": rule, "lo": lo, "hi": hi}
+        params: dict[str, Any] = {"rule": rule, "lo": lo, "hi": hi}
         if trigger in _CANDIDATES:
             return self.rows(_CANDIDATES[trigger], params)
+        if trigger == "order.delivered" and assume_delivered_after is not None:
+            params["shift"] = f"+{int(assume_delivered_after.total_seconds())} seconds"
+            params["shipped_lo"] = iso(from_iso(lo) - assume_delivered_after)
+            params["shipped_hi"] = iso(from_iso(hi) - assume_delivered_after)
+            return (self.rows(_CANDIDATES["order.delivered.reported"], params)
+                    + self.rows(_CANDIDATES["order.delivered.assumed"], params))
         params["status"] = trigger.split(".", 1)[1]
         return self.rows(_CANDIDATES["order.status"], params)
 
@@ -117,6 +151,20 @@ class OutboxQueries:
     def suppression_reasons(self, email_key: str, at: str) -> set[str]:
         return {row[0] for row in self.conn.execute(
             "SELECT reason FROM suppressions WHERE email_key = ? AND at <= ?", (email_key, at))}
+
+    def status_event_source(self, order_id: str, status: str) -> str | None:
+        """How the store learnt that the order entered `status`: export, import, inferred."""
+        row = self.conn.execute("SELECT source FROM order_status_events WHERE order_id = ?"
+                                " AND status = ?", (order_id, status)).fetchone()
+        return row[0] if row else None
+
+    def sent_any_since(self, rules: list[str], email_key: str, since: str) -> bool:
+        """Whether a message of one of these rules went (or may have gone) to this person."""
+        marks = ", ".join("?" * len(rules))
+        return self.conn.execute(
+            f"SELECT 1 FROM outbox WHERE email_key = ? AND rule IN ({marks})"
+            " AND status IN ('sent', 'sending', 'unknown') AND sent_at > ? LIMIT 1",
+            (email_key, *rules, since)).fetchone() is not None
 
     def sends_since(self, rule: str, email_key: str, since: str) -> int:
         """Messages of this rule that went (or may have gone) to this person since `since`."""
