@@ -8,6 +8,7 @@ import ctypes
 import gc
 import os
 import random
+import re
 import resource
 import signal
 import sqlite3
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from mailflow import errors
 from mailflow.errors import EXIT_STORE_UNAVAILABLE, EXIT_USAGE
 
 CANONICAL = (
@@ -274,3 +276,11 @@ def test_a_read_only_file_still_reads_and_refuses_writes_in_one_line(mailflow):
     assert write.returncode == EXIT_USAGE
     assert f"{mailflow.db}: the database is read-only" in one_line(write.stderr)
     assert mailflow.scalar("SELECT count(*) FROM orders") == 1
+
+
+def test_every_exit_code_is_in_the_readme_table():
+    """Exit codes are public API: each one in errors.py has its row in the README."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Exit codes"):].split("\n## ")[0]
+    rows = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)}
+    assert rows == {value for name, value in vars(errors).items() if name.startswith("EXIT_")}
