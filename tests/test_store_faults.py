@@ -203,6 +203,17 @@ def test_an_empty_file_becomes_a_mailflow_database(mailflow):
     assert mailflow.scalar("SELECT count(*) FROM orders") == 1
 
 
+def test_a_db_path_in_a_missing_folder_or_naming_a_folder_is_one_line(mailflow):
+    mailflow.db = mailflow.folder / "nowhere" / "mailflow.db"
+    missing = mailflow("status")
+    assert missing.exit_code == EXIT_USAGE
+    assert f"the folder {mailflow.folder / 'nowhere'} does not exist" in one_line(missing.stderr)
+    mailflow.db = mailflow.folder
+    folder = mailflow("status")
+    assert folder.exit_code == EXIT_USAGE
+    assert f"{mailflow.folder}: is a folder, not a database file" in one_line(folder.stderr)
+
+
 def test_a_database_of_a_newer_mailflow_is_refused(mailflow):
     _mailflow_db(mailflow)
     conn = sqlite3.connect(mailflow.db)

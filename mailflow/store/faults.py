@@ -144,7 +144,7 @@ def _size_limit() -> str:
     """The file size limit of this process, when there is one (ulimit -f)."""
     try:
         import resource
-    except ImportError:  # not on Windows
+    except ImportError:  # Windows has none
         return ""
     soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
     if soft == resource.RLIM_INFINITY:
