@@ -80,6 +80,12 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if debug:
                 raise
+            from mailflow.store.faults import translate
+
+            meaning = translate(exc, ctx.obj.db) if ctx.obj else None
+            if meaning is not None:  # a stray sqlite3 error (outside a transaction), a full disk
+                console.error(str(meaning))
+                raise typer.Exit(meaning.exit_code) from None
             console.error(f"internal error: {type(exc).__name__}: {exc} (run again with --debug"
                           " for the details, and report it)")
             raise typer.Exit(1) from None

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_ATTENTION = 1
 EXIT_USAGE = 2
 EXIT_BLOCKED = 3
+EXIT_STORE_UNAVAILABLE = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -44,3 +45,26 @@ class DeliveryBlocked(MailflowError):
     """SMTP unreachable, login refused, TLS failure: nothing lost, mail stays queued."""
 
     exit_code = EXIT_BLOCKED
+
+
+class StoreUnavailable(MailflowError):
+    """The database is busy (another process writing) or the disk is full: nothing was lost,
+    the next run tries again."""
+
+    exit_code = EXIT_STORE_UNAVAILABLE
+
+
+class StoreUnusable(MailflowError):
+    """The file at --db cannot be mailflow's store as it is; mailflow changed nothing in it."""
+
+
+class NotOurDatabase(StoreUnusable):
+    """Not an SQLite database, another application's, or made by a newer mailflow."""
+
+
+class DamagedDatabase(StoreUnusable):
+    """An SQLite database of mailflow's that SQLite finds malformed; never repaired by mailflow."""
+
+
+class ReadOnlyDatabase(StoreUnusable):
+    """The database file or its folder is not writable."""

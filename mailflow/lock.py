@@ -23,7 +23,12 @@ def held() -> frozenset[int]:
 @contextmanager
 def run_lock(db: Path) -> Iterator[bool]:
     """Yields True while this process holds the lock, False if another run holds it."""
-    fd = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        from mailflow.store.faults import cannot_create
+
+        raise cannot_create(exc, f"{db}.lock") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from mailflow.clock import iso
-from mailflow.errors import MailflowError
+from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, translated
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.outbox import OutboxQueries
 from mailflow.store.retention import RetentionQueries
@@ -26,9 +26,11 @@ __all__ = ["ImportWriter", "Store"]
 
 
 class Store(OutboxQueries, RetentionQueries):
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str,
+                 timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn
         self.path = path
+        self.timeout = timeout
 
     @functools.cached_property
     def db(self):
@@ -42,19 +44,24 @@ class Store(OutboxQueries, RetentionQueries):
         return sqlite_utils.Database(self.conn)
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path, *, timeout: timedelta | None = None) -> Store:
+        """`timeout`: how long to wait for another process's write lock (MAILFLOW_DB_TIMEOUT)."""
         path = str(path)
-        try:
+        timeout = db_timeout() if timeout is None else timeout
+        with translated(path, timeout):
             # a run's sender threads share the connection, one step at a time (delivering.py)
-            conn = sqlite3.connect(path, isolation_level=None, timeout=30,
+            conn = sqlite3.connect(path, isolation_level=None, timeout=timeout.total_seconds(),
                                    check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.Error as exc:
-            raise MailflowError(f"{path}: cannot open the database: {exc}") from None
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        store = cls(conn, path)
-        store.migrate()
+            try:
+                # first: switching to WAL mode writes to the file
+                check_ours(conn, path, {name for name, _ in MIGRATIONS})
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                store = cls(conn, path, timeout)
+                store.migrate()
+            except BaseException:
+                conn.close()
+                raise
         return store
 
     def close(self) -> None:
@@ -87,14 +94,19 @@ class Store(OutboxQueries, RetentionQueries):
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+        """A write transaction; an sqlite3 error in it is raised as what it means (faults.py)."""
+        with translated(self.path, self.timeout):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                # after a full disk or an I/O error SQLite has already rolled back, and a
+                # failing ROLLBACK must not hide why
+                if self.conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
+                raise
 
     # -- imports -------------------------------------------------------------------------
 
