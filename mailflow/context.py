@@ -15,7 +15,7 @@ from mailflow.config import Rule, Shop
 
 ORDER_FIELDS = ("id", "status", "email", "first_name", "last_name", "locale", "currency",
                 "subtotal", "shipping", "tax", "discount", "total", "payment_method",
-                "shipping_method", "pickup_point", "shipping_address")
+                "payment_class", "shipping_method", "pickup_point", "shipping_address")
 ORDER_TIMES = ("created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at")
 CART_FIELDS = ("id", "email", "first_name", "last_name", "locale", "currency", "total",
                "recovery_url")

@@ -22,6 +22,7 @@ def sample_order(status: str = "paid", locale: str = "fr") -> dict:
         "subtotal": "59.00", "shipping": "4.90", "tax": "10.65", "discount": "5.00",
         "total": "58.90",
         "payment_method": "Virement bancaire" if status == "pending_payment" else "Carte bancaire",
+        "payment_class": "offline" if status == "pending_payment" else "online",
         "shipping_method": "Point relais Mondial Relay" if status == "at_pickup_point"
         else "Colissimo",
         "pickup_point": "Relais Tabac du Centre, 4 place de la Mairie, 69001 Lyon"
