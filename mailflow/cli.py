@@ -378,23 +378,25 @@ def resubscribe_command(
 def serve_command(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free one, printed).")] = 8025,
+    timeout: Annotated[str, typer.Option(help="Close a connection idle or half-sent this long.")] = "30s",
 ) -> int:
     """The one-click unsubscribe endpoint (RFC 8058) for the links in marketing e-mails."""
-    from mailflow import console
-    from mailflow.serve import make_server
+    from mailflow.clock import parse_duration
     from mailflow.tokens import secret_from_env
+    from mailflow.web.server import serve
 
     g = _globals(ctx)
     config, store = _open(g)
     store.close()
     secret_from_env(config.unsubscribe.secret_env)  # refuse to start without it
-    server = make_server(config, g.db, host, port)
-    console.warn(f"serving {config.unsubscribe.url} on http://{host}:{server.server_port}")
     try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+        seconds = int(parse_duration(timeout).total_seconds())
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    if seconds < 1:
+        raise UsageError("--timeout: at least 1s")
+    serve(config, g.db, host, port, seconds)
     return 0
 
 
