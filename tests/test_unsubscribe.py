@@ -322,7 +322,7 @@ def test_a_store_that_fails_gets_a_retry_page_and_a_line_without_the_visitor(end
     assert status == 500 and "réessayez dans un moment" in page
     err = capfd.readouterr().err
     assert "serve: the store failed, the visitor was asked to retry:" in err
-    assert "cannot open the database" in err
+    assert "is a folder, not a database file" in err
     for secret in ("zoe@example.com", path.split("=")[1], "127.0.0.1"):
         assert secret not in err
 
