@@ -223,6 +223,8 @@ def outcome_report(report: dict[str, Any], *, as_json: bool, html: Any = None) -
     carts = report["carts"]
     revenue = ", ".join(f"{v} {c}" for c, v in carts["revenue"].items()) or "0"
     line(f"carts: {carts['reminded']} reminded, {carts['recovered']} recovered, revenue {revenue}")
+    left_out = ", ".join(f"{n} {s}" for s, n in carts["excluded"].items() if n) or "none"
+    line(f"  orders left out of recovered and revenue: {left_out} ({carts['recovered_means']})")
     if html is not None:
         line(f"wrote {html}")
 
