@@ -1,5 +1,10 @@
 """The one module that prints. Human output on stdout, diagnostics on stderr; colour and
-progress bars only on a terminal; `--json` prints one document and nothing else."""
+progress bars only on a terminal; `--json` prints one document and nothing else.
+
+Everything printed from data (paths, customer names, reasons, exception text) goes out as
+`rich.text.Text`, and the consoles have markup and emoji codes off: rich would otherwise
+read `[bold]` as a style and `orders.csv:100:` as the emoji `:100:`. Only this module's own
+fixed styling is styled, with `Text` styles, never markup."""
 
 from __future__ import annotations
 
@@ -20,8 +25,8 @@ def _consoles() -> tuple[Console, Console]:
     # rich is imported on first output: a quiet cron tick prints nothing and saves ~25 ms
     from rich.console import Console
 
-    return (Console(highlight=False, soft_wrap=True),
-            Console(stderr=True, highlight=False, soft_wrap=True))
+    plain = {"highlight": False, "soft_wrap": True, "markup": False, "emoji": False}
+    return Console(**plain), Console(stderr=True, **plain)
 
 
 def __getattr__(name: str) -> Console:
@@ -30,22 +35,31 @@ def __getattr__(name: str) -> Console:
     raise AttributeError(name)
 
 
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
 PROGRESS_MIN_BYTES = 5 << 20
+
+
+def _text(value: object, style: str = "") -> Any:
+    from rich.text import Text
+
+    return Text(str(value), style=style)
+
+
+def _print(console: Console, renderable: Any) -> None:
+    console.print(renderable, markup=False, emoji=False, highlight=False)
 
 
 def error(message: str) -> None:
     err = _consoles()[1]
-    err.print(f"[bold red]error:[/] {escape(message)}" if err.is_terminal else f"error: {message}",
-              markup=err.is_terminal)
+    if err.is_terminal:
+        from rich.text import Text
+
+        _print(err, Text.assemble(("error:", "bold red"), " ", message))
+    else:
+        _print(err, _text(f"error: {message}"))
 
 
 def warn(message: str) -> None:
-    _consoles()[1].print(escape(message))
+    _print(_consoles()[1], _text(message))
 
 
 def emit_json(document: Any) -> None:
@@ -53,7 +67,7 @@ def emit_json(document: Any) -> None:
 
 
 def line(text: str) -> None:
-    _consoles()[0].print(escape(text))
+    _print(_consoles()[0], _text(text))
 
 
 @contextmanager
@@ -66,14 +80,14 @@ def import_progress(enabled: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
 
         def update(name: str, done: int, total: int) -> None:
             if total < PROGRESS_MIN_BYTES:
                 return
             if name not in tasks:
-                tasks[name] = bar.add_task(escape(name), total=total)
+                tasks[name] = bar.add_task(name, total=total)
             bar.update(tasks[name], completed=done)
 
         yield update
@@ -136,25 +150,28 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("orders", str(summary["orders"]))
+
+    def row(label: str, value: object) -> None:
+        table.add_row(_text(label), _text(value))
+
+    row("orders", summary["orders"])
     for status, count in summary["orders_by_status"].items():
-        table.add_row(f"  {escape(status)}", str(count))
-    table.add_row("carts", str(summary["carts"]))
-    table.add_row("customers", str(summary["customers"]))
-    table.add_row("suppressed", str(summary["suppressed"]))
+        row(f"  {status}", count)
+    row("carts", summary["carts"])
+    row("customers", summary["customers"])
+    row("suppressed", summary["suppressed"])
     newest = summary["newest_import_at"]
     age = summary.get("newest_import_age")
-    table.add_row("newest import", f"{newest} ({age} ago)" if newest else "never")
+    row("newest import", f"{newest} ({age} ago)" if newest else "never")
     for kind, at in summary["newest_import_by_kind"].items():
-        table.add_row(f"  {escape(kind)}", escape(at))
+        row(f"  {kind}", at)
     run = summary.get("last_run")
-    table.add_row("last run", f"{run['command']} at {run['finished_at']} (--now {run['now']})"
-                  if run else "never")
-    table.add_row("next due", escape(summary.get("next_due_at") or "nothing waiting"))
+    row("last run", f"{run['command']} at {run['finished_at']} (--now {run['now']})"
+        if run else "never")
+    row("next due", summary.get("next_due_at") or "nothing waiting")
     for rule, states in summary.get("outbox", {}).items():
-        table.add_row(f"outbox {escape(rule)}",
-                      ", ".join(f"{escape(s)} {n}" for s, n in states.items()))
-    _consoles()[0].print(table)
+        row(f"outbox {rule}", ", ".join(f"{s} {n}" for s, n in states.items()))
+    _print(_consoles()[0], table)
 
 
 def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
