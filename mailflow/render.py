@@ -28,7 +28,7 @@ from jinja2 import (
 )
 from markupsafe import Markup, escape
 
-from mailflow.config import Shop
+from mailflow.config import Localized, Shop
 from mailflow.errors import RenderError
 from mailflow.formatting import Formatter, line_total, normalize_locale
 from mailflow.inline import inliner
@@ -107,7 +107,7 @@ class Renderer:
         return self._names[key]
 
     def render(self, name: str, locale: str | None, context: dict[str, Any], *, campaign: str,
-               subject_override: str | None = None) -> Rendered:
+               subject_override: Localized | str | None = None) -> Rendered:
         wanted = normalize_locale(locale)
         html_name = self.template_name(name, wanted)
         if html_name is None:
@@ -115,11 +115,14 @@ class Renderer:
         parts = html_name.split(".")
         used = parts[1] if len(parts) == 3 else normalize_locale(self.shop.locale) or "en"
         env = self.environment(used)
+        language = locale if wanted == used else used  # fr_CA's own text in a French e-mail
+        context = self._localized(context, language)
+        override = Localized.of(subject_override).for_locale(language, self.shop.locale)
         try:
             template = env.get_template(html_name)
             raw = template.render(context)
-            if subject_override:
-                subject = env.from_string(subject_override).render(context)
+            if override:
+                subject = env.from_string(override).render(context)
             elif "subject" in template.blocks:
                 subject = "".join(template.blocks["subject"](template.new_context(context)))
             else:
@@ -134,6 +137,16 @@ class Renderer:
         fix = functools.partial(fix_links, shop_url=self.shop.url, campaign=campaign,
                                 skip=context.get("unsubscribe_url"))
         return Rendered(subject, used, html_name, text, raw, fix, self.inline)
+
+
+    def _localized(self, context: dict[str, Any], language: str) -> dict[str, Any]:
+        """The context with the shop's Localized texts in the message's language."""
+        shop = context.get("shop")
+        if not isinstance(shop, dict):
+            return context
+        texts = {k: v.for_locale(language, self.shop.locale) for k, v in shop.items()
+                 if isinstance(v, Localized)}
+        return {**context, "shop": {**shop, **texts}} if texts else context
 
 
 def _where(exc: TemplateError, fallback: str) -> str:
