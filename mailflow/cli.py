@@ -70,6 +70,8 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except MailflowError as exc:
             if debug:
                 raise
+            for detail in exc.details:
+                console.warn(detail)
             console.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
@@ -221,12 +223,13 @@ def log_command(
 @app.command("check")
 @guarded
 def check_command(ctx: typer.Context, json: JsonOption = False) -> int:
-    """Validate rules.yaml and render every template in every locale against sample data."""
+    """Validate rules.yaml (and flag the starter's placeholders left), and render every
+    template in every locale against sample data."""
     from mailflow import console
-    from mailflow.preview import check_templates
+    from mailflow.preview import check_project
 
     config, _ = _open(_globals(ctx), rules=True)
-    problems = check_templates(config)
+    problems = check_project(config)
     if json:
         console.emit_json({"config": str(config.path), "rules": [r.name for r in config.rules],
                            "problems": problems, "ok": not problems})

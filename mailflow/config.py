@@ -168,6 +168,7 @@ class Config:
     unsubscribe: Unsubscribe = field(default_factory=Unsubscribe)
     sources: list[Source] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    node: yaml.Node | None = field(default=None, repr=False, compare=False)  # with its lines
 
     @property
     def folder(self) -> Path:
@@ -300,7 +301,7 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
     if not path.exists():
         return Config(path, exists=False)
     root = compose_yaml(path, path.name)
-    config = Config(path, exists=True)
+    config = Config(path, exists=True, node=root)
     if root is None:
         return config
     r = _Reader(path)

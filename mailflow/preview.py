@@ -149,6 +149,13 @@ def check_wheres(config: Config) -> list[str]:
     return problems
 
 
+def check_project(config: Config) -> list[str]:
+    """What `mailflow check` reports: the starter's placeholders left, then the templates."""
+    from mailflow.starter import placeholders_left
+
+    return placeholders_left(config) + check_templates(config)
+
+
 def check_templates(config: Config) -> list[str]:
     """Every template in every locale rendered against sample data, and every `where:`;
     problems as `templates/FILE[:LINE]: what` or `rules.yaml:LINE: ...`."""

@@ -17,6 +17,7 @@ from mailflow.config import Config, Rule
 from mailflow.delivering import Sender, Transport, deliver_all, render_failed_entry, report_entry
 from mailflow.errors import EXIT_ATTENTION, EXIT_BLOCKED, EXIT_OK, ConfigError, RenderError
 from mailflow.rules.engine import Decision, Planner
+from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
 from mailflow.tokens import make_token, secret_from_env
 from mailflow.transports import FileTransport
@@ -159,6 +160,8 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     """`recover`: the caller holds the run lock, so a message still `sending` belongs to a
     run that died; it becomes `unknown` (maybe delivered) and is never resent by itself.
     `transport`: send through this one instead of `delivery.connections` of the config's."""
+    if not dry_run and transport is None and config.delivery.transport == "smtp":
+        refuse_placeholders(config)  # before anything changes: exit 2
     recovered = store.recover_interrupted(iso(now)) if recover and not dry_run else 0
     planner = Planner(store, config, now)
     decisions = planner.plan(only_rule)

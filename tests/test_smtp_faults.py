@@ -18,8 +18,8 @@ def project(mailflow, port: int, security: str = "none", extra: str = "") -> Non
     mailflow("init", mailflow.folder / "p")
     mailflow.config = mailflow.folder / "p" / "rules.yaml"
     mailflow.config.write_text(f"""\
-shop: {{name: Boutique, url: "https://boutique.example", timezone: Europe/Paris, locale: fr}}
-sender: {{from: "Boutique <bonjour@boutique.example>"}}
+shop: {{name: Boutique, url: "https://boutique-test.example", timezone: Europe/Paris, locale: fr}}
+sender: {{from: "Boutique <bonjour@boutique-test.example>"}}
 delivery:
   transport: smtp
   smtp:
