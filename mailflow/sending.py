@@ -15,7 +15,14 @@ from typing import Any
 from mailflow.clock import iso
 from mailflow.config import Config, Rule
 from mailflow.delivering import Sender, Transport, deliver_all, render_failed_entry, report_entry
-from mailflow.errors import EXIT_ATTENTION, EXIT_BLOCKED, EXIT_OK, ConfigError, RenderError
+from mailflow.errors import (
+    EXIT_ATTENTION,
+    EXIT_BLOCKED,
+    EXIT_OK,
+    ConfigError,
+    MailflowError,
+    RenderError,
+)
 from mailflow.rules.engine import Decision, Planner
 from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
@@ -139,13 +146,19 @@ class Composed:
     headers: dict[str, str]
 
     def build(self) -> bytes:
+        """The message's bytes; a failure of the links, the inlining or the text part is this
+        message's RenderError."""
         from mailflow.message import build_message
+        from mailflow.render import render_failure
 
-        return build_message(
-            sender=self.composer.sender, to=self.to, to_name=self.to_name, subject=self.subject,
-            text=self.rendered.text, html=self.rendered.html, msg_id=self.message_id,
-            date=self.date, reply_to=self.composer.config.sender.reply_to,
-            extra_headers=self.headers)
+        try:
+            return build_message(
+                sender=self.composer.sender, to=self.to, to_name=self.to_name,
+                subject=self.subject, text=self.rendered.text, html=self.rendered.html,
+                msg_id=self.message_id, date=self.date,
+                reply_to=self.composer.config.sender.reply_to, extra_headers=self.headers)
+        except Exception as exc:
+            raise render_failure(exc, self.rendered.template) from None
 
 
 def _full_name(row: dict[str, Any]) -> str | None:
@@ -219,4 +232,10 @@ def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
         message = composer.message_for(d, now)
     except RenderError as exc:
         return render_failed_entry(d, exc)
+    except MailflowError:
+        raise
+    except Exception as exc:  # the data of this one message: the real run fails it alone too
+        from mailflow.render import render_failure
+
+        return render_failed_entry(d, render_failure(exc, f"{d.rule.template}.html"))
     return report_entry(d, "would_send", message.subject, message.message_id)
