@@ -115,6 +115,30 @@ def _send_problems(report: Any) -> None:
         warn(f"{report.recovered} message(s) were being sent when an earlier run died: they"
              " are `unknown` (maybe delivered, maybe not) and will not be resent by"
              " themselves; see `mailflow log` and `mailflow resend KEY`")
+    if report.awaiting:
+        warn(awaiting_line(report.awaiting))
+
+
+def _states(awaiting: dict[str, dict[str, int]]) -> str:
+    return ", ".join(f"{rule}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+                     for rule, states in sorted(awaiting.items()))
+
+
+def awaiting_line(awaiting: dict[str, dict[str, int]]) -> str:
+    """Once per run: what keeps the exit code at 1, and the two ways out."""
+    failed = sum(states.get("failed", 0) for states in awaiting.values())
+    total = sum(n for states in awaiting.values() for n in states.values())
+    rule = next(iter(awaiting)) if len(awaiting) == 1 else "RULE"
+    if failed:
+        what = f"{total} message{'s' if total > 1 else ''} failed and wait{'' if total > 1 else 's'}"
+        fix = "fix the template (or the where:)"
+    else:
+        what = (f"{total} message{'s are' if total > 1 else ' is'} unknown (maybe delivered)"
+                f" and wait{'' if total > 1 else 's'}")
+        fix = "see whether the recipient got it"
+    return (f"{what} for you ({_states(awaiting)}): {fix}, `mailflow log --rule {rule}` says why;"
+            f" then `mailflow resend --rule {rule}`, or `mailflow dismiss --rule {rule}`"
+            " (until then every run exits 1)")
 
 
 def import_report(report: Any, *, as_json: bool, quiet: bool) -> None:
@@ -169,6 +193,9 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     row("last run", f"{run['command']} at {run['finished_at']} (--now {run['now']})"
         if run else "never")
     row("next due", summary.get("next_due_at") or "nothing waiting")
+    awaiting = summary.get("awaiting_human") or {}
+    row("awaiting you", f"{awaiting['count']} ({_states(awaiting['rules'])}): `mailflow resend`"
+        " or `mailflow dismiss`" if awaiting.get("count") else "nothing")
     for rule, states in summary.get("outbox", {}).items():
         row(f"outbox {rule}", ", ".join(f"{s} {n}" for s, n in states.items()))
     _print(_consoles()[0], table)
@@ -246,12 +273,36 @@ def outcome_report(report: dict[str, Any], *, as_json: bool, html: Any = None) -
         line(f"wrote {html}")
 
 
+def follow_up_report(report: Any, *, as_json: bool) -> None:
+    """`resend` / `dismiss`: each message acted on, and how many."""
+    if as_json:
+        emit_json(report.as_json())
+        return
+    done = "requeued" if report.action == "resend" else "dismissed"
+    for m in report.messages:
+        verb = f"would be {done}" if report.dry_run else done
+        line(f"{verb}: {m['key']} ({m['status']}: {m['reason'] or 'no reason recorded'})")
+    n = len(report.messages)
+    count = f"{n} message{'' if n == 1 else 's'}"
+    if not n:
+        line(f"nothing to {report.action}: no failed or unknown message that nobody dismissed"
+             " matches")
+    elif report.dry_run:
+        line(f"{count} would be {done} (dry run: nothing changed)")
+    elif report.action == "resend":
+        line(f"{count} requeued: the next `mailflow send` delivers them, with their Message-ID")
+    else:
+        line(f"{count} dismissed: `mailflow log` keeps them; they no longer make runs exit 1")
+
+
 def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
     for r in rows:
         detail = r["subject"] if r["status"] == "sent" else (r["reason"] or "")
+        if r.get("dismissed_at"):
+            detail += f" (dismissed {r['dismissed_at']})"
         line(f"{r['decided_at']}  {r['status']:<9} {r['rule']:<22} {r['to'] or '-':<32} {detail}")
     if not rows:
         line("no decisions recorded")

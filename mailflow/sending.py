@@ -37,22 +37,30 @@ class SendReport:
     messages: list[dict[str, Any]] = field(default_factory=list)
     blocked: str | None = None  # why delivery stopped (SMTP, TLS, login, 5.7.x): exit 3
     recovered: int = 0  # messages a dead run left mid-send, now `unknown`: exit 1
+    # rule -> {status: n}: failed and unknown messages, of this run or earlier ones, that
+    # nobody resent or dismissed yet: exit 1 until then
+    awaiting: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
         return dict(Counter(m["status"] for m in self.messages))
 
     @property
+    def awaiting_count(self) -> int:
+        return sum(n for states in self.awaiting.values() for n in states.values())
+
+    @property
     def exit_code(self) -> int:
         if self.blocked:
             return EXIT_BLOCKED
-        needs_human = self.recovered or {"failed", "unknown"} & set(self.counts)
+        needs_human = self.recovered or self.awaiting or {"failed", "unknown"} & set(self.counts)
         return EXIT_ATTENTION if needs_human else EXIT_OK
 
     def as_json(self) -> dict[str, Any]:
         return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
                 "counts": self.counts, "blocked": self.blocked,
-                "recovered_unknown": self.recovered}
+                "recovered_unknown": self.recovered,
+                "awaiting_human": {"count": self.awaiting_count, "rules": self.awaiting}}
 
 
 def default_transport(config: Config) -> Transport:
@@ -190,6 +198,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     if dry_run:
         report.messages = [_rehearse(d, composer, now) if d.action == "send"
                            else report_entry(d, d.status) for d in decisions]
+        report.awaiting = store.awaiting_human()
         return report
     from mailflow.prerender import RenderAhead, worker_count
 
@@ -210,6 +219,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
             _close_all(senders)
         finally:
             store.finish_run(run_id, datetime.now(UTC), report.counts)
+    report.awaiting = store.awaiting_human()
     return report
 
 

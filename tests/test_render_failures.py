@@ -69,6 +69,8 @@ def test_a_template_error_fails_its_message_only_and_the_next_run_goes_on(
     again = mailflow("send", "--now", "2026-03-02T10:15", "--json")
     assert [(m["to"], m["status"]) for m in again.json()["messages"]] == [
         ("d-1@example.com", "sent")]
+    assert again.exit_code == 1  # until a human resends or dismisses it (test_follow_up.py)
+    assert "1 message failed and waits for you" in again.stderr
     assert mailflow.scalar("SELECT attempts FROM outbox WHERE subject_id = 'B-1'") == 1
 
 
