@@ -38,10 +38,10 @@ def __getattr__(name: str) -> Console:
 PROGRESS_MIN_BYTES = 5 << 20
 
 
-def _text(value: object, style: str = "") -> Any:
+def _text(value: object) -> Any:
     from rich.text import Text
 
-    return Text(str(value), style=style)
+    return Text(str(value))
 
 
 def _print(console: Console, renderable: Any) -> None:

@@ -142,7 +142,6 @@ class Renderer:
                                 skip=context.get("unsubscribe_url"))
         return Rendered(subject, used, html_name, text, raw, fix, self.inline)
 
-
     @staticmethod
     def _subject(env: Environment, text: str, context: dict[str, Any], html_name: str) -> str:
         try:

@@ -81,7 +81,7 @@ def placeholders_left(config: Config) -> list[str]:
     line for each placeholder left in each field, in the order of the file."""
     if not config.exists or config.node is None:
         return []
-    lines = config.path.read_text(encoding="utf-8-sig").splitlines()
+    lines: list[str] = []
     found: list[tuple[int, int, str]] = []
     for name, node in _values(config.node):
         where = name if name.count(".") < 2 else name.rsplit(".", 1)[0]
@@ -89,6 +89,7 @@ def placeholders_left(config: Config) -> list[str]:
         for rank, p in enumerate(PLACEHOLDERS):
             if where not in p.fields or not p.pattern.search(value):
                 continue
+            lines = lines or config.path.read_text(encoding="utf-8-sig").splitlines()
             line = _line_of(lines, node, p.pattern)
             verb = "is still" if value.strip() == p.text else "still has"
             found.append((line, rank, f"{config.path.name}:{line}: {name} {verb} the starter's"
