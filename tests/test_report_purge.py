@@ -177,3 +177,23 @@ def test_cancelled_refunded_failed_and_unpaid_orders_are_not_recovered_revenue(s
     assert "2 cancelled, 1 refunded, 1 failed, 1 pending payment" in html
     assert ("neither cancelled, refunded, failed nor still awaiting payment. Those orders are"
             " left out of the carts recovered and of the revenue") in html
+
+
+def test_a_cash_on_delivery_order_is_revenue_only_once_paid(shop):
+    load(shop, "c.csv", CARTS, ["C1,gus@example.com,yes,2026-03-01 10:00,2026-03-01 10:00,30.00,"
+                                "Mug,1,30.00"], "2026-03-01T10:01")
+    load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-03-01 10:15,EUR,1.00,M,1,1"],
+         "2026-03-01T10:16")
+    assert shop("send", "--now", "2026-03-01T10:30").exit_code == 0
+    cod = ("order_id,email,accepts_marketing,status,created_at,shipped_at,paid_at,currency,total,"
+           "payment_method,line_name,line_quantity,line_price\n")
+    load(shop, "o1.csv", cod, ["G-1,gus@example.com,yes,shipped,2026-03-02 09:00,2026-03-03 09:00,,"
+                               "EUR,30.00,Paiement à la livraison,Mug,1,30.00"], "2026-03-03T10:00")
+    shipped = shop("report", "--json", "--now", "2026-03-04T10:00").json()["carts"]
+    assert (shipped["recovered"], shipped["revenue"]) == (0, {})
+    assert shipped["excluded"]["pending_payment"] == 1  # shipped, the money not collected yet
+    load(shop, "o2.csv", cod, ["G-1,gus@example.com,yes,delivered,2026-03-02 09:00,"
+                               "2026-03-03 09:00,2026-03-04 11:00,EUR,30.00,"
+                               "Paiement à la livraison,Mug,1,30.00"], "2026-03-04T12:00")
+    paid = shop("report", "--json", "--now", "2026-03-05T10:00").json()["carts"]
+    assert (paid["recovered"], paid["revenue"]) == (1, {"EUR": "30.00"})
