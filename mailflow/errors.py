@@ -70,3 +70,21 @@ class DamagedDatabase(StoreUnusable):
 
 class ReadOnlyDatabase(StoreUnusable):
     """The database file or its folder is not writable."""
+
+
+class SourceError(MailflowError):
+    """A shop's API answered something mailflow cannot use (a 404, malformed JSON): that
+    source is stopped for this run; what the store holds is still sent."""
+
+
+class SourceUnavailable(SourceError):
+    """A shop's API is down, too slow or keeps refusing for now (5xx, 429, timeouts, after
+    retries): nothing was skipped, the next pull starts from the same watermark."""
+
+    exit_code = EXIT_STORE_UNAVAILABLE
+
+
+class SourceRefused(SourceError):
+    """A shop's API refused mailflow's credentials (401, 403): a human must fix them."""
+
+    exit_code = EXIT_BLOCKED
