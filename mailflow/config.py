@@ -169,6 +169,11 @@ class ApiSettings:
     backfill: timedelta = timedelta(days=30)  # how far back a first pull reads
     page_size: int = 100
 
+    @property
+    def pulls(self) -> bool:
+        """It names the credentials a pull needs (else it only receives webhooks)."""
+        return all(getattr(self, key) for key in PULL_CREDENTIALS[self.platform])
+
     def secret(self, env_name: str | None, what: str, env: Mapping[str, str]) -> str:
         """A credential from the environment; never from rules.yaml, never printed."""
         if not env_name:
@@ -460,11 +465,10 @@ def _sources(r: _Reader, node: yaml.Node) -> tuple[list[Source], list[ApiSetting
     return files, apis
 
 
-_API_KEYS = {
-    "shopify": ("url", "api_version", "token_env"),
-    "woocommerce": ("url", "key_env", "secret_env"),
-    "prestashop": ("url", "key_env"),
-}
+_API_KEYS = {"shopify": ("url", "api_version"), "woocommerce": ("url",), "prestashop": ("url",)}
+# the credentials a pull needs; a source without them only receives webhooks
+PULL_CREDENTIALS = {"shopify": ("token_env",), "woocommerce": ("key_env", "secret_env"),
+                    "prestashop": ("key_env",)}
 
 
 def _api(r: _Reader, item: yaml.Node) -> ApiSettings:

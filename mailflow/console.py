@@ -241,6 +241,9 @@ def pull_report(report: Any, *, as_json: bool, quiet: bool) -> None:
     for s in report.sources:
         if s.error:
             continue
+        if s.skipped:
+            line(f"{s.name}: not pulled ({s.skipped})")
+            continue
         fetched = ", ".join(f"{n} {what}" for what, n in s.fetched.items()) or "nothing new"
         verb = "would fetch" if report.dry_run else "fetched"
         first = " (first pull: history before now sends nothing)" if s.first else ""

@@ -47,11 +47,12 @@ class SourcePull:
     exit_code: int = EXIT_OK
     first: bool = False
     waited: float = 0.0  # seconds spent on retries and the API's throttling
+    skipped: str | None = None  # why it was not pulled at all
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "platform": self.platform, "since": self.since,
                 "watermark": self.watermark, "fetched": self.fetched, "first": self.first,
-                "rejected": self.rejected, "error": self.error,
+                "rejected": self.rejected, "error": self.error, "skipped": self.skipped,
                 "waited_seconds": round(self.waited, 3)}
 
 
@@ -111,6 +112,9 @@ def pull_all(store: Store, config: Config, now: datetime, *, only: str | None = 
     for settings in chosen(config, only):
         result = SourcePull(settings.name, settings.platform)
         report.sources.append(result)
+        if not settings.pulls:
+            result.skipped = "webhooks only: it names no credentials to pull with"
+            continue
         try:
             _pull_one(store, settings, platforms(settings.platform), result, report.written,
                       now=now, tz=config.shop.tz, dry_run=dry_run, since=since, env=env,
