@@ -22,13 +22,6 @@ def shop(mailflow, monkeypatch) -> Shop:
     return Shop(mailflow, monkeypatch)
 
 
-COD_DATE_PAID = (
-    "woocommerce.py keeps a cod order paid when it has date_paid, but WooCommerce stamps"
-    " date_paid when the cod gateway moves the order to processing (maybe_set_date_paid):"
-    " 2102 becomes 'paid', so its confirmation does not say it is paid on delivery")
-
-
-@pytest.mark.xfail(strict=True, reason=COD_DATE_PAID)
 def test_woocommerce_decisions_order_by_order(shop):
     result = shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
     assert "consent" not in result.stderr
@@ -43,7 +36,7 @@ def test_woocommerce_decisions_order_by_order(shop):
         # processing, paid by card (Stripe)
         "2101": [("order-confirmation", SEND, None),
                  ("payment-received", SKIP, "paid_when_placed")],
-        # cod: WooCommerce puts it in "processing" at once, unpaid
+        # cod: WooCommerce puts it in "processing" at once, with a date_paid, unpaid
         "2102": [("order-confirmation", SEND, None),
                  ("payment-pending", SKIP, "pay_on_delivery")],
         # on-hold: bacs (transfer) and cheque
@@ -136,7 +129,6 @@ def test_woocommerce_export_without_consent_meta_says_so(shop):
     assert people["helene.mercier@example.fr"] == [("welcome", SEND, None)]
 
 
-@pytest.mark.xfail(strict=True, reason=COD_DATE_PAID)
 def test_woocommerce_cod_confirmation_says_paid_on_delivery(shop):
     shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
     cod = shop.preview("order-confirmation", "2102")
