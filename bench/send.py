@@ -52,7 +52,7 @@ PACKAGE_DATA = HERE.parent / "mailflow" / "data"
 CACHE = HERE / ".cache"
 MAILFLOW = shutil.which("mailflow", path=str(Path(sys.executable).parent)) or shutil.which("mailflow")
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-FROM = "bonjour@boutique.example"
+FROM = "bonjour@boutique-bench.example"
 SLOW_MESSAGES = 12
 
 PO_SETTINGS = """\
@@ -220,7 +220,11 @@ class Project:
                           "smtp": {"host": "127.0.0.1", "port": port, "security": "none"}}
         if connections is not None:
             delivery["connections"] = connections
-        rules = {"shop": defaults["shop"], "sender": defaults["sender"], "delivery": delivery,
+        # the starter's sample shop and domain are refused over SMTP (mailflow/starter.py)
+        shop = {**defaults["shop"], "name": "Boutique Bench", "url": "https://boutique-bench.example",
+                "address": "1 rue du Banc, 69001 Lyon, France"}
+        shop.pop("payment_instructions", None)
+        rules = {"shop": shop, "sender": {"from": f"Boutique Bench <{FROM}>"}, "delivery": delivery,
                  "rules": [{"name": "order-confirmation", "on": "order.placed",
                             "template": "order_confirmation"}]}
         self.rules = folder / "rules.yaml"

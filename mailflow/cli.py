@@ -70,6 +70,8 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except MailflowError as exc:
             if debug:
                 raise
+            for detail in exc.details:
+                console.warn(detail)
             console.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
@@ -228,12 +230,13 @@ def log_command(
 @app.command("check")
 @guarded
 def check_command(ctx: typer.Context, json: JsonOption = False) -> int:
-    """Validate rules.yaml and render every template in every locale against sample data."""
+    """Validate rules.yaml (and flag the starter's placeholders left), and render every
+    template in every locale against sample data."""
     from mailflow import console
-    from mailflow.preview import check_templates
+    from mailflow.preview import check_project
 
     config, _ = _open(_globals(ctx), rules=True)
-    problems = check_templates(config)
+    problems = check_project(config)
     if json:
         console.emit_json({"config": str(config.path), "rules": [r.name for r in config.rules],
                            "problems": problems, "ok": not problems})
@@ -314,24 +317,56 @@ def run_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = Fa
     return report.exit_code
 
 
+KeysArgument = Annotated[list[str] | None, typer.Argument(
+    metavar="KEY...", help="Message keys, as `mailflow log` shows them.", show_default=False)]
+FollowRuleOption = Annotated[str | None, typer.Option(
+    "--rule", help="The failed or unknown messages of this rule.")]
+FollowSinceOption = Annotated[str | None, typer.Option(
+    "--since", help="Those that failed this recently (e.g. 24h, 7d) before --now.")]
+FollowDryOption = Annotated[bool, typer.Option("--dry-run", help="List them; change nothing.")]
+
+
 @app.command("resend")
 @guarded
-def resend_command(
-    ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="The message's key, as `mailflow log` shows it.")],
-    now: NowOption = None,
-) -> int:
-    """Queue an unknown or failed message again, on purpose (the next send delivers it)."""
+def resend_command(ctx: typer.Context, keys: KeysArgument = None, rule: FollowRuleOption = None,
+                   since: FollowSinceOption = None, dry_run: FollowDryOption = False,
+                   now: NowOption = None, json: JsonOption = False) -> int:
+    """Queue unknown or failed messages again, on purpose (the next send delivers them)."""
     from mailflow import console
-    from mailflow.clock import iso, parse_now
+    from mailflow.attention import resend
+    from mailflow.clock import parse_now
 
     config, store = _open(_globals(ctx))
-    before = store.requeue(key, iso(parse_now(now, config.shop.tz)))
-    if before not in ("unknown", "failed"):
-        raise UsageError(f"{key!r}: " + (f"is {before}; only unknown or failed messages are resent"
-                                          if before else "no such message (see `mailflow log`)"))
-    console.line(f"{key}: {before} → queued; the next `mailflow send` delivers it")
+    report = resend(store, keys or [], rule=rule, since=_duration("--since", since),
+                    now=parse_now(now, config.shop.tz), dry_run=dry_run)
+    console.follow_up_report(report, as_json=json)
     return 0
+
+
+@app.command("dismiss")
+@guarded
+def dismiss_command(ctx: typer.Context, keys: KeysArgument = None, rule: FollowRuleOption = None,
+                    since: FollowSinceOption = None, dry_run: FollowDryOption = False,
+                    now: NowOption = None, json: JsonOption = False) -> int:
+    """Mark failed or unknown messages as seen: they no longer make every run exit 1."""
+    from mailflow import console
+    from mailflow.attention import dismiss
+    from mailflow.clock import parse_now
+
+    config, store = _open(_globals(ctx))
+    report = dismiss(store, keys or [], rule=rule, since=_duration("--since", since),
+                     now=parse_now(now, config.shop.tz), dry_run=dry_run)
+    console.follow_up_report(report, as_json=json)
+    return 0
+
+
+def _duration(option: str, value: str | None):
+    from mailflow.clock import parse_duration
+
+    try:
+        return parse_duration(value) if value is not None else None
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 @app.command("unsubscribe")
@@ -378,23 +413,25 @@ def resubscribe_command(
 def serve_command(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free one, printed).")] = 8025,
+    timeout: Annotated[str, typer.Option(help="Close a connection idle or half-sent this long.")] = "30s",
 ) -> int:
     """The one-click unsubscribe endpoint (RFC 8058) for the links in marketing e-mails."""
-    from mailflow import console
-    from mailflow.serve import make_server
+    from mailflow.clock import parse_duration
     from mailflow.tokens import secret_from_env
+    from mailflow.web.server import serve
 
     g = _globals(ctx)
     config, store = _open(g)
     store.close()
     secret_from_env(config.unsubscribe.secret_env)  # refuse to start without it
-    server = make_server(config, g.db, host, port)
-    console.warn(f"serving {config.unsubscribe.url} on http://{host}:{server.server_port}")
     try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+        seconds = int(parse_duration(timeout).total_seconds())
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    if seconds < 1:
+        raise UsageError("--timeout: at least 1s")
+    serve(config, g.db, host, port, seconds)
     return 0
 
 

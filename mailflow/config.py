@@ -31,6 +31,54 @@ _NAME = re.compile(r"^[a-z0-9_-]+$")
 _CAP = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
 _QUIET = re.compile(r"^\s*(\d{1,2}):(\d\d)\s*-\s*(\d{1,2}):(\d\d)\s*$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:_[A-Z]{2})?$")
+
+
+def language_key(locale: str | None) -> str | None:
+    """`fr-ca`, `fr_CA`, `FR` → `fr_CA`, `fr`: how a Localized value's keys are written."""
+    if not locale or not locale.strip():
+        return None
+    language, _, region = locale.strip().replace("-", "_").partition("_")
+    return f"{language.lower()}_{region.upper()}" if region else language.lower()
+
+
+@dataclass(frozen=True)
+class Localized:
+    """A sentence the shop writes into its e-mails: one text for every language (`texts` is
+    `(("", text),)`), or one per language code (`fr`, `en`, `fr_CA`)."""
+
+    texts: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, value: str | dict[str, str] | Localized | None) -> Localized:
+        if isinstance(value, Localized):
+            return value
+        if isinstance(value, dict):
+            return cls(tuple((str(k), str(v)) for k, v in value.items()))
+        return cls((("", value),)) if value else cls()
+
+    def __bool__(self) -> bool:
+        return any(text.strip() for _, text in self.texts)
+
+    def for_locale(self, locale: str | None, shop_locale: str | None = None) -> str:
+        """The text for a message in `locale`: that language (or its region's variant), else
+        the shop's language, else English, else the first one written."""
+        if not self.texts:
+            return ""
+        by_language = dict(self.texts)
+        if "" in by_language:
+            return by_language[""]
+        for wanted in (language_key(locale), language_key(shop_locale), "en"):
+            if not wanted:
+                continue
+            base = wanted.split("_")[0]
+            for code in (wanted, base):
+                if code in by_language:
+                    return by_language[code]
+            for code, text in self.texts:  # fr_CA for a message in fr
+                if code.split("_")[0] == base:
+                    return text
+        return self.texts[0][1]
 
 
 @dataclass
@@ -42,7 +90,7 @@ class Shop:
     locale: str = "en"
     currency: str = "EUR"
     consent: str = "optional"
-    payment_instructions: str = ""
+    payment_instructions: Localized = field(default_factory=Localized)
     timezone_given: bool = False  # rules.yaml names it: naive export times are shop time
 
     @property
@@ -112,7 +160,7 @@ class Rule:
     where: str | None = None
     expire_after: timedelta = timedelta(days=2)
     quiet_hours: tuple[time, time] | None = None
-    subject: str | None = None
+    subject: Localized | None = None
     enabled: bool = True
     # `order.delivered` only: for orders the data never says arrived, count them delivered
     # this long after they shipped (None: only a real delivery fires the rule)
@@ -133,6 +181,7 @@ class Config:
     unsubscribe: Unsubscribe = field(default_factory=Unsubscribe)
     sources: list[Source] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    node: yaml.Node | None = field(default=None, repr=False, compare=False)  # with its lines
 
     @property
     def folder(self) -> Path:
@@ -201,6 +250,25 @@ class _Reader:
             raise self.fail(node, f"{where} needs a single value")
         return str(value)
 
+    def localized(self, entry: tuple, where: str) -> Localized:
+        """One text, or a mapping of language code → text."""
+        node = entry[0]
+        if not isinstance(node, yaml.MappingNode):
+            return Localized.of(self.text(entry, where))
+        texts: list[tuple[str, str]] = []
+        for key_node, value_node in node.value:
+            code = str(key_node.value)
+            if not _LANGUAGE.match(code):
+                raise self.fail(key_node, f"{where}: {code!r} is not a language code: write"
+                                " one text, or one per language like fr, en or fr_CA")
+            if code in dict(texts):
+                raise self.fail(key_node, f"{where}: {code!r} appears twice")
+            texts.append((code, self.text((value_node, yaml.safe_load(yaml.serialize(value_node))),
+                                          f"{where}.{code}")))
+        if not texts:
+            raise self.fail(node, f"{where} needs a text, or one per language like fr, en")
+        return Localized(tuple(texts))
+
     def duration(self, entry: tuple, where: str) -> timedelta:
         try:
             return parse_duration(entry[1])
@@ -251,7 +319,7 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
     if not path.exists():
         return Config(path, exists=False)
     root = compose_yaml(path, path.name)
-    config = Config(path, exists=True)
+    config = Config(path, exists=True, node=root)
     if root is None:
         return config
     r = _Reader(path)
@@ -281,7 +349,8 @@ def _shop(r: _Reader, node: yaml.Node) -> Shop:
     keys = ("name", "url", "address", "timezone", "locale", "currency", "consent",
             "payment_instructions")
     found = r.mapping(node, "shop", keys)
-    shop = Shop(**{k: r.text(v, f"shop.{k}") for k, v in found.items()})
+    shop = Shop(**{k: r.localized(v, f"shop.{k}") if k == "payment_instructions"
+                   else r.text(v, f"shop.{k}") for k, v in found.items()})
     shop.timezone_given = "timezone" in found
     if "timezone" in found:
         try:
@@ -406,7 +475,7 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         h1, m1, h2, m2 = map(int, match.groups())
         rule.quiet_hours = (time(h1, m1), time(h2, m2))
     if "subject" in f:
-        rule.subject = r.text(f["subject"], "subject")
+        rule.subject = r.localized(f["subject"], f"rule {name}: subject")
     if "enabled" in f:
         if not isinstance(f["enabled"][1], bool):
             raise r.fail(f["enabled"][0], f"rule {name}: enabled is true or false")

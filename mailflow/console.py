@@ -1,5 +1,10 @@
 """The one module that prints. Human output on stdout, diagnostics on stderr; colour and
-progress bars only on a terminal; `--json` prints one document and nothing else."""
+progress bars only on a terminal; `--json` prints one document and nothing else.
+
+Everything printed from data (paths, customer names, reasons, exception text) goes out as
+`rich.text.Text`, and the consoles have markup and emoji codes off: rich would otherwise
+read `[bold]` as a style and `orders.csv:100:` as the emoji `:100:`. Only this module's own
+fixed styling is styled, with `Text` styles, never markup."""
 
 from __future__ import annotations
 
@@ -20,8 +25,8 @@ def _consoles() -> tuple[Console, Console]:
     # rich is imported on first output: a quiet cron tick prints nothing and saves ~25 ms
     from rich.console import Console
 
-    return (Console(highlight=False, soft_wrap=True),
-            Console(stderr=True, highlight=False, soft_wrap=True))
+    plain = {"highlight": False, "soft_wrap": True, "markup": False, "emoji": False}
+    return Console(**plain), Console(stderr=True, **plain)
 
 
 def __getattr__(name: str) -> Console:
@@ -30,22 +35,31 @@ def __getattr__(name: str) -> Console:
     raise AttributeError(name)
 
 
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
 PROGRESS_MIN_BYTES = 5 << 20
+
+
+def _text(value: object) -> Any:
+    from rich.text import Text
+
+    return Text(str(value))
+
+
+def _print(console: Console, renderable: Any) -> None:
+    console.print(renderable, markup=False, emoji=False, highlight=False)
 
 
 def error(message: str) -> None:
     err = _consoles()[1]
-    err.print(f"[bold red]error:[/] {escape(message)}" if err.is_terminal else f"error: {message}",
-              markup=err.is_terminal)
+    if err.is_terminal:
+        from rich.text import Text
+
+        _print(err, Text.assemble(("error:", "bold red"), " ", message))
+    else:
+        _print(err, _text(f"error: {message}"))
 
 
 def warn(message: str) -> None:
-    _consoles()[1].print(escape(message))
+    _print(_consoles()[1], _text(message))
 
 
 def emit_json(document: Any) -> None:
@@ -53,7 +67,7 @@ def emit_json(document: Any) -> None:
 
 
 def line(text: str) -> None:
-    _consoles()[0].print(escape(text))
+    _print(_consoles()[0], _text(text))
 
 
 @contextmanager
@@ -66,14 +80,14 @@ def import_progress(enabled: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
 
         def update(name: str, done: int, total: int) -> None:
             if total < PROGRESS_MIN_BYTES:
                 return
             if name not in tasks:
-                tasks[name] = bar.add_task(escape(name), total=total)
+                tasks[name] = bar.add_task(name, total=total)
             bar.update(tasks[name], completed=done)
 
         yield update
@@ -103,6 +117,30 @@ def _send_problems(report: Any) -> None:
         warn(f"{report.recovered} message(s) were being sent when an earlier run died: they"
              " are `unknown` (maybe delivered, maybe not) and will not be resent by"
              " themselves; see `mailflow log` and `mailflow resend KEY`")
+    if report.awaiting:
+        warn(awaiting_line(report.awaiting))
+
+
+def _states(awaiting: dict[str, dict[str, int]]) -> str:
+    return ", ".join(f"{rule}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+                     for rule, states in sorted(awaiting.items()))
+
+
+def awaiting_line(awaiting: dict[str, dict[str, int]]) -> str:
+    """Once per run: what keeps the exit code at 1, and the two ways out."""
+    failed = sum(states.get("failed", 0) for states in awaiting.values())
+    total = sum(n for states in awaiting.values() for n in states.values())
+    rule = next(iter(awaiting)) if len(awaiting) == 1 else "RULE"
+    if failed:
+        what = f"{total} message{'s' if total > 1 else ''} failed and wait{'' if total > 1 else 's'}"
+        fix = "fix the template (or the where:)"
+    else:
+        what = (f"{total} message{'s are' if total > 1 else ' is'} unknown (maybe delivered)"
+                f" and wait{'' if total > 1 else 's'}")
+        fix = "see whether the recipient got it"
+    return (f"{what} for you ({_states(awaiting)}): {fix}, `mailflow log --rule {rule}` says why;"
+            f" then `mailflow resend --rule {rule}`, or `mailflow dismiss --rule {rule}`"
+            " (until then every run exits 1)")
 
 
 def import_report(report: Any, *, as_json: bool, quiet: bool) -> None:
@@ -138,25 +176,31 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("orders", str(summary["orders"]))
+
+    def row(label: str, value: object) -> None:
+        table.add_row(_text(label), _text(value))
+
+    row("orders", summary["orders"])
     for status, count in summary["orders_by_status"].items():
-        table.add_row(f"  {escape(status)}", str(count))
-    table.add_row("carts", str(summary["carts"]))
-    table.add_row("customers", str(summary["customers"]))
-    table.add_row("suppressed", str(summary["suppressed"]))
+        row(f"  {status}", count)
+    row("carts", summary["carts"])
+    row("customers", summary["customers"])
+    row("suppressed", summary["suppressed"])
     newest = summary["newest_import_at"]
     age = summary.get("newest_import_age")
-    table.add_row("newest import", f"{newest} ({age} ago)" if newest else "never")
+    row("newest import", f"{newest} ({age} ago)" if newest else "never")
     for kind, at in summary["newest_import_by_kind"].items():
-        table.add_row(f"  {escape(kind)}", escape(at))
+        row(f"  {kind}", at)
     run = summary.get("last_run")
-    table.add_row("last run", f"{run['command']} at {run['finished_at']} (--now {run['now']})"
-                  if run else "never")
-    table.add_row("next due", escape(summary.get("next_due_at") or "nothing waiting"))
+    row("last run", f"{run['command']} at {run['finished_at']} (--now {run['now']})"
+        if run else "never")
+    row("next due", summary.get("next_due_at") or "nothing waiting")
+    awaiting = summary.get("awaiting_human") or {}
+    row("awaiting you", f"{awaiting['count']} ({_states(awaiting['rules'])}): `mailflow resend`"
+        " or `mailflow dismiss`" if awaiting.get("count") else "nothing")
     for rule, states in summary.get("outbox", {}).items():
-        table.add_row(f"outbox {escape(rule)}",
-                      ", ".join(f"{escape(s)} {n}" for s, n in states.items()))
-    _consoles()[0].print(table)
+        row(f"outbox {rule}", ", ".join(f"{s} {n}" for s, n in states.items()))
+    _print(_consoles()[0], table)
 
 
 def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
@@ -225,8 +269,32 @@ def outcome_report(report: dict[str, Any], *, as_json: bool, html: Any = None) -
     carts = report["carts"]
     revenue = ", ".join(f"{v} {c}" for c, v in carts["revenue"].items()) or "0"
     line(f"carts: {carts['reminded']} reminded, {carts['recovered']} recovered, revenue {revenue}")
+    left_out = ", ".join(f"{n} {s}" for s, n in carts["excluded"].items() if n) or "none"
+    line(f"  orders left out of recovered and revenue: {left_out} ({carts['recovered_means']})")
     if html is not None:
         line(f"wrote {html}")
+
+
+def follow_up_report(report: Any, *, as_json: bool) -> None:
+    """`resend` / `dismiss`: each message acted on, and how many."""
+    if as_json:
+        emit_json(report.as_json())
+        return
+    done = "requeued" if report.action == "resend" else "dismissed"
+    for m in report.messages:
+        verb = f"would be {done}" if report.dry_run else done
+        line(f"{verb}: {m['key']} ({m['status']}: {m['reason'] or 'no reason recorded'})")
+    n = len(report.messages)
+    count = f"{n} message{'' if n == 1 else 's'}"
+    if not n:
+        line(f"nothing to {report.action}: no failed or unknown message that nobody dismissed"
+             " matches")
+    elif report.dry_run:
+        line(f"{count} would be {done} (dry run: nothing changed)")
+    elif report.action == "resend":
+        line(f"{count} requeued: the next `mailflow send` delivers them, with their Message-ID")
+    else:
+        line(f"{count} dismissed: `mailflow log` keeps them; they no longer make runs exit 1")
 
 
 def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
@@ -235,6 +303,8 @@ def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
         return
     for r in rows:
         detail = r["subject"] if r["status"] == "sent" else (r["reason"] or "")
+        if r.get("dismissed_at"):
+            detail += f" (dismissed {r['dismissed_at']})"
         line(f"{r['decided_at']}  {r['status']:<9} {r['rule']:<22} {r['to'] or '-':<32} {detail}")
     if not rows:
         line("no decisions recorded")

@@ -6,7 +6,7 @@ so a key that is not here is an error in the template, never a silent blank.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -69,10 +69,11 @@ _SHOP_VIEWS: dict[int, tuple[Shop, dict[str, Any]]] = {}
 
 
 def shop_view(shop: Shop) -> dict[str, Any]:
-    """The shop as templates see it; computed once per Shop (a send builds thousands)."""
+    """The shop as templates see it; computed once per Shop (a send builds thousands). Its
+    Localized texts are resolved by the renderer, which knows the message's language."""
     cached = _SHOP_VIEWS.get(id(shop))
     if cached is None or cached[0] is not shop:
-        view = asdict(shop)
+        view = {f.name: getattr(shop, f.name) for f in fields(shop)}  # Localized values stay
         view["url"] = shop.url.rstrip("/")
         view.pop("consent", None)
         view.pop("timezone_given", None)

@@ -9,6 +9,7 @@ from pathlib import Path
 from mailflow.config import Config
 from mailflow.importing.service import ImportReport, expectations, import_files, merge_reports
 from mailflow.sending import SendReport, send_due
+from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
 
 
@@ -36,6 +37,8 @@ def source_files(config: Config) -> list[tuple[Path, object]]:
 
 def run_once(store: Store, config: Config, now: datetime, *, recover: bool = True) -> RunReport:
     """Import, then send. `recover`: this run holds the lock (see send_due)."""
+    if config.delivery.transport == "smtp":
+        refuse_placeholders(config)  # before the imports: a refused run changes nothing
     imported = ImportReport()
     for path, source in source_files(config):
         mapping = None

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mailflow.clock import iso
-from mailflow.errors import DeliveryBlocked, RenderError
+from mailflow.errors import DeliveryBlocked, MailflowError, RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
 from mailflow.transports import Outcome
@@ -122,9 +122,10 @@ class Sender:
             rows = self.planner.context(d)  # what the store says now
         try:
             subject, msg_id, data = self._message(d, prepared, rows)
-        except RenderError as exc:
-            self.unrecorded = _Pending(outbox_id, d, "failed", "render_error", str(exc))
-            return render_failed_entry(d, exc)
+        except RenderError as exc:  # this message only: the run goes on with the others
+            entry = render_failed_entry(d, exc)
+            self.unrecorded = _Pending(outbox_id, d, "failed", entry["reason"], str(exc))
+            return entry
         except BaseException as exc:  # nothing was sent: give the message back
             self._give_back(outbox_id, "error", repr(exc))
             raise
@@ -152,8 +153,15 @@ class Sender:
                 raise RenderError(prepared.error)
             return prepared.subject, prepared.message_id, prepared.data
         with self.lock:
-            message = self.composer.message_from_rows(d.key, d.rule, d.email, rows, self.now)
-            return message.subject, message.message_id, message.build()
+            try:
+                message = self.composer.message_from_rows(d.key, d.rule, d.email, rows, self.now)
+                return message.subject, message.message_id, message.build()
+            except MailflowError:  # a RenderError, or a config problem that stops the run
+                raise
+            except Exception as exc:  # this message's data (a view, a date): it fails alone
+                from mailflow.render import render_failure
+
+                raise render_failure(exc, f"{d.rule.template}.html") from None
 
     def _give_back(self, outbox_id: int, reason: str, detail: str) -> None:
         now = iso(self.now)

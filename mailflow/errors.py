@@ -11,9 +11,11 @@ EXIT_INTERRUPTED = 130
 
 
 class MailflowError(Exception):
-    """Something the user can fix; `str()` is the one-line message."""
+    """Something the user can fix; `str()` is the one-line message, `details` lines (each
+    `FILE:LINE: what`) are printed before it when there are several things to fix."""
 
     exit_code = EXIT_USAGE
+    details: tuple[str, ...] = ()
 
 
 class UsageError(MailflowError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mailflow.errors import RenderError
+from mailflow.errors import MailflowError, RenderError
 
 CHUNK = 50  # messages per worker round trip: ~50 ms of rendering
 MIN_BATCH = 2 * CHUNK  # below this, forking costs more than it saves
@@ -68,20 +68,37 @@ def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) 
 
 
 def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
-    """(subject, message id, bytes, render error) for each job, one stage at a time."""
+    """(subject, message id, bytes, render error) for each job, one stage at a time. Any
+    exception of one message's rendering is that message's error, never the chunk's."""
+    from mailflow.render import render_failure
+
     composed: list[Any] = []
     for key, rule_name, email, rows in jobs:
+        rule = composer.config.rule(rule_name)
         try:
-            composed.append(composer.message_from_rows(key, composer.config.rule(rule_name),
-                                                       email, rows, now))
+            composed.append(composer.message_from_rows(key, rule, email, rows, now))
         except RenderError as exc:
             composed.append(exc)
-    ok = [c for c in composed if not isinstance(c, RenderError)]
+        except MailflowError:  # the config's (sender.from, the secret): the sender says it
+            raise
+        except Exception as exc:
+            composed.append(render_failure(exc, f"{rule.template}.html"))
     for stage in ("linked", "html", "text"):
-        for c in ok:
-            getattr(c.rendered, stage)
-    return [(None, None, None, str(c)) if isinstance(c, RenderError)
-            else (c.subject, c.message_id, c.build(), None) for c in composed]
+        for number, c in enumerate(composed):
+            if isinstance(c, RenderError):
+                continue
+            try:
+                getattr(c.rendered, stage)
+            except Exception as exc:
+                composed[number] = render_failure(exc, c.rendered.template)
+    results: list[Result] = []
+    for c in composed:
+        try:
+            results.append((None, None, None, str(c)) if isinstance(c, RenderError)
+                           else (c.subject, c.message_id, c.build(), None))
+        except RenderError as exc:
+            results.append((None, None, None, str(exc)))
+    return results
 
 
 def _serve(conn: Any, others: list[Any], composer: Any, now: datetime) -> None:

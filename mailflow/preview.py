@@ -12,7 +12,7 @@ from pathlib import Path
 from mailflow.config import Config, Rule, template_names_in
 from mailflow.context import cart_view, customer_view, order_view
 from mailflow.errors import RenderError, UsageError
-from mailflow.samples import NOW, sample_subject
+from mailflow.samples import NOW, sample_subject, varied_subjects
 from mailflow.sending import Composed, Composer
 from mailflow.store import Store
 
@@ -149,10 +149,18 @@ def check_wheres(config: Config) -> list[str]:
     return problems
 
 
+def check_project(config: Config) -> list[str]:
+    """What `mailflow check` reports: the starter's placeholders left, then the templates."""
+    from mailflow.starter import placeholders_left
+
+    return placeholders_left(config) + check_templates(config)
+
+
 def check_templates(config: Config) -> list[str]:
     """Every template in every locale rendered against sample data, and every `where:`;
     problems as `templates/FILE[:LINE]: what` or `rules.yaml:LINE: ...`."""
     problems = check_wheres(config)
+    composer = Composer(config, preview=True)
     for name in template_names(config):
         target = resolve(config, name)
         for locale in template_locales(config, name):
@@ -161,6 +169,9 @@ def check_templates(config: Config) -> list[str]:
             except RenderError as exc:
                 problems.append(str(exc))
                 continue
+            varied = _varied_failure(composer, target, locale)
+            if varied is not None:
+                problems.append(varied)
             file = f"templates/{message.rendered.template}"
             raw = (config.folder / "templates" / message.rendered.template).read_text("utf-8")
             for link in _RAW_LINK.findall(raw):
@@ -178,6 +189,23 @@ def check_templates(config: Config) -> list[str]:
                     problems.append(f"{file}: a marketing e-mail without the shop's postal"
                                     " address ({{ shop.address }})")
     return problems
+
+
+def _varied_failure(composer: Composer, target: Target, locale: str) -> str | None:
+    """The first way the template breaks on varied data (samples.varied_subjects), as one
+    line naming the file, the line and the data; Jinja only (links, CSS and text do not
+    depend on the data)."""
+    for label, order, cart, customer in varied_subjects(target.trigger, locale):
+        person = order or cart or customer or {}
+        try:
+            composer.message(key=f"check:{target.template}", rule=target.rule,
+                             template=target.template, marketing=target.marketing, order=order,
+                             cart=cart, customer=customer,
+                             to=person.get("email") or "customer@example.com", now=NOW,
+                             locale=locale)
+        except RenderError as exc:
+            return f"{exc} (with sample data: {label})"
+    return None
 
 
 _CARD = """<section class="card" id="{id}">

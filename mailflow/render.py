@@ -23,17 +23,19 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
+    TemplateSyntaxError,
     pass_eval_context,
     select_autoescape,
 )
 from markupsafe import Markup, escape
 
-from mailflow.config import Shop
+from mailflow.config import Localized, Shop
 from mailflow.errors import RenderError
 from mailflow.formatting import Formatter, line_total, normalize_locale
 from mailflow.inline import inliner
 
-__all__ = ["RenderError", "Rendered", "Renderer", "html_to_text", "safe_url"]
+__all__ = ["RenderError", "Rendered", "Renderer", "html_to_text", "render_failure",
+           "safe_url"]
 
 _LINK = re.compile(r"""(\s(?:href|src))\s*=\s*(["'])(.*?)\2""", re.I | re.S)
 _SAFE_SCHEMES = ("http", "https")
@@ -107,7 +109,7 @@ class Renderer:
         return self._names[key]
 
     def render(self, name: str, locale: str | None, context: dict[str, Any], *, campaign: str,
-               subject_override: str | None = None) -> Rendered:
+               subject_override: Localized | str | None = None) -> Rendered:
         wanted = normalize_locale(locale)
         html_name = self.template_name(name, wanted)
         if html_name is None:
@@ -115,19 +117,24 @@ class Renderer:
         parts = html_name.split(".")
         used = parts[1] if len(parts) == 3 else normalize_locale(self.shop.locale) or "en"
         env = self.environment(used)
+        language = locale if wanted == used else used  # fr_CA's own text in a French e-mail
+        context = self._localized(context, language)
+        override = Localized.of(subject_override).for_locale(language, self.shop.locale)
         try:
             template = env.get_template(html_name)
             raw = template.render(context)
-            if subject_override:
-                subject = env.from_string(subject_override).render(context)
+            if override:
+                subject = self._subject(env, override, context, html_name)
             elif "subject" in template.blocks:
                 subject = "".join(template.blocks["subject"](template.new_context(context)))
             else:
                 raise RenderError(f"templates/{html_name}: no {{% block subject %}}")
             text_name = self.template_name(name, wanted, "txt")
             text = env.get_template(text_name).render(context) if text_name else None
-        except TemplateError as exc:
-            raise RenderError(_where(exc, html_name)) from None
+        except RenderError:
+            raise
+        except Exception as exc:  # not only Jinja's: `order.total * 0.2` on a string too
+            raise render_failure(exc, html_name) from None
         subject = " ".join(htmllib.unescape(subject).split())
         if not subject:
             raise RenderError(f"templates/{html_name}: the subject block is empty")
@@ -135,18 +142,47 @@ class Renderer:
                                 skip=context.get("unsubscribe_url"))
         return Rendered(subject, used, html_name, text, raw, fix, self.inline)
 
+    @staticmethod
+    def _subject(env: Environment, text: str, context: dict[str, Any], html_name: str) -> str:
+        try:
+            return env.from_string(text).render(context)
+        except Exception as exc:
+            raise RenderError(f"templates/{html_name}: the rule's subject {text!r}: "
+                              f"{_what(exc)}") from None
 
-def _where(exc: TemplateError, fallback: str) -> str:
+    def _localized(self, context: dict[str, Any], language: str) -> dict[str, Any]:
+        """The context with the shop's Localized texts in the message's language."""
+        shop = context.get("shop")
+        if not isinstance(shop, dict):
+            return context
+        texts = {k: v.for_locale(language, self.shop.locale) for k, v in shop.items()
+                 if isinstance(v, Localized)}
+        return {**context, "shop": {**shop, **texts}} if texts else context
+
+
+def render_failure(exc: BaseException, fallback: str) -> RenderError:
+    """One message's rendering failed: `templates/FILE:LINE: what`, for any exception."""
+    return exc if isinstance(exc, RenderError) else RenderError(_where(exc, fallback))
+
+
+def _what(exc: BaseException) -> str:
+    if isinstance(exc, TemplateError):
+        return str(exc.message or exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _where(exc: BaseException, fallback: str) -> str:
     """`templates/FILE:LINE: message`. Jinja rewrites tracebacks so that a runtime error's
-    frames name the template file and line; syntax errors carry them on the exception."""
-    name, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    frames (any exception's, not only its own) name the template file and line; syntax
+    errors carry them on the exception."""
+    name, line = (exc.filename, exc.lineno) if isinstance(exc, TemplateSyntaxError) else (None, None)
     tb = exc.__traceback__ if line is None else None
     while tb is not None:  # the innermost template frame is where it happened
         if tb.tb_frame.f_code.co_filename.endswith((".html", ".txt")):
             name, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
         tb = tb.tb_next
     return f"templates/{Path(str(name or fallback)).name}" + (f":{line}" if line else "") + \
-        f": {exc.message or exc}"
+        f": {_what(exc)}"
 
 
 def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None) -> str:

@@ -1,5 +1,6 @@
 """`mailflow report`: what the automatic e-mails did, per rule, and what cart reminders
-brought back (an order by the same customer within 7 days after the reminder)."""
+brought back: an order by the same customer within 7 days after the reminder that is, at
+report time, neither cancelled, refunded, failed nor still awaiting payment."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ from mailflow.formatting import to_decimal
 from mailflow.store import Store
 
 RECOVERY_DAYS = 7
+# Orders that brought no money (or not yet): never a recovered cart, never revenue.
+NOT_RECOVERED = ("cancelled", "refunded", "failed", "pending_payment")
+RECOVERED_MEANS = ("a cart is recovered by an order of the reminded customer placed within"
+                   f" {RECOVERY_DAYS} days after the reminder that is, at report time, not"
+                   " cancelled, refunded, failed or still unpaid (pending_payment)")
 
 
 def build_report(store: Store, config: Config, now: datetime, since: timedelta | None
@@ -31,12 +37,16 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
             entry[status] += count
     cart_rules = [r.name for r in config.rules if r.on == "cart.abandoned"]
     reminded, recovered, counted = set(), set(), set()
+    excluded: dict[str, set[str]] = {status: set() for status in NOT_RECOVERED}
     revenue: dict[str, Decimal] = defaultdict(Decimal)
     revenue_days: dict[str, Decimal] = defaultdict(Decimal)
-    for key, _sent_at, order_id, total, currency in (
+    for key, _sent_at, order_id, total, currency, status in (
             store.reminders_and_orders(cart_rules, start, RECOVERY_DAYS) if cart_rules else []):
         reminded.add(key)
         if order_id is None:
+            continue
+        if status in excluded:
+            excluded[status].add(order_id)
             continue
         recovered.add(key)
         if order_id in counted:  # one order brought back by two reminders counts once
@@ -50,7 +60,9 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
         "since": start,
         "rules": rules,
         "carts": {"reminded": len(reminded), "recovered": len(recovered),
-                  "revenue": {c: f"{v:.2f}" for c, v in sorted(revenue.items())}},
+                  "revenue": {c: f"{v:.2f}" for c, v in sorted(revenue.items())},
+                  "excluded": {s: len(ids) for s, ids in excluded.items()},
+                  "recovered_means": RECOVERED_MEANS},
         "per_day": {"sent": dict(store.sends_per_day(start)),  # revenue in the shop's currency
                     "recovered_revenue": {d: f"{v:.2f}" for d, v in sorted(revenue_days.items())}},
     }
@@ -79,6 +91,8 @@ def write_html(report: dict[str, Any], config: Config, target: Path) -> Path:
                     f"<td>{counts['unknown']}</td></tr>")
     carts = report["carts"]
     revenue = ", ".join(f"{v} {html.escape(c)}" for c, v in carts["revenue"].items()) or "0"
+    excluded = ", ".join(f"{n} {html.escape(s.replace('_', ' '))}"
+                         for s, n in carts["excluded"].items() if n) or "none"
     since = html.escape(report["since"] or "the beginning")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(config.shop.name)}: e-mail report</title>
@@ -91,7 +105,13 @@ text-align:right}}td:first-child,th:first-child{{text-align:left}}</style></head
 <h2>Cart reminders</h2>
 <table><tr><th>carts reminded</th><td>{carts['reminded']}</td></tr>
 <tr><th>carts recovered (an order within {RECOVERY_DAYS} days)</th><td>{carts['recovered']}</td></tr>
-<tr><th>revenue of those orders</th><td>{revenue}</td></tr></table>
+<tr><th>revenue of those orders</th><td>{revenue}</td></tr>
+<tr><th>orders not counted (cancelled, refunded, failed, still unpaid)</th><td>{excluded}</td></tr>
+</table>
+<p id="recovered-means">A cart counts as recovered when the customer it reminded placed an order
+within {RECOVERY_DAYS} days after the reminder, and that order is, today, neither cancelled,
+refunded, failed nor still awaiting payment. Those orders are left out of the carts recovered and
+of the revenue.</p>
 <figure id="chart">{chart.render(is_unicode=True).split("?>", 1)[-1]}</figure>
 </body></html>
 """

@@ -65,3 +65,86 @@ def sample_subject(trigger: str, locale: str) -> tuple[dict | None, dict | None,
         return None, None, customer
     status = trigger.split(".", 1)[1] if trigger != "order.placed" else "paid"
     return sample_order(status, locale), None, customer
+
+
+# -- varied data for `mailflow check` ---------------------------------------------------------
+# A template that renders the fictional order above can still break on a real one: no
+# tracking, no lines, amounts missing. `check` renders every template against all of these.
+
+_LONG = "Marie-Charlotte-Éléonore de La Rochefoucauld-Montmorency-Saint-Exupéry"
+
+
+def _order(label: str, status: str, language: str, **changes) -> tuple[str, dict]:
+    order = sample_order(status, language)
+    order.update(changes)
+    return label, order
+
+
+def varied_orders(locale: str = "fr") -> list[tuple[str, dict]]:
+    """(what it is, order): the shapes real orders take."""
+    no_amounts = {k: None for k in ("subtotal", "shipping", "tax", "discount", "total")}
+    return [
+        _order("paid card order", "paid", locale),
+        _order("pending bank transfer", "pending_payment", locale),
+        _order("cash on delivery", "in_preparation", locale, payment_method="cod", paid_at=None),
+        _order("shipped with tracking", "shipped", locale),
+        _order("shipped without tracking", "shipped", locale, tracking=None),
+        _order("tracking number without a link", "shipped", locale,
+               tracking={"number": "6A12345678901", "url": None, "carrier": None}),
+        _order("at a pickup point", "at_pickup_point", locale),
+        _order("delivered", "delivered", locale),
+        _order("cancelled", "cancelled", locale),
+        _order("refunded", "refunded", locale),
+        _order("cancelled before payment", "cancelled", locale, paid_at=None),
+        _order("without a discount", "paid", locale, discount=None, total="63.90"),
+        _order("free shipping", "paid", locale, shipping="0.00", total="54.00"),
+        _order("no first name", "paid", locale, first_name=None),
+        _order("no name at all", "shipped", locale, first_name=None, last_name=None),
+        _order("no lines", "paid", locale, lines=[]),
+        _order("amounts missing", "paid", locale, **no_amounts, currency=None,
+               lines=[{"sku": None, "name": "Mug", "quantity": 1, "price": None}]),
+        _order("order id without #", "paid", locale, id="1042"),
+        _order("nothing to ship (no shipping details)", "paid", locale, shipping=None,
+               shipping_method=None, shipping_address=None, payment_method=None),
+        _order("no locale, no e-mail", "paid", locale, locale=None, email=None),
+        _order("a long name", "paid", locale, first_name=_LONG, last_name=_LONG,
+               lines=[{"sku": "X" * 40, "name": f"Théière « {_LONG} »", "quantity": 12,
+                       "price": "1234567.89"}]),
+    ]
+
+
+def varied_carts(locale: str = "fr") -> list[tuple[str, dict]]:
+    def cart(**changes) -> dict:
+        return {**sample_cart(locale), **changes}
+
+    return [("cart with a recovery link", cart()),
+            ("cart without a recovery link", cart(recovery_url=None)),
+            ("cart without lines", cart(lines=[])),
+            ("cart without names or total", cart(first_name=None, last_name=None, total=None,
+                                                 currency=None))]
+
+
+def varied_customers(locale: str = "fr") -> list[tuple[str, dict]]:
+    def customer(**changes) -> dict:
+        return {**sample_customer(locale), **changes}
+
+    return [("customer with names and dates", customer()),
+            ("customer without names", customer(first_name=None, last_name=None)),
+            ("customer without dates", customer(created_at=None, last_order_at=None)),
+            ("customer without a locale", customer(locale=None))]
+
+
+def varied_subjects(trigger: str, locale: str) -> list[tuple[str, dict | None, dict | None,
+                                                             dict | None]]:
+    """(what it is, order, cart, customer) for every shape a rule's trigger can meet: each
+    order or cart with the usual customer, and the usual one with each customer (or none)."""
+    customers = varied_customers(locale)
+    if trigger.startswith("customer."):
+        return [(label, None, None, c) for label, c in customers]
+    if trigger == "cart.abandoned":
+        subjects = [(label, None, c, customers[0][1]) for label, c in varied_carts(locale)]
+    else:
+        subjects = [(label, o, None, customers[0][1]) for label, o in varied_orders(locale)]
+    _, order, cart, _ = subjects[0]
+    return subjects + [(f"{subjects[0][0]}, {label}", order, cart, c) for label, c in customers[1:]] \
+        + [(f"{subjects[0][0]}, no customer record", order, cart, None)]

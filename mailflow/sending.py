@@ -15,8 +15,16 @@ from typing import Any
 from mailflow.clock import iso
 from mailflow.config import Config, Rule
 from mailflow.delivering import Sender, Transport, deliver_all, render_failed_entry, report_entry
-from mailflow.errors import EXIT_ATTENTION, EXIT_BLOCKED, EXIT_OK, ConfigError, RenderError
+from mailflow.errors import (
+    EXIT_ATTENTION,
+    EXIT_BLOCKED,
+    EXIT_OK,
+    ConfigError,
+    MailflowError,
+    RenderError,
+)
 from mailflow.rules.engine import Decision, Planner
+from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
 from mailflow.tokens import make_token, secret_from_env
 from mailflow.transports import FileTransport
@@ -29,22 +37,30 @@ class SendReport:
     messages: list[dict[str, Any]] = field(default_factory=list)
     blocked: str | None = None  # why delivery stopped (SMTP, TLS, login, 5.7.x): exit 3
     recovered: int = 0  # messages a dead run left mid-send, now `unknown`: exit 1
+    # rule -> {status: n}: failed and unknown messages, of this run or earlier ones, that
+    # nobody resent or dismissed yet: exit 1 until then
+    awaiting: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
         return dict(Counter(m["status"] for m in self.messages))
 
     @property
+    def awaiting_count(self) -> int:
+        return sum(n for states in self.awaiting.values() for n in states.values())
+
+    @property
     def exit_code(self) -> int:
         if self.blocked:
             return EXIT_BLOCKED
-        needs_human = self.recovered or {"failed", "unknown"} & set(self.counts)
+        needs_human = self.recovered or self.awaiting or {"failed", "unknown"} & set(self.counts)
         return EXIT_ATTENTION if needs_human else EXIT_OK
 
     def as_json(self) -> dict[str, Any]:
         return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
                 "counts": self.counts, "blocked": self.blocked,
-                "recovered_unknown": self.recovered}
+                "recovered_unknown": self.recovered,
+                "awaiting_human": {"count": self.awaiting_count, "rules": self.awaiting}}
 
 
 def default_transport(config: Config) -> Transport:
@@ -138,13 +154,19 @@ class Composed:
     headers: dict[str, str]
 
     def build(self) -> bytes:
+        """The message's bytes; a failure of the links, the inlining or the text part is this
+        message's RenderError."""
         from mailflow.message import build_message
+        from mailflow.render import render_failure
 
-        return build_message(
-            sender=self.composer.sender, to=self.to, to_name=self.to_name, subject=self.subject,
-            text=self.rendered.text, html=self.rendered.html, msg_id=self.message_id,
-            date=self.date, reply_to=self.composer.config.sender.reply_to,
-            extra_headers=self.headers)
+        try:
+            return build_message(
+                sender=self.composer.sender, to=self.to, to_name=self.to_name,
+                subject=self.subject, text=self.rendered.text, html=self.rendered.html,
+                msg_id=self.message_id, date=self.date,
+                reply_to=self.composer.config.sender.reply_to, extra_headers=self.headers)
+        except Exception as exc:
+            raise render_failure(exc, self.rendered.template) from None
 
 
 def _full_name(row: dict[str, Any]) -> str | None:
@@ -159,6 +181,8 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     """`recover`: the caller holds the run lock, so a message still `sending` belongs to a
     run that died; it becomes `unknown` (maybe delivered) and is never resent by itself.
     `transport`: send through this one instead of `delivery.connections` of the config's."""
+    if not dry_run and transport is None and config.delivery.transport == "smtp":
+        refuse_placeholders(config)  # before anything changes: exit 2
     recovered = store.recover_interrupted(iso(now)) if recover and not dry_run else 0
     planner = Planner(store, config, now)
     decisions = planner.plan(only_rule)
@@ -174,6 +198,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     if dry_run:
         report.messages = [_rehearse(d, composer, now) if d.action == "send"
                            else report_entry(d, d.status) for d in decisions]
+        report.awaiting = store.awaiting_human()
         return report
     from mailflow.prerender import RenderAhead, worker_count
 
@@ -194,6 +219,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
             _close_all(senders)
         finally:
             store.finish_run(run_id, datetime.now(UTC), report.counts)
+    report.awaiting = store.awaiting_human()
     return report
 
 
@@ -216,4 +242,10 @@ def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
         message = composer.message_for(d, now)
     except RenderError as exc:
         return render_failed_entry(d, exc)
+    except MailflowError:
+        raise
+    except Exception as exc:  # the data of this one message: the real run fails it alone too
+        from mailflow.render import render_failure
+
+        return render_failed_entry(d, render_failure(exc, f"{d.rule.template}.html"))
     return report_entry(d, "would_send", message.subject, message.message_id)

@@ -12,6 +12,9 @@ from mailflow.store import Store
 def store_status(store: Store, now: datetime) -> dict[str, Any]:
     summary = store.counts()
     summary["outbox"] = store.outbox_counts()
+    awaiting = store.awaiting_human()
+    summary["awaiting_human"] = {"count": sum(n for states in awaiting.values()
+                                              for n in states.values()), "rules": awaiting}
     summary["next_due_at"] = store.next_due()
     summary["last_run"] = store.last_run()
     newest = from_iso(summary["newest_import_at"])

@@ -16,18 +16,18 @@ from mailflow.message import message_id
 
 NOW = "2026-03-02T12:00:00"  # every run acts at this time: nothing in mailflow waits for the clock
 RULE = "order-confirmation"
-DOMAIN = "boutique.example"
+DOMAIN = "boutique-test.example"
 
 RULES = """\
 shop:
   name: Boutique Test
-  url: https://boutique.example
+  url: https://boutique-test.example
   address: 1 rue Test, 75001 Paris
   timezone: Europe/Paris
   locale: fr
   currency: EUR
 sender:
-  from: Boutique Test <bonjour@boutique.example>
+  from: Boutique Test <bonjour@boutique-test.example>
 delivery:
   transport: smtp
   smtp:
@@ -36,7 +36,7 @@ delivery:
     security: none
     timeout: 20s
 unsubscribe:
-  url: https://boutique.example/unsub?token={{token}}
+  url: https://boutique-test.example/unsub?token={{token}}
   secret_env: MAILFLOW_SECRET
 rules:
   - name: order-confirmation

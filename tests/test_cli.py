@@ -111,3 +111,60 @@ def test_the_console_script_runs_as_a_real_process(tmp_path: Path):
                             capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_line_100_of_an_export_is_printed_as_written_never_as_an_emoji(mailflow):
+    rows = "".join(f"A-{i},a{i}@example.com,paid,2026-03-01 10:00,10.00,S1,Mug,1,10.00\n"
+                   for i in range(98))  # lines 2 to 99
+    path = mailflow.write("orders.csv", CANONICAL.splitlines(keepends=True)[0] + rows
+                          + "B-1,b@example.com,paid,[bold]never[/bold],1,,,,\n")
+    result = mailflow("import", path)
+    assert result.exit_code == 1
+    assert f"{path}:100: created_at: unreadable date '[bold]never[/bold]'" in result.stderr
+    assert "💯" not in result.stderr
+
+
+def test_line_100_of_rules_yaml_is_printed_as_written(mailflow):
+    mailflow("init", mailflow.folder / "p")
+    mailflow.config = mailflow.folder / "p" / "rules.yaml"
+    filler = "".join(f"# note {i}\n" for i in range(95))
+    mailflow.config.write_text("shop:\n  timezone: Europe/Paris\nrules:\n" + filler
+                               + "  - name: confirmation\n    aftr: 20m\n")
+    result = mailflow("check")
+    assert result.exit_code == 2
+    assert "rules.yaml:100: unknown key 'aftr' in a rule (did you mean 'after'?)" in result.stderr
+    assert "💯" not in result.stderr
+
+
+def test_a_name_with_markup_and_emoji_codes_is_shown_verbatim(mailflow, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_SECRET", "s")
+    mailflow("init", mailflow.folder / "p")
+    mailflow.config = mailflow.folder / "p" / "rules.yaml"
+    mailflow.config.write_text(
+        "shop: {name: Boutique, url: 'https://shop.example', timezone: UTC, locale: fr}\n"
+        "sender: {from: 'Boutique <bonjour@shop.example>'}\n"
+        "rules:\n  - {name: thanks, on: order.placed, template: order_confirmation,"
+        " subject: 'Merci {{ order.first_name }}'}\n")
+    name = "[bold]x[/bold] :smile:"
+    mailflow("import", mailflow.write("o.csv", "order_id,email,first_name,status,created_at\n"
+                                               f"A-1,ana@example.com,{name},paid,2026-03-01 10:00\n"),
+             "--now", "2026-03-01T10:01")
+    dry = mailflow("send", "--dry-run", "--now", "2026-03-01T10:05")
+    assert dry.exit_code == 0, dry.stderr
+    assert f"'Merci {name}'" in dry.stdout
+    assert mailflow("send", "--now", "2026-03-01T10:05").exit_code == 0
+    log = mailflow("log")
+    assert f"Merci {name}" in log.stdout and "😄" not in log.stdout
+
+
+def test_error_text_with_brackets_is_printed_verbatim_on_a_terminal_too(mailflow, tmp_path):
+    result = mailflow("send", "--rule", "[x] :100:")
+    assert result.exit_code == 2
+    assert "no rule named '[x] :100:'" in result.stderr
+    mailflow_script = Path(sys.executable).with_name("mailflow")
+    colour = subprocess.run([mailflow_script, "--db", tmp_path / "t.db", "import",
+                             tmp_path / "[x] :100:.csv"], capture_output=True, text=True,
+                            env={"FORCE_COLOR": "1", "PATH": "/usr/bin:/bin"}, check=False)
+    assert colour.returncode == 2
+    assert "\x1b[" in colour.stderr  # a terminal: the styled prefix
+    assert f"{tmp_path / '[x] :100:.csv'}: no such file" in colour.stderr

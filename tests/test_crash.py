@@ -133,12 +133,20 @@ def test_send_killed_20_times_delivers_each_message_at_most_once_and_loses_none(
                                   " AND detail = 'the run died while sending'")[0][0]
         assert recovered == len(unknown), why("every unknown was recovered from a dead run")
 
-        # `status` shows the unknowns; a later run neither resends them nor repeats exit 1.
+        # `status` shows the unknowns; a later run never resends them, and exits 1 until a
+        # human dismisses them (or resends them).
         status = project.run("status", "--now", NOW, "--json")
         assert status.returncode == 0, why(status.stderr)
         assert json.loads(status.stdout)["outbox"] == {RULE: dict(statuses)}, why(status.stdout)
+        assert json.loads(status.stdout)["awaiting_human"]["count"] == len(unknown), why(status.stdout)
         again = project.run("send", "--now", NOW, "--json")
-        assert again.returncode == 0, why(f"a run with nothing new must exit 0: {again.stderr}")
+        assert again.returncode == 1, why(f"unknown messages wait for a human: {again.stderr}")
+        assert "unknown (maybe delivered)" in again.stderr, why(again.stderr)
         assert json.loads(again.stdout)["messages"] == [], why(again.stdout)
+        dismissed = project.run("dismiss", "--rule", RULE, "--now", NOW, "--json")
+        assert dismissed.returncode == 0, why(dismissed.stderr)
+        assert json.loads(dismissed.stdout)["count"] == len(unknown), why(dismissed.stdout)
+        quiet = project.run("send", "--now", NOW, "--json")
+        assert quiet.returncode == 0, why(f"dismissed, nothing new: exit 0: {quiet.stderr}")
         assert sink.message_ids() == ids, why("a later run delivered again")
         print(why(f"ok: {dict(statuses)}, {len(delivered & unknown)} unknown arrived"))

@@ -60,8 +60,8 @@ def test_report_counts_reminders_recovered_carts_and_their_revenue(shop):
         "C-2,cid@example.com,paid,2026-03-05 09:00,USD,15.50,Mug,1,15.50",      # same cart, USD
     ], "2026-03-10T09:00")
     report = shop("report", "--json", "--now", "2026-03-10T10:00").json()
-    assert report["carts"] == {"reminded": 3, "recovered": 2,
-                               "revenue": {"EUR": "65.00", "USD": "15.50"}}
+    carts = {k: report["carts"][k] for k in ("reminded", "recovered", "revenue")}
+    assert carts == {"reminded": 3, "recovered": 2, "revenue": {"EUR": "65.00", "USD": "15.50"}}
     cart_rule = report["rules"]["abandoned-cart"]
     assert cart_rule["sent"] == 3 and cart_rule["skipped"] == {"unsubscribed": 1}
     assert {"sent", "skipped", "deferred", "failed", "unknown"} <= set(cart_rule)
@@ -137,3 +137,63 @@ def test_the_html_report_shows_its_chart_in_a_browser(shop, tmp_path):
     subprocess.run(["chromium", *flags, f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.stat().st_size > 5000
+
+
+def test_cancelled_refunded_failed_and_unpaid_orders_are_not_recovered_revenue(shop, tmp_path):
+    people = ["ana", "bob", "cid", "dan", "eve", "fay"]
+    load(shop, "c.csv", CARTS, [
+        f"C{i},{who}@example.com,yes,2026-03-01 10:00,2026-03-01 10:00,30.00,Mug,1,30.00"
+        for i, who in enumerate(people)], "2026-03-01T10:01")
+    load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-03-01 10:15,EUR,1.00,M,1,1"],
+         "2026-03-01T10:16")
+    assert shop("send", "--now", "2026-03-01T10:30").exit_code == 0  # six reminders
+    load(shop, "o1.csv", ORDERS, [
+        "A-1,ana@example.com,paid,2026-03-02 09:00,EUR,40.00,Mug,1,40.00",
+        "B-1,bob@example.com,paid,2026-03-02 09:00,EUR,99.00,Mug,1,99.00",  # cancelled later
+        "C-1,cid@example.com,refunded,2026-03-02 09:00,EUR,25.00,Mug,1,25.00",
+        "D-1,dan@example.com,pending_payment,2026-03-02 09:00,EUR,30.00,Mug,1,30.00",
+        "E-1,eve@example.com,failed,2026-03-02 09:00,EUR,15.00,Mug,1,15.00",
+        "F-1,fay@example.com,cancelled,2026-03-02 09:00,EUR,50.00,Mug,1,50.00",
+        "F-2,fay@example.com,shipped,2026-03-03 09:00,EUR,12.50,Mug,1,12.50",
+    ], "2026-03-03T10:00")
+    load(shop, "o2.csv", ORDERS, [
+        "B-1,bob@example.com,cancelled,2026-03-02 09:00,EUR,99.00,Mug,1,99.00"],
+        "2026-03-04T10:00")
+    page = tmp_path / "report.html"
+    report = shop("report", "--json", "--now", "2026-03-10T10:00").json()
+    carts = report["carts"]
+    assert (carts["reminded"], carts["recovered"]) == (6, 2)  # ana, and fay's second order
+    assert carts["revenue"] == {"EUR": "52.50"}  # exactly the orders that stayed paid
+    assert carts["excluded"] == {"cancelled": 2, "refunded": 1, "failed": 1,
+                                 "pending_payment": 1}
+    assert "not cancelled, refunded, failed or still unpaid" in carts["recovered_means"]
+    assert report["per_day"]["recovered_revenue"] == {"2026-03-02": "40.00",
+                                                      "2026-03-03": "12.50"}
+    text = shop("report", "--html", page, "--now", "2026-03-10T10:00").stdout
+    assert "carts: 6 reminded, 2 recovered, revenue 52.50 EUR" in text
+    assert ("orders left out of recovered and revenue: 2 cancelled, 1 refunded, 1 failed,"
+            " 1 pending_payment") in text
+    html = " ".join(page.read_text().split())
+    assert "2 cancelled, 1 refunded, 1 failed, 1 pending payment" in html
+    assert ("neither cancelled, refunded, failed nor still awaiting payment. Those orders are"
+            " left out of the carts recovered and of the revenue") in html
+
+
+def test_a_cash_on_delivery_order_is_revenue_only_once_paid(shop):
+    load(shop, "c.csv", CARTS, ["C1,gus@example.com,yes,2026-03-01 10:00,2026-03-01 10:00,30.00,"
+                                "Mug,1,30.00"], "2026-03-01T10:01")
+    load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-03-01 10:15,EUR,1.00,M,1,1"],
+         "2026-03-01T10:16")
+    assert shop("send", "--now", "2026-03-01T10:30").exit_code == 0
+    cod = ("order_id,email,accepts_marketing,status,created_at,shipped_at,paid_at,currency,total,"
+           "payment_method,line_name,line_quantity,line_price\n")
+    load(shop, "o1.csv", cod, ["G-1,gus@example.com,yes,shipped,2026-03-02 09:00,2026-03-03 09:00,,"
+                               "EUR,30.00,Paiement à la livraison,Mug,1,30.00"], "2026-03-03T10:00")
+    shipped = shop("report", "--json", "--now", "2026-03-04T10:00").json()["carts"]
+    assert (shipped["recovered"], shipped["revenue"]) == (0, {})
+    assert shipped["excluded"]["pending_payment"] == 1  # shipped, the money not collected yet
+    load(shop, "o2.csv", cod, ["G-1,gus@example.com,yes,delivered,2026-03-02 09:00,"
+                               "2026-03-03 09:00,2026-03-04 11:00,EUR,30.00,"
+                               "Paiement à la livraison,Mug,1,30.00"], "2026-03-04T12:00")
+    paid = shop("report", "--json", "--now", "2026-03-05T10:00").json()["carts"]
+    assert (paid["recovered"], paid["revenue"]) == (1, {"EUR": "30.00"})

@@ -18,8 +18,8 @@ def project(mailflow, port: int, security: str = "none", extra: str = "") -> Non
     mailflow("init", mailflow.folder / "p")
     mailflow.config = mailflow.folder / "p" / "rules.yaml"
     mailflow.config.write_text(f"""\
-shop: {{name: Boutique, url: "https://boutique.example", timezone: Europe/Paris, locale: fr}}
-sender: {{from: "Boutique <bonjour@boutique.example>"}}
+shop: {{name: Boutique, url: "https://boutique-test.example", timezone: Europe/Paris, locale: fr}}
+sender: {{from: "Boutique <bonjour@boutique-test.example>"}}
 delivery:
   transport: smtp
   smtp:
@@ -96,9 +96,10 @@ def test_550_5_1_1_fails_and_suppresses_the_address(mailflow):
         # a later order to that address is skipped as suppressed, not sent
         mailflow("import", mailflow.write("o2.csv", ORDERS.replace("A-1", "A-2")
                                           .replace("B-1", "B-2")), "--now", "2026-03-02T10:20")
-        later = send(mailflow, "2026-03-02T10:21").json()["messages"]
+        later = send(mailflow, "2026-03-02T10:21")
         assert ("ana@example.com", "skipped", "suppressed") in [
-            (m["to"], m["status"], m["reason"]) for m in later]
+            (m["to"], m["status"], m["reason"]) for m in later.json()["messages"]]
+        assert later.exit_code == 0  # a hard bounce waits for nobody: suppression handles it
 
 
 def test_550_5_7_26_stops_the_batch_and_suppresses_nobody(mailflow):
@@ -154,7 +155,9 @@ def test_a_disconnect_after_the_final_dot_is_unknown_and_never_resent(mailflow):
         assert states(mailflow)["A-1"][0] == "unknown"
         assert states(mailflow)["B-1"] == ("sent", None)
         assert len(server.dropped) == 1  # the server did get the whole message
-        assert send(mailflow, "2026-03-02T12:00").json()["messages"] == []
+        later = send(mailflow, "2026-03-02T12:00")
+        assert later.json()["messages"] == []
+        assert later.exit_code == 1 and "1 message is unknown (maybe delivered)" in later.stderr
         status = mailflow("status", "--json").json()
         assert status["outbox"]["confirmation"] == {"sent": 1, "unknown": 1}
         key = mailflow.scalar("SELECT key FROM outbox WHERE subject_id = 'A-1'")

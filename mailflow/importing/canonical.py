@@ -83,6 +83,8 @@ def detect_csv(header: list[str]) -> str | None:
     names = {h.strip().lower() for h in header}
     if "order_id" in names and "cart_id" not in names and "created_at" in names:
         return "orders"
+    if "order_id" in names and len(names) > 1 and names <= set(ORDER_FIELDS + LINE_FIELDS):
+        return "orders"  # a partial update of stored orders: only canonical columns
     if "cart_id" in names:
         return "carts"
     return None

@@ -184,7 +184,11 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
 
 
 def _notice(noticed: _Noticed, record: object) -> None:
-    if isinstance(record, Order | Cart | Customer):
+    # who a file introduces (with an address) should come with their consent; a file that
+    # only updates stored orders' statuses need not
+    introduces = not isinstance(record, Order) or record.carried is None or \
+        "email" in record.carried
+    if isinstance(record, Order | Cart | Customer) and introduces:
         noticed.people += 1
         noticed.with_consent += record.accepts_marketing is not None
     if isinstance(record, Order) and record.carried is not None:

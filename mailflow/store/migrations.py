@@ -212,3 +212,12 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0004_outbox_dismissed",
+        """
+        ALTER TABLE outbox ADD COLUMN dismissed_at TEXT;
+        """,
+    )
+)

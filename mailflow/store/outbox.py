@@ -82,7 +82,15 @@ _CANDIDATES = {
 }
 CLAIMABLE = ("queued", "deferred")
 LOG_COLUMNS = ("key", "rule", "email AS \"to\"", "status", "reason", "subject", "due_at",
-               "decided_at", "sent_at", "message_id", "attempts")
+               "decided_at", "sent_at", "message_id", "attempts", "dismissed_at")
+FOLLOW_UP = ("unknown", "failed")  # what `resend` and `dismiss` act on
+# Failed or unknown messages that keep `send` and `run` at exit 1 until resent or dismissed:
+# a template or a where: to fix, or maybe delivered. An SMTP refusal is the server's answer
+# (a hard bounce also suppresses the address): it makes only its own run exit 1.
+_AWAITING_HUMAN = ("dismissed_at IS NULL AND (status = 'unknown' OR (status = 'failed'"
+                   " AND (reason GLOB 'render_error*' OR reason GLOB 'where_error*')))")
+_FOLLOW_UP_COLUMNS = ("key, rule, email AS \"to\", status, reason, dismissed_at,"
+                      " coalesce(claimed_at, decided_at) AS at")
 
 
 class OutboxQueries:
@@ -265,16 +273,48 @@ class OutboxQueries:
                     " VALUES (?, ?, 'unknown', 'the run died while sending')", (outbox_id, now))
         return len(rows)
 
-    def requeue(self, key: str, now: str) -> str | None:
-        """Send an unknown or failed message again, on purpose: its status before, or None."""
+    def messages_by_key(self, keys: list[str]) -> list[dict]:
+        marks = ", ".join("?" * len(keys))
+        return self.rows(f"SELECT {_FOLLOW_UP_COLUMNS} FROM outbox WHERE key IN ({marks})",
+                         tuple(keys))
+
+    def to_follow_up(self, *, rule: str | None, since: str | None) -> list[dict]:
+        """Failed and unknown messages nobody dismissed, of this rule, failed since `since`."""
+        clauses, params = ["status IN ('unknown', 'failed')", "dismissed_at IS NULL"], []
+        if rule:
+            clauses.append("rule = ?")
+            params.append(rule)
+        if since:
+            clauses.append("coalesce(claimed_at, decided_at) >= ?")
+            params.append(since)
+        return self.rows(f"SELECT {_FOLLOW_UP_COLUMNS} FROM outbox WHERE {' AND '.join(clauses)}"
+                         " ORDER BY at, id", tuple(params))
+
+    def requeue(self, keys: list[str], now: str) -> int:
+        """Send unknown or failed messages again, on purpose (with the same Message-ID)."""
         with self.transaction():
-            row = self.conn.execute("SELECT status FROM outbox WHERE key = ?", (key,)).fetchone()
-            if row is None or row[0] not in ("unknown", "failed"):
-                return row[0] if row else None
-            self.conn.execute(
+            return sum(self.conn.execute(
                 "UPDATE outbox SET status = 'queued', reason = 'resend requested', due_at = ?,"
-                " next_attempt_at = ?, decided_at = ? WHERE key = ?", (now, now, now, key))
-            return row[0]
+                " next_attempt_at = ?, decided_at = ?, dismissed_at = NULL"
+                " WHERE key = ? AND status IN ('unknown', 'failed')",
+                (now, now, now, key)).rowcount for key in keys)
+
+    def dismiss(self, keys: list[str], now: str) -> int:
+        """A human saw these failed or unknown messages: they no longer hold exit 1."""
+        with self.transaction():
+            return sum(self.conn.execute(
+                "UPDATE outbox SET dismissed_at = ? WHERE key = ?"
+                " AND status IN ('unknown', 'failed') AND dismissed_at IS NULL",
+                (now, key)).rowcount for key in keys)
+
+    def awaiting_human(self) -> dict[str, dict[str, int]]:
+        """rule -> {status: count} of the messages that wait for a human."""
+        counts: dict[str, dict[str, int]] = {}
+        for rule, status, n in self.conn.execute(
+                "SELECT rule, status, count(*) FROM outbox WHERE status IN ('unknown', 'failed')"
+                f" AND {_AWAITING_HUMAN} GROUP BY rule, status ORDER BY 1, 2"):
+            counts.setdefault(rule, {})[status] = n
+        return counts
 
     # -- runs, status and log ----------------------------------------------------------------
 

@@ -58,12 +58,17 @@ class RetentionQueries:
             (since or "",)).fetchall()
 
     def reminders_and_orders(self, rules: list[str], since: str | None, days: int
-                             ) -> list[tuple[str, str, str | None, str | None, str | None]]:
-        """(reminder key, sent_at, order id, total, currency) for every cart reminder sent
-        since `since`, with each order its recipient placed within `days` after it."""
+                             ) -> list[tuple[str, str, str | None, str | None, str | None,
+                                             str | None]]:
+        """(reminder key, sent_at, order id, total, currency, order status now) for every cart
+        reminder sent since `since`, with each order its recipient placed within `days` after it.
+        A cash-on-delivery order not paid yet is still `pending_payment`, shipped or not."""
         marks = ", ".join("?" * len(rules))
         return self.conn.execute(
-            f"SELECT r.key, r.sent_at, o.id, o.total, o.currency FROM outbox r"
+            f"SELECT r.key, r.sent_at, o.id, o.total, o.currency,"
+            f" CASE WHEN o.payment_class = 'on_delivery' AND o.paid_at IS NULL"
+            f" AND o.status NOT IN ('cancelled', 'refunded', 'failed') THEN 'pending_payment'"
+            f" ELSE o.status END FROM outbox r"
             f" LEFT JOIN orders o ON o.email_key = r.email_key AND o.created_at > r.sent_at"
             f" AND o.created_at <= strftime('%Y-%m-%dT%H:%M:%SZ', r.sent_at, '+{int(days)} days')"
             f" WHERE r.rule IN ({marks}) AND r.status = 'sent' AND r.sent_at >= ?"
