@@ -2,8 +2,8 @@
 e-mails each order gets.
 
 Same shop, people and moments as the Shopify tests. The site runs Mailchimp for
-WooCommerce (its `mailchimp_woocommerce_is_subscribed` order meta says yes or no; orders
-placed without ticking or unticking the box carry none: consent unknown), Advanced Shipment
+WooCommerce (its `mailchimp_woocommerce_is_subscribed` order meta says yes or no on every
+checkout; a phone order typed in the back office or a draft has none: unknown), Advanced Shipment
 Tracking (`_wc_shipment_tracking_items`, and its `partial-shipped` and `delivered`
 statuses) and the block checkout (a `checkout-draft` is an abandoned cart).
 Orders: tests/fixtures/decisions/SOURCES.md.
@@ -39,7 +39,7 @@ def test_woocommerce_decisions_order_by_order(shop):
         # cod: WooCommerce puts it in "processing" at once, with a date_paid, unpaid
         "2102": [("order-confirmation", SEND, None),
                  ("payment-pending", SKIP, "pay_on_delivery")],
-        # on-hold: bacs (transfer) and cheque
+        # on-hold: bacs (transfer), and cheque (a phone order, consent unknown)
         "2103": [("order-confirmation", SEND, None), ("payment-pending", SEND, None)],
         "2104": [("order-confirmation", SEND, None), ("payment-pending", SEND, None)],
         # an unpaid transfer order cancelled by the shop
