@@ -18,7 +18,7 @@ SEND, SKIP, DEFER = "would_send", "skipped", "deferred"
 MAPPING = Path(__file__).parent.parent / "examples" / "prestashop" / "mapping.yaml"
 NO_CONSENT_WARNING = (
     ": no marketing consent for any of its 12 records (no column such as 'Accepts Email"
-    " Marketing', or every cell empty): with shop.consent: optional, marketing e-mails go to"
+    " Marketing', no newsletter plugin's order meta, or every one empty): with shop.consent: optional, marketing e-mails go to"
     " them as to customers who agreed; set shop.consent: required, or import a customers"
     " export that says")
 
@@ -80,10 +80,11 @@ def test_prestashop_decisions_order_by_order(shop):
     # Livré is dated when first seen (no delivery date in the export): review 7 days on
     assert shop.decide("2026-05-19T10:00") == (
         {"3110": [("review-request", SEND, None)],
-         "3111": [("order-confirmation", SKIP, "stale")]}, {})
+         "3111": [("order-confirmation", DEFER, "awaiting_payment")]}, {})
 
     assert shop.decide("2026-05-23T10:00") == ({
         "3099": [("review-request", SEND, None)],
+        "3111": [("order-confirmation", DEFER, "awaiting_payment")],  # 11 days: not 14
         "3108": [("review-request", SKIP, "marketing_gap")],
     }, {})
 

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from mailflow.clock import from_iso, iso
 from mailflow.importing.records import (
+    STATUS_PROGRESS,
     Cart,
     Customer,
     Fulfillment,
@@ -46,8 +47,7 @@ _EMAIL = ("email", "email_key", "email_raw", "email_problem")
 # How far an order has gone; a source that cannot tell "delivered" (an orders CSV, a
 # WooCommerce "completed") never takes a stored order back to "shipped".
 _ARRIVED = ("at_pickup_point", "delivered")
-_PROGRESS = {"pending_payment": 0, "paid": 1, "awaiting_stock": 2, "in_preparation": 2,
-             "invoiced": 3, "shipped": 4, "at_pickup_point": 5, "delivered": 6}
+_PROGRESS = STATUS_PROGRESS
 
 _CUSTOMER_MERGE = {
     "first_name": "coalesce(excluded.first_name, customers.first_name)",
