@@ -133,11 +133,6 @@ def test_shopify_customers_exports_keep_refusals(shop):
     }, {})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a newsletter subscriber known only from Shopify's customers export never gets the welcome:"
-    " the export has no sign-up date, canonical.build_person leaves created_at empty, and"
-    " customer.created fires on coalesce(created_at, first_order_at). Someone absent from the"
-    " previous customers export and present in this one signed up in between"))
 def test_shopify_a_customer_new_in_the_customers_export_gets_the_welcome(shop):
     shop.import_("shopify_customers_export_earlier.csv", "--kind", "customers",
                  now="2026-05-11T09:00")

@@ -221,3 +221,13 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0005_customers_listed",
+        """
+        ALTER TABLE customers ADD COLUMN listed_at TEXT;
+        UPDATE customers SET listed_at = updated_at WHERE created_at IS NOT NULL
+        """,
+    )
+)

@@ -107,6 +107,7 @@ class ImportWriter:
         self.source = source
         self.now = now
         self.customers = Counts()
+        self._listed_before: bool | None = None  # a customers export came before this one
 
     def _existing(self, table: str, ids: list[str], columns: str) -> dict[str, tuple]:
         sql = f"SELECT id, {columns} FROM {table} WHERE id IN (SELECT value FROM json_each(?))"
@@ -255,9 +256,23 @@ class ImportWriter:
         return counts
 
     def write_customers(self, batch: list[Customer], now: datetime) -> None:
+        """People of a customers export. One that no earlier export listed signed up since
+        the last one, if the export itself gives no date (Shopify's does not)."""
+        people = [c for c in batch if c.email]
+        keys = [c.email.lower() for c in people]
+        if self._listed_before is None:  # before this file wrote anyone
+            self._listed_before = self.conn.execute(
+                "SELECT 1 FROM customers WHERE listed_at IS NOT NULL LIMIT 1").fetchone() is not None
+        listed = {row[0] for row in self.conn.execute(
+            "SELECT email_key FROM customers WHERE listed_at IS NOT NULL"
+            " AND email_key IN (SELECT value FROM json_each(?))", (json.dumps(keys),))}
         self._customers_from(
-            (c.email.lower(), c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing,
-             now, c.created_at, c.created_at or now, None, None) for c in batch if c.email)
+            (key, c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing, now,
+             c.created_at or (now if self._listed_before and key not in listed else None),
+             c.created_at or now, None, None) for key, c in zip(keys, people, strict=True))
+        self.conn.execute("UPDATE customers SET listed_at = ? WHERE listed_at IS NULL AND"
+                          " email_key IN (SELECT value FROM json_each(?))",
+                          (self.now, json.dumps(keys)))
 
     def _customers_from(self, people) -> None:
         """Merge people seen in this batch: (key, email, first, last, locale, consent,
