@@ -134,7 +134,8 @@ def test_woocommerce_export_without_consent_meta_says_so(shop):
         f"{shop.folder / 'exports' / 'woocommerce_orders_no_consent.json'}: no marketing consent"
         " for any of its 14 records (no column such as 'Accepts Email Marketing', no newsletter"
         " plugin's order meta, or every one empty): with shop.consent: optional, marketing"
-        " e-mails go to them as to customers who agreed; set shop.consent: required, or import a customers export that says"]
+        " e-mails go to them as to customers who agreed; set shop.consent: required, or import"
+        " a customers export that says"]
     # as it says: Hélène, who refused on the other site, would get the welcome here
     _, people = shop.decide("2026-05-12T10:00")
     assert people["helene.mercier@example.fr"] == [("welcome", SEND, None)]
