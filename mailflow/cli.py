@@ -114,12 +114,14 @@ def _open(g: Globals, *, rules: bool = False):
 def init_command(
     ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Where to write the project.")] = Path("."),
+    platform: Annotated[str | None, typer.Option(help="shopify, woocommerce or prestashop: pull"
+                                                 " from its API (docs/sources.md).")] = None,
 ) -> int:
     """Write a starter project: rules.yaml, templates/ and an exports/ folder."""
     from mailflow import console
     from mailflow.starter import init_project
 
-    written = init_project(folder)
+    written = init_project(folder, platform)
     for path in written:
         console.line(f"wrote {path}")
     return 0

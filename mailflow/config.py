@@ -25,7 +25,10 @@ from mailflow.importing.records import KINDS, STATUSES
 TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
             "customer.created", "customer.inactive")
 CONDITIONS = ("order_completed", "order_paid", "order_cancelled", "paid_when_placed",
-              "pay_on_delivery", "online_payment")
+              "pay_on_delivery", "online_payment", "superseded")
+# a step whose news the next one carries: "shipped" for an order already delivered
+_SUPERSEDABLE = ("order.awaiting_stock", "order.in_preparation", "order.invoiced",
+                 "order.shipped", "order.at_pickup_point")
 CATEGORIES = ("transactional", "marketing")
 SECURITY = ("starttls", "ssl", "none")
 MAX_CONNECTIONS = 16  # SMTP connections one run may open at once (delivery.connections)
@@ -251,7 +254,9 @@ def default_skip_if(trigger: str) -> tuple[str, ...]:
     if trigger == "order.pending_payment":  # instructions only for a payment to make first
         return ("order_paid", "order_cancelled", "pay_on_delivery", "online_payment")
     if trigger == "order.paid":  # a card order's confirmation already says it is paid
-        return ("paid_when_placed", "order_cancelled", "pay_on_delivery")
+        return ("paid_when_placed", "order_cancelled", "pay_on_delivery", "online_payment")
+    if trigger in _SUPERSEDABLE:
+        return ("order_cancelled", "superseded")
     if trigger.startswith("order.") and trigger not in ("order.cancelled", "order.refunded"):
         return ("order_cancelled",)
     return ()

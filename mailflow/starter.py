@@ -54,15 +54,31 @@ def starter_files() -> resources.abc.Traversable:
     return resources.files("mailflow") / "data"
 
 
-def init_project(folder: Path) -> list[Path]:
+PLATFORMS = ("shopify", "woocommerce", "prestashop")
+_SOURCES = re.compile(r"^sources:\n(?:[ #].*\n|\n)*", re.M)
+
+
+def starter_rules(platform: str | None = None) -> str:
+    """The starter rules.yaml; with a platform, its `sources:` pull that platform's API."""
+    text = (starter_files() / "rules.yaml").read_text(encoding="utf-8")
+    if platform is None:
+        return text
+    if platform not in PLATFORMS:
+        raise UsageError(f"--platform {platform!r}: use one of {', '.join(PLATFORMS)}")
+    block = (starter_files() / "sources" / f"{platform}.yaml").read_text(encoding="utf-8")
+    return _SOURCES.sub(lambda _: block + "\n", text, count=1)
+
+
+def init_project(folder: Path, platform: str | None = None) -> list[Path]:
     """Write rules.yaml, templates/ and exports/ into `folder`; never overwrite a file."""
     data = starter_files()
     target = folder / "rules.yaml"
     if target.exists():
         raise UsageError(f"{target} already exists: init never overwrites a project")
+    rules = starter_rules(platform)
     folder.mkdir(parents=True, exist_ok=True)
     written = [target]
-    target.write_bytes((data / "rules.yaml").read_bytes())
+    target.write_text(rules, encoding="utf-8")
     templates = folder / "templates"
     templates.mkdir(exist_ok=True)
     for item in (data / "templates").iterdir():

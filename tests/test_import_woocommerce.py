@@ -279,3 +279,27 @@ def test_advanced_order_export_unknown_label_is_a_rejected_row(mailflow):
     assert result.json()["files"][0]["rejected"][0]["line"] == 3
     assert "aoe.csv:3: unknown WooCommerce status 'Waiting for courier'" in result.stderr
     assert set(orders_by_id(mailflow)) == {"3001"}
+
+
+def test_a_cod_order_is_unpaid_although_woocommerce_stamps_date_paid(mailflow):
+    # the cod gateway moves the order to processing, and WC_Order::set_status() then stamps
+    # date_paid (maybe_set_date_paid): the money only comes with the parcel. Once the shop
+    # completed it, it is done as any other order.
+    cod = wc_order(60, "processing", payment_method="cod", payment_method_title="Paiement à la livraison",
+                   date_paid="2026-03-02T10:00:01", date_paid_gmt="2026-03-02T09:00:01")
+    done = wc_order(61, "completed", payment_method="cod", payment_method_title="Paiement à la livraison",
+                    date_paid_gmt="2026-03-02T09:00:01", date_completed_gmt="2026-03-05T16:00:00")
+    path = mailflow.write("cod.json", json.dumps([cod, done]))
+    assert mailflow("import", path).exit_code == 0
+    rows = orders_by_id(mailflow)
+    assert [(rows[n]["status"], rows[n]["paid_at"], rows[n]["payment_class"]) for n in ("60", "61")] == [
+        ("pending_payment", None, "on_delivery"), ("shipped", "2026-03-02T09:00:01Z", "on_delivery")]
+    assert set(events(mailflow, "60")) == {"pending_payment"}
+    # the same in an Advanced Order Export CSV with its optional Paid Date
+    text = ("Order Number,Order Status,Order Date,Paid Date,Email (Billing),Payment Method Title,"
+            "Item Name,Quantity,Item Cost\r\n"
+            "62,Processing,2026-03-20 10:15,2026-03-20 10:15,a@example.com,Paiement à la livraison,"
+            "Vase,1,20.00\r\n")
+    assert mailflow("import", mailflow.write("aoe.csv", text)).exit_code == 0
+    row = orders_by_id(mailflow)["62"]
+    assert (row["status"], row["paid_at"]) == ("pending_payment", None)

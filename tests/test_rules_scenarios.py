@@ -330,7 +330,7 @@ def test_payment_received_only_for_payments_that_came_after_the_order(mailflow, 
     assert first[("payment-received", "ana@example.com")] == ("skipped", "paid_when_placed")
     assert first[("order-confirmation", "bob@example.com")] == ("sent", None)
     # the transfer arrives the next day: a new export shows BANK-1 paid
-    paid = order("BANK-1", "bob@example.com", "2026-03-02 10:00").replace(
+    paid = order("BANK-1", "bob@example.com", "2026-03-02 10:00", payment="Virement bancaire").replace(
         "2026-03-02 10:00,2026-03-02 10:00", "2026-03-02 10:00,2026-03-03 09:00")
     shop.orders(paid, now="2026-03-03T09:30")
     assert shop.sent("2026-03-03T09:35") == [("payment-received", "bob@example.com")]

@@ -25,6 +25,10 @@ STATUSES = (
 )
 
 KINDS = ("orders", "carts", "customers", "unsubscribes")
+# How far an order has gone on its way to the customer (cancelled, refunded and failed are
+# ends of their own): what moves a stored order on, and what makes an e-mail superseded.
+STATUS_PROGRESS = {"pending_payment": 0, "paid": 1, "awaiting_stock": 2, "in_preparation": 2,
+                   "invoiced": 3, "shipped": 4, "at_pickup_point": 5, "delivered": 6}
 
 
 def status_from_dates(paid: object, shipped: object, delivered: object, cancelled: object) -> str:

@@ -206,7 +206,8 @@ def _warnings(noticed: _Noticed, staged: ImportReport, expect: Expectations,
     if expect.consent and noticed.people and not noticed.with_consent:
         found.append(
             f"no marketing consent for any of its {noticed.people} records (no column such as"
-            " 'Accepts Email Marketing', or every cell empty): "
+            " 'Accepts Email Marketing', no newsletter plugin's order meta, or every one"
+            " empty): "
             + ("with shop.consent: optional, marketing e-mails go to them as to customers who"
                " agreed; set shop.consent: required, or import a customers export that says"
                if expect.consent == "optional" else

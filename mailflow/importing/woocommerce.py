@@ -286,7 +286,9 @@ def _billing(item: dict) -> dict:
 
 # An order paid on delivery is "processing" as soon as it is placed: it is to be prepared,
 # not paid. mailflow keeps it awaiting payment (pay_on_delivery keeps the bank details and
-# "payment received" away) until WooCommerce records the payment.
+# "payment received" away) until it moves on (completed: the shop's "done"). Its date_paid
+# says nothing meanwhile: WooCommerce stamps it when the cod gateway moves the order to
+# processing (WC_Order::set_status → maybe_set_date_paid), at checkout.
 _UNPAID_ON_DELIVERY = ("processing", "on-hold")
 
 
@@ -302,8 +304,8 @@ def _order(item: dict, line: int, ctx) -> Order:
     shipping_lines = [s for s in item.get("shipping_lines") or [] if isinstance(s, dict)]
     payment_class = build.payment_class_of(item.get("payment_method"),
                                            item.get("payment_method_title"))
-    if payment_class == "on_delivery" and slug in _UNPAID_ON_DELIVERY and paid is None:
-        status = "pending_payment"
+    if payment_class == "on_delivery" and slug in _UNPAID_ON_DELIVERY:
+        status, paid = "pending_payment", None
     never = {"pickup_point"} | (set() if status == "delivered" else {"delivered_at"})
     if TRACKING_META not in meta:  # no tracking plugin: keep what another source said
         never |= {"tracking_number", "tracking_url", "carrier"}
@@ -385,7 +387,7 @@ def read_csv(table: CsvTable, kind: str, ctx) -> Iterator[Record | Rejected]:
         if isinstance(record, Order):
             for line in record.lines:
                 line.name = html.unescape(line.name) if line.name else None
-            if record.payment_class == "on_delivery" and record.status == "paid" \
-                    and record.paid_at is None:  # "Processing": to prepare, not paid
-                record.status = "pending_payment"
+            if record.payment_class == "on_delivery" and record.status in (
+                    "paid", "pending_payment"):  # "Processing", "On hold": see _UNPAID_ON_DELIVERY
+                record.status, record.paid_at = "pending_payment", None
         yield record

@@ -11,6 +11,7 @@ from typing import Any
 
 from mailflow.clock import from_iso, iso
 from mailflow.config import Config, Rule
+from mailflow.importing.records import STATUS_PROGRESS
 from mailflow.rules.timing import add_after, quiet_until
 from mailflow.rules.where import numeric_amounts, where_holds
 from mailflow.store import Store
@@ -26,6 +27,7 @@ PAID_WHEN_PLACED = timedelta(minutes=15)
 # What an order.placed confirmation waits for: an online payment still under way or failed
 # (the customer may pay again) is no order yet to thank anyone for.
 AWAITING_PAYMENT = "awaiting_payment"
+AWAITING_PAYMENT_LIMIT = timedelta(days=14)  # a payment that has not come by then never will
 
 
 @dataclass
@@ -132,11 +134,15 @@ class Planner:
 
     def _verdict(self, d: Decision, email_problem: str | None, planning: bool):
         rule, now, store = d.rule, self.now, self.store
-        if now - d.due_at > rule.expire_after:
+        confirmation = rule.on == "order.placed"
+        if now - d.due_at > rule.expire_after and not confirmation:
             return "stale", None
         subject = self._subject(d)
         if subject is None:
             return "subject_gone", None
+        if confirmation and now - self._paid_due(d, subject) > (
+                AWAITING_PAYMENT_LIMIT if _awaiting_payment(subject) else rule.expire_after):
+            return "stale", None
         started = subject.get("history_before")
         if started and iso(d.due_at) < started:  # due before a first pull saw it: history
             return "history", None
@@ -186,6 +192,14 @@ class Planner:
             return None, ("quiet_hours", until)
         return None, None
 
+    def _paid_due(self, d: Decision, subject: dict) -> datetime:
+        """A confirmation waits for an online payment under way: once it went through, the
+        message is due from then (a SEPA debit clears days after the order)."""
+        if subject.get("payment_class") != "online":
+            return d.due_at
+        paid = from_iso(self.store.status_event_time(subject["id"], "paid"))
+        return max(d.due_at, paid) if paid is not None else d.due_at
+
     def _customer(self, d: Decision, subject: dict) -> dict | None:
         """The recipient's customer row, read once per run like the subject."""
         if d.subject_type == "customer":
@@ -217,6 +231,9 @@ class Planner:
                 return from_iso(paid) - from_iso(created) <= PAID_WHEN_PLACED
             # paid when first seen, no payment time: paid at checkout, not news to anyone
             return self.store.status_event_source(subject["id"], "paid") == "inferred"
+        if condition == "superseded" and d.subject_type == "order":
+            step = STATUS_PROGRESS.get(d.rule.on.removeprefix("order."), 99)
+            return STATUS_PROGRESS.get(subject["status"], -1) > step
         if condition == "pay_on_delivery" and d.subject_type == "order":
             return subject.get("payment_class") == "on_delivery"
         if condition == "online_payment" and d.subject_type == "order":

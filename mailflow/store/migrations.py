@@ -224,7 +224,17 @@ MIGRATIONS.append(
 
 MIGRATIONS.append(
     (
-        "0005_api_sources",
+        "0005_customers_listed",
+        """
+        ALTER TABLE customers ADD COLUMN listed_at TEXT;
+        UPDATE customers SET listed_at = updated_at WHERE created_at IS NOT NULL
+        """,
+    )
+)
+
+MIGRATIONS.append(
+    (
+        "0006_api_sources",
         """
         CREATE TABLE sources (
             name TEXT PRIMARY KEY,

@@ -160,6 +160,12 @@ class OutboxQueries:
         return {row[0] for row in self.conn.execute(
             "SELECT reason FROM suppressions WHERE email_key = ? AND at <= ?", (email_key, at))}
 
+    def status_event_time(self, order_id: str, status: str) -> str | None:
+        """When the order entered `status`, if it did."""
+        row = self.conn.execute("SELECT at FROM order_status_events WHERE order_id = ?"
+                                " AND status = ?", (order_id, status)).fetchone()
+        return row[0] if row else None
+
     def status_event_source(self, order_id: str, status: str) -> str | None:
         """How the store learnt that the order entered `status`: export, import, inferred."""
         row = self.conn.execute("SELECT source FROM order_status_events WHERE order_id = ?"

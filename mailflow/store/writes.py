@@ -16,6 +16,7 @@ from datetime import datetime
 
 from mailflow.clock import from_iso, iso
 from mailflow.importing.records import (
+    STATUS_PROGRESS,
     Cart,
     Customer,
     Fulfillment,
@@ -46,8 +47,7 @@ _EMAIL = ("email", "email_key", "email_raw", "email_problem")
 # How far an order has gone; a source that cannot tell "delivered" (an orders CSV, a
 # WooCommerce "completed") never takes a stored order back to "shipped".
 _ARRIVED = ("at_pickup_point", "delivered")
-_PROGRESS = {"pending_payment": 0, "paid": 1, "awaiting_stock": 2, "in_preparation": 2,
-             "invoiced": 3, "shipped": 4, "at_pickup_point": 5, "delivered": 6}
+_PROGRESS = STATUS_PROGRESS
 
 _CUSTOMER_MERGE = {
     "first_name": "coalesce(excluded.first_name, customers.first_name)",
@@ -111,6 +111,7 @@ class ImportWriter:
         self.now = now
         self.history_before = history_before
         self.customers = Counts()
+        self._listed_before: bool | None = None  # a customers export came before this one
 
     def _existing(self, table: str, ids: list[str], columns: str) -> dict[str, tuple]:
         sql = f"SELECT id, {columns} FROM {table} WHERE id IN (SELECT value FROM json_each(?))"
@@ -266,9 +267,23 @@ class ImportWriter:
         return counts
 
     def write_customers(self, batch: list[Customer], now: datetime) -> None:
+        """People of a customers export. One that no earlier export listed signed up since
+        the last one, if the export itself gives no date (Shopify's does not)."""
+        people = [c for c in batch if c.email]
+        keys = [c.email.lower() for c in people]
+        if self._listed_before is None:  # before this file wrote anyone
+            self._listed_before = self.conn.execute(
+                "SELECT 1 FROM customers WHERE listed_at IS NOT NULL LIMIT 1").fetchone() is not None
+        listed = {row[0] for row in self.conn.execute(
+            "SELECT email_key FROM customers WHERE listed_at IS NOT NULL"
+            " AND email_key IN (SELECT value FROM json_each(?))", (json.dumps(keys),))}
         self._customers_from(
-            (c.email.lower(), c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing,
-             now, c.created_at, c.created_at or now, None, None) for c in batch if c.email)
+            (key, c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing, now,
+             c.created_at or (now if self._listed_before and key not in listed else None),
+             c.created_at or now, None, None) for key, c in zip(keys, people, strict=True))
+        self.conn.execute("UPDATE customers SET listed_at = ? WHERE listed_at IS NULL AND"
+                          " email_key IN (SELECT value FROM json_each(?))",
+                          (self.now, json.dumps(keys)))
 
     def _customers_from(self, people) -> None:
         """Merge people seen in this batch: (key, email, first, last, locale, consent,
