@@ -20,10 +20,14 @@ dates are the shop's local time without an offset, read and written in `tz`):
 - customers, consent from `newsletter` (`optin` is the partners' offers box, not the
   shop's own mail); a guest's `date_add` is not an account's creation, so it is left out.
 
-Lookups by id go `filter[id]=[1|2|…]`, CHUNK ids at a time. PrestaShop gives no total
-count: after a listing of several pages, the ids the same filter lists (`display=[id]`,
-one request) are compared with those read, and what a record leaving the list shifted
-out of the pages is fetched by id. The rest of gap-free paging: importing/api/paging.py.
+Lookups by id go `filter[id]=[1|2|…]`, CHUNK ids at a time. Listings are sorted by id, not
+by `date_upd`: a record modified mid-pull keeps its place and a new one comes last, where
+sorting by modification would move it to the end and push an unread one back onto a page
+already read. A record leaving the list (deleted) still shifts the rest back, and
+PrestaShop gives no total count: after a listing of several pages, the ids the same filter
+lists (`display=[id]`, one request) are compared with those read, and any the shift hid is
+fetched by id. What changed after its page was read comes in a catch-up round
+(importing/api/paging.py).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ A consumer key and secret, HTTP Basic over HTTPS. Three listings, a `Batch` per 
   &dates_are_gmt=true&orderby=id&order=asc&per_page=100&page=N`. `modified_after` is read as
   GMT with `dates_are_gmt`; the documented `orderby` values are `date`, `id`, `include`,
   `title` and `slug` (none by modification): id, for the paging below;
-- checkout drafts, the same with `status=checkout-draft`: `any` is every status the
-  orders list shows, which recent WooCommerce releases make leave drafts out (older ones
-  put them in; the orders listing then skips them, this one brings them). They become carts;
+- checkout drafts, the same with `status=checkout-draft`, asked for by name: recent
+  WooCommerce releases leave them out of `any` (older ones put them in: the orders listing
+  then skips them, this one brings them). They become carts;
 - customers, `GET /wp-json/wc/v3/customers?orderby=id&order=desc`: the endpoint has no
   modification filter, so the newest accounts come first and the listing stops at the
   first page that reaches accounts created before the watermark. A name changed on an
@@ -21,10 +21,14 @@ holds), so a pulled order and an imported one are the same record, `carried` inc
 
 Pages are numbered: mailflow counts pages by `X-WP-TotalPages` and the `Link` header's
 `rel="next"`, but asks for page N with its own query rather than following the link, so the
-credentials only ever go to the configured URL. Why an order modified, created or trashed
-mid-pull is never missed: importing/api/paging.py. Here, every page's `X-WP-Total` is
-compared with the first page's: when it changed, an order left (or joined) the list under
-us and the listing is read again from page 1.
+credentials only ever go to the configured URL. Pages by number are windows over a list
+that moves while it is read: sorted by id, an order modified mid-pull keeps its place and a
+new one comes last (sorted by modification, the modified one would jump to the end and push
+an unread one back onto a page already read). An order leaving the list (trashed) or
+joining it mid-list still shifts the rest: every page's `X-WP-Total` is compared with the
+first page's, and when it changed the listing is read again from page 1 (imports are
+idempotent). What changed after its page was read comes in a catch-up round
+(importing/api/paging.py).
 """
 
 from __future__ import annotations
