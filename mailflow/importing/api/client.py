@@ -5,7 +5,8 @@ only (plain `http` to localhost alone, for tests and a shop's own reverse proxy)
 on every request. 429 and 5xx answers and connection trouble are retried with exponential
 backoff, honouring `Retry-After`; 401/403 stop the source (`SourceRefused`), and what is
 still failing after the retries is `SourceUnavailable`. Messages name the source and the
-URL without its query, never a credential.
+URL without its query, never a credential; a platform may pass `error_detail`, which turns
+the error document of a refused request (its body) into the one line its message ends with.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ FIRST_BACKOFF = 1.0
 LONGEST_WAIT = 120.0  # a Retry-After beyond this is not waited for in one cron tick
 RETRIED = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "mailflow (+https://github.com/mailflow) httpx"
+ErrorDetail = Callable[[bytes], str | None]
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,14 @@ class HttpClient:
                  auth: tuple[str, str] | None = None, timeout: timedelta = timedelta(seconds=30),
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 attempts: int = ATTEMPTS) -> None:
+                 attempts: int = ATTEMPTS, error_detail: ErrorDetail | None = None) -> None:
         import httpx  # ~40 ms: only for a run that pulls
 
         self.source = source
         self.base_url = checked_url(base_url, source)
         self.sleep, self.clock, self.attempts = sleep, clock, attempts
         self.waited = 0.0  # seconds slept on retries and throttling, for the report
+        self.error_detail = error_detail
         self._httpx = httpx
         self._client = httpx.Client(
             verify=ssl.create_default_context(), timeout=timeout.total_seconds(),
@@ -150,8 +153,10 @@ class HttpClient:
                         raise SourceError(f"{self.source}: {where} redirects (HTTP {status}):"
                                           " give the source's final https:// URL")
                     if status >= 400:
-                        raise SourceError(f"{self.source}: {where} answered HTTP {status}:"
-                                          " check the source's url and api version")
+                        said = self.error_detail(answer.content) if self.error_detail else None
+                        raise SourceError(f"{self.source}: {where} answered HTTP {status}: "
+                                          + (one_line(said) if said else
+                                             "check the source's url and api version"))
                     return Response(status, dict(answer.headers), answer.content, where)
                 problem = f"HTTP {status}"
                 asked = retry_after(answer.headers.get("Retry-After"), self.clock())
@@ -165,6 +170,12 @@ class HttpClient:
         raise SourceUnavailable(f"{self.source}: {where} is unavailable ({problem}, after"
                                 f" {self.attempts} attempts): nothing was skipped, the next pull"
                                 " starts where this one could not")
+
+
+def one_line(text: str, longest: int = 300) -> str:
+    """What a shop's error document says, as the end of a one-line message."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= longest else flat[:longest - 1] + "…"
 
 
 def _reason(exc: BaseException) -> str:
