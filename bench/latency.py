@@ -62,7 +62,7 @@ class Sink:
         self.arrived: dict[str, float] = {}
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):
         when = time.monotonic()
         for line in envelope.content.split(b"\r\n"):
             if line.lower().startswith(b"message-id:"):
