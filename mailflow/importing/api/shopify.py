@@ -61,6 +61,22 @@ class _TooCostly(Exception):
     """The query's requested cost is over Shopify's single-query limit: ask for fewer nodes."""
 
 
+@dataclass
+class _Bucket:
+    """What the last answer said of the throttle bucket, and the seconds waited since."""
+
+    maximum: float
+    available: float
+    rate: float  # points restored a second
+    at: datetime
+    waited: float = 0.0
+
+    def now(self, clock: datetime) -> float:
+        # waits count even when the clock stands still (tests), never twice when it does not
+        elapsed = max((clock - self.at).total_seconds(), self.waited, 0.0)
+        return min(self.maximum, self.available + self.rate * elapsed)
+
+
 @dataclass(frozen=True)
 class _Kind:
     what: str  # Batch.what
@@ -104,10 +120,11 @@ class _Graphql:
 
     def __init__(self, client: HttpClient, settings: ApiSettings) -> None:
         self.client, self.source = client, settings.name
-        self.path = f"admin/api/{(settings.api_version or '').strip()}/graphql.json"
+        self.version = (settings.api_version or "").strip()
+        self.path = f"admin/api/{self.version}/graphql.json"
         self.page_size = max(1, settings.page_size)
         self.costs: dict[tuple[str, object], float] = {}  # last requested cost, by query and page size
-        self.bucket: tuple[float, float, float, datetime] | None = None  # max, available, rate, at
+        self.bucket: _Bucket | None = None
         self.answered = 0  # answers with data
         self.throttled = 0.0
 
@@ -214,30 +231,25 @@ class _Graphql:
 
     def make_room(self, cost: float | None) -> None:
         """Wait until the bucket, as the last answer left it and refilled since, holds `cost`."""
-        if cost is None or self.bucket is None:
+        bucket = self.bucket
+        if cost is None or bucket is None or bucket.rate <= 0:
             return
-        maximum, available, rate, at = self.bucket
-        if rate <= 0:
-            return
-        elapsed = max((self.client.clock() - at).total_seconds(), 0.0)
-        now = min(maximum, available + rate * elapsed)
-        need = min(cost, maximum)
+        now = bucket.now(self.client.clock())
+        need = min(cost, bucket.maximum)
         if need > now:
-            self.client.wait(min((need - now) / rate, LONGEST_THROTTLE_WAIT))
-            self.bucket = (maximum, need, rate, self.client.clock())
+            self.wait(min((need - now) / bucket.rate, LONGEST_THROTTLE_WAIT))
 
     def note(self, status: dict) -> None:
         maximum, rate = _number(status.get("maximumAvailable")), _number(status.get("restoreRate"))
         available = _number(status.get("currentlyAvailable"))
         if maximum is not None and available is not None and rate is not None:
-            self.bucket = (maximum, available, rate, self.client.clock())
+            self.bucket = _Bucket(maximum, available, rate, self.client.clock())
 
     def throttle(self, requested: float | None, tries: int) -> None:
-        wait = MIN_THROTTLE_WAIT
-        if self.bucket is not None:
-            maximum, available, rate, _ = self.bucket
-            if rate > 0:
-                wait = max((min(requested or maximum, maximum) - available) / rate, MIN_THROTTLE_WAIT)
+        wait, bucket = MIN_THROTTLE_WAIT, self.bucket
+        if bucket is not None and bucket.rate > 0:
+            need = min(requested or bucket.maximum, bucket.maximum)
+            wait = max((need - bucket.now(self.client.clock())) / bucket.rate, MIN_THROTTLE_WAIT)
         wait = min(wait, LONGEST_THROTTLE_WAIT)
         # a few seconds a page: a pull that keeps being throttled past that waits for the next run
         budget = 60.0 + 10.0 * self.answered
@@ -247,7 +259,12 @@ class _Graphql:
                 f" {self.throttled:g}s waited): nothing was skipped, the next pull starts where this"
                 " one could not")
         self.throttled += wait
-        self.client.wait(wait)
+        self.wait(wait)
+
+    def wait(self, seconds: float) -> None:
+        self.client.wait(seconds)
+        if self.bucket is not None:
+            self.bucket.waited += seconds
 
     def fail(self, errors: list[dict], codes: list[str]) -> NoReturn:
         first = _one_line(errors[0].get("message")) or codes[0] or "an error"
@@ -260,8 +277,8 @@ class _Graphql:
             raise SourceRefused(f"{self.source}: Shopify refused the query"
                                 f" ({_one_line(denied.get('message'))}): give the app's access token"
                                 f" the {scopes} access scope (docs/sources.md)")
-        raise SourceError(f"{self.source}: Shopify answered an error: {first} (is the field in the"
-                          " pinned api_version?); nothing was imported from this answer")
+        raise SourceError(f"{self.source}: Shopify answered an error (api_version {self.version}):"
+                          f" {first}; nothing was imported from this answer")
 
 
 # ------------------------------------------------------- GraphQL nodes in the REST JSON shape
