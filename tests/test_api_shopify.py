@@ -247,6 +247,14 @@ def test_another_graphql_error_stops_the_source_with_its_message(fake):
     assert "Field 'displayStatus' doesn't exist on type 'Fulfillment'" in str(caught.value)
 
 
+def test_more_pages_without_a_new_cursor_stop_the_source_rather_than_loop(fake):
+    page = {"nodes": [], "pageInfo": {"hasNextPage": True, "endCursor": None}}
+    fake.faults = [Fault("json", body={"data": {"orders": page}})]
+    with pytest.raises(SourceError) as caught:
+        pull(fake)
+    assert "said more orders follow but gave no new cursor" in str(caught.value)
+
+
 def test_the_wrong_api_version_is_a_source_error(fake):
     fake.version = "2026-01"
     with pytest.raises(SourceError) as caught:

@@ -53,7 +53,7 @@ _VERSION = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])|unstable")
 THROTTLE_TRIES = 6  # THROTTLED answers in a row to one query before giving up for this run
 LONGEST_THROTTLE_WAIT = 60.0
 MIN_THROTTLE_WAIT = 1.0
-REANCHOR = 20_000
+REANCHOR = 20_000  # nodes into one connection before a sorted pull starts a new one
 _SCOPE = re.compile(r"\b(?:read|write)_[a-z_]+\b")
 
 
@@ -160,15 +160,15 @@ class _Graphql:
             info = _obj(connection.get("pageInfo"))
             if info.get("hasNextPage") is not True:
                 return
-            after = self.next_cursor(info, after, kind.noun)
+            after = self.next_cursor(info, after, kind.what)
             depth += len(nodes)
             if kind.by_update and depth >= REANCHOR and batch.newest and batch.newest > anchor:
                 anchor, after, depth = batch.newest, None, 0
 
-    def next_cursor(self, info: dict, after: str | None, noun: str) -> str:
+    def next_cursor(self, info: dict, after: str | None, what: str) -> str:
         cursor = info.get("endCursor")
         if not isinstance(cursor, str) or not cursor or cursor == after:
-            raise SourceError(f"{self.source}: Shopify said more {noun}s follow but gave no new"
+            raise SourceError(f"{self.source}: Shopify said more {what} follow but gave no new"
                               " cursor; the next pull starts where this one could not")
         return cursor
 
@@ -187,7 +187,7 @@ class _Graphql:
         items = _obj(node.get("lineItems"))
         lines, info, after = _objs(items.get("nodes")), _obj(items.get("pageInfo")), None
         while info.get("hasNextPage") is True:
-            after = self.next_cursor(info, after, f"line of {kind.noun} {node.get('name')}")
+            after = self.next_cursor(info, after, f"lines of {kind.noun} {node.get('name')}")
             data = self.ask(kind.lines or "", {"id": node.get("id"), "after": after})
             more = _obj(data.get("node")).get("lineItems")
             if not isinstance(more, dict):
@@ -272,11 +272,10 @@ class _Graphql:
             raise _TooCostly()
         if "ACCESS_DENIED" in codes:
             denied = errors[codes.index("ACCESS_DENIED")]
-            said = f"{denied.get('message')} {_obj(denied.get('extensions')).get('requiredAccess')}"
+            said = _one_line(denied.get("message"))
             scopes = ", ".join(dict.fromkeys(_SCOPE.findall(said))) or "read_orders, read_customers"
-            raise SourceRefused(f"{self.source}: Shopify refused the query"
-                                f" ({_one_line(denied.get('message'))}): give the app's access token"
-                                f" the {scopes} access scope (docs/sources.md)")
+            raise SourceRefused(f"{self.source}: Shopify refused the query ({said}): give the app's"
+                                f" access token the {scopes} access scope (docs/sources.md)")
         raise SourceError(f"{self.source}: Shopify answered an error (api_version {self.version}):"
                           f" {first}; nothing was imported from this answer")
 
