@@ -229,13 +229,27 @@ def log_command(
 
 @app.command("check")
 @guarded
-def check_command(ctx: typer.Context, json: JsonOption = False) -> int:
+def check_command(
+    ctx: typer.Context,
+    json: JsonOption = False,
+    sources: Annotated[bool, typer.Option("--sources", help="Also try each API source's"
+                                          " credentials and say what it would fetch.")] = False,
+    now: NowOption = None,
+) -> int:
     """Validate rules.yaml (and flag the starter's placeholders left), and render every
     template in every locale against sample data."""
     from mailflow import console
     from mailflow.preview import check_project
 
-    config, _ = _open(_globals(ctx), rules=True)
+    config, store = _open(_globals(ctx), rules=True)
+    if sources:
+        from mailflow.clock import parse_now
+        from mailflow.importing.api.pull import pull_all
+
+        report = pull_all(store, config, parse_now(now, config.shop.tz), dry_run=True)
+        console.pull_report(report, as_json=False, quiet=False)
+        if report.exit_code:
+            return report.exit_code
     problems = check_project(config)
     if json:
         console.emit_json({"config": str(config.path), "rules": [r.name for r in config.rules],
@@ -315,6 +329,50 @@ def run_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = Fa
         report = run_once(store, config, parse_now(now, config.shop.tz), recover=not no_lock)
     console.run_report(report, as_json=json, quiet=quiet)
     return report.exit_code
+
+
+@app.command("pull")
+@guarded
+def pull_command(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this API source (its name).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and count; write nothing.")
+                       ] = False,
+    since: Annotated[str | None, typer.Option(help="Ask for what changed this long before --now"
+                                              " (e.g. 2d), instead of since the watermark.")
+                     ] = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> int:
+    """Fetch what changed in the shop's API sources into the store (docs/sources.md)."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.importing.api.pull import pull_all
+
+    g = _globals(ctx)
+    config, store = _open(g)
+    moment, window = parse_now(now, config.shop.tz), _duration("--since", since)
+    if dry_run:
+        report = pull_all(store, config, moment, only=source, dry_run=True, since=window)
+    else:
+        with _locked(g, False) as holding:
+            if not holding:
+                return 0
+            report = pull_all(store, config, moment, only=source, since=window)
+    console.pull_report(report, as_json=json, quiet=quiet)
+    return report.exit_code
+
+
+def _duration(option: str, text: str | None):
+    from mailflow.clock import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 KeysArgument = Annotated[list[str] | None, typer.Argument(

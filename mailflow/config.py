@@ -8,10 +8,12 @@ commands that send need one (`mailflow init` writes it).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from difflib import get_close_matches
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -147,6 +149,43 @@ class Source:
     mapping: str | None = None
 
 
+PLATFORMS = ("shopify", "woocommerce", "prestashop")
+
+
+@dataclass
+class ApiSettings:
+    """A `sources:` entry with `platform:`: a shop's API that `pull` and `run` fetch
+    (docs/sources.md)."""
+
+    name: str  # what `pull --source` and messages call it; the platform's name by default
+    platform: str
+    url: str
+    line: int = 0  # its line in rules.yaml, for messages
+    api_version: str | None = None  # Shopify: pinned, e.g. "2025-10"
+    token_env: str | None = None  # Shopify: the Admin API access token
+    key_env: str | None = None  # WooCommerce consumer key, PrestaShop webservice key
+    secret_env: str | None = None  # WooCommerce consumer secret
+    webhook_secret_env: str | None = None  # signs the platform's webhooks to `serve`
+    backfill: timedelta = timedelta(days=30)  # how far back a first pull reads
+    page_size: int = 100
+
+    @property
+    def pulls(self) -> bool:
+        """It names the credentials a pull needs (else it only receives webhooks)."""
+        return all(getattr(self, key) for key in PULL_CREDENTIALS[self.platform])
+
+    def secret(self, env_name: str | None, what: str, env: Mapping[str, str]) -> str:
+        """A credential from the environment; never from rules.yaml, never printed."""
+        if not env_name:
+            raise ConfigError(f"rules.yaml:{self.line}: source {self.name}: name the environment"
+                              f" variable that holds its {what}")
+        value = env.get(env_name)
+        if not value:
+            raise ConfigError(f"source {self.name}: the environment variable {env_name} ({what})"
+                              " is not set")
+        return value
+
+
 @dataclass
 class Rule:
     name: str
@@ -180,6 +219,7 @@ class Config:
     delivery: Delivery = field(default_factory=Delivery)
     unsubscribe: Unsubscribe = field(default_factory=Unsubscribe)
     sources: list[Source] = field(default_factory=list)
+    apis: list[ApiSettings] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     node: yaml.Node | None = field(default=None, repr=False, compare=False)  # with its lines
 
@@ -339,7 +379,7 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
                                            for k, d in (("url", None), ("mailto", None),
                                                         ("secret_env", "MAILFLOW_SECRET"))))
     if "sources" in top:
-        config.sources = _sources(r, top["sources"][0])
+        config.sources, config.apis = _sources(r, top["sources"][0])
     if "rules" in top:
         config.rules = _rules(r, top["rules"][0], config.folder if check_templates else None)
     return config
@@ -402,19 +442,63 @@ def _delivery(r: _Reader, node: yaml.Node) -> Delivery:
     return delivery
 
 
-def _sources(r: _Reader, node: yaml.Node) -> list[Source]:
+def _sources(r: _Reader, node: yaml.Node) -> tuple[list[Source], list[ApiSettings]]:
     if not isinstance(node, yaml.SequenceNode):
-        raise r.fail(node, "sources should be a list of `- path: ...` entries")
-    sources = []
+        raise r.fail(node, "sources should be a list of `- path: ...` or `- platform: ...`"
+                     " entries")
+    files: list[Source] = []
+    apis: list[ApiSettings] = []
     for item in node.value:
+        if isinstance(item, yaml.MappingNode) and any(k.value == "platform" for k, _ in item.value):
+            api = _api(r, item)
+            if api.name in {a.name for a in apis}:
+                raise r.fail(item, f"two sources are named {api.name!r}: give one a `name:`")
+            apis.append(api)
+            continue
         s = r.mapping(item, "a source", ("path", "kind", "format", "mapping"))
         if "path" not in s:
-            raise r.fail(item, "a source needs a path")
+            raise r.fail(item, "a source needs a path (an export file) or a platform (an API)")
         kind = r.choice(s["kind"], "kind", KINDS) if "kind" in s else None
-        sources.append(Source(r.text(s["path"], "path"), kind,
-                              r.text(s["format"], "format") if "format" in s else None,
-                              r.text(s["mapping"], "mapping") if "mapping" in s else None))
-    return sources
+        files.append(Source(r.text(s["path"], "path"), kind,
+                            r.text(s["format"], "format") if "format" in s else None,
+                            r.text(s["mapping"], "mapping") if "mapping" in s else None))
+    return files, apis
+
+
+_API_KEYS = {"shopify": ("url", "api_version"), "woocommerce": ("url",), "prestashop": ("url",)}
+# the credentials a pull needs; a source without them only receives webhooks
+PULL_CREDENTIALS = {"shopify": ("token_env",), "woocommerce": ("key_env", "secret_env"),
+                    "prestashop": ("key_env",)}
+
+
+def _api(r: _Reader, item: yaml.Node) -> ApiSettings:
+    f = r.mapping(item, "an API source", ("platform", "name", "url", "api_version", "token_env",
+                                          "key_env", "secret_env", "webhook_secret_env",
+                                          "backfill", "page_size"))
+    platform = r.choice(f["platform"], "platform", PLATFORMS)
+    for key in _API_KEYS[platform]:
+        if key not in f:
+            raise r.fail(item, f"a {platform} source needs {key!r} (docs/sources.md)")
+    name = r.text(f["name"], "name") if "name" in f else platform
+    if not _NAME.match(name):
+        raise r.fail(f.get("name", f["platform"])[0],
+                     f"source name {name!r}: use lower-case letters, digits, - and _")
+    url = r.text(f["url"], f"source {name}: url")
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        raise r.fail(f["url"][0], f"source {name}: url {url!r} must be https:// (plain http only"
+                     " to localhost): the shop's data and credentials never travel in clear text")
+    api = ApiSettings(name=name, platform=platform, url=url.rstrip("/"),
+                      line=item.start_mark.line + 1)
+    for key in ("api_version", "token_env", "key_env", "secret_env", "webhook_secret_env"):
+        if key in f:
+            setattr(api, key, r.text(f[key], f"source {name}: {key}"))
+    if "backfill" in f:
+        api.backfill = r.duration(f["backfill"], f"source {name}: backfill")
+    if "page_size" in f:
+        api.page_size = r.whole(f["page_size"], f"source {name}: page_size", 1, 250)
+    return api
 
 
 _RULE_KEYS = ("name", "on", "after", "template", "category", "cap", "skip_if", "where",

@@ -223,13 +223,49 @@ def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
                                                                if report.dry_run else ""))
 
 
+def _pull_problems(report: Any) -> None:
+    for source in report.sources:
+        for rejected in source.rejected:
+            warn(f"{source.name}: {rejected['reason']}")
+        if source.error:
+            error(source.error)
+
+
+def pull_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+    _pull_problems(report)
+    if as_json:
+        emit_json(report.as_json())
+        return
+    if quiet and report.exit_code == 0:
+        return
+    for s in report.sources:
+        if s.error:
+            continue
+        if s.skipped:
+            line(f"{s.name}: not pulled ({s.skipped})")
+            continue
+        fetched = ", ".join(f"{n} {what}" for what, n in s.fetched.items()) or "nothing new"
+        verb = "would fetch" if report.dry_run else "fetched"
+        first = " (first pull: history before now sends nothing)" if s.first else ""
+        line(f"{s.name}: {verb} {fetched} updated since {s.since}{first}")
+    if not report.dry_run:
+        w = report.written
+        line(f"orders: {w.orders.inserted} new, {w.orders.updated} updated"
+             f" ({w.status_changes} status changes); carts: {w.carts.inserted} new,"
+             f" {w.carts.updated} updated; customers: {w.customers.inserted} new,"
+             f" {w.customers.updated} updated")
+
+
 def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
     if as_json:
+        _pull_problems(report.pulled)
         _import_problems(report.imported)
         _send_problems(report.sent)
-        emit_json({"import": report.imported.as_json(), "send": report.sent.as_json(),
-                   "recovered_unknown": report.sent.recovered})
+        emit_json({"pull": report.pulled.as_json(), "import": report.imported.as_json(),
+                   "send": report.sent.as_json(), "recovered_unknown": report.sent.recovered})
         return
+    if report.pulled.sources:
+        pull_report(report.pulled, as_json=False, quiet=True)
     fresh = [f for f in report.imported.files if not f.skipped]  # cron: old files say nothing
     if fresh or report.imported.exit_code:
         import_report(replace(report.imported, files=fresh), as_json=False, quiet=quiet)

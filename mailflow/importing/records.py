@@ -94,6 +94,9 @@ class Order:
     pickup_point: str | None = None
     shipping_address: str | None = None
     platform_id: str | None = None  # the platform's own numeric id, when it differs
+    # when the platform last changed it (an API's or webhook's `updated_at`): an older
+    # version arriving after a newer one (webhooks may come out of order) changes nothing
+    changed_at: datetime | None = None
     email_raw: str | None = None  # set by the import service after validation
     email_key: str | None = None
     email_problem: str | None = None

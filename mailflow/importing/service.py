@@ -18,6 +18,7 @@ from mailflow.importing.records import (
     Customer,
     Fulfillment,
     Order,
+    Record,
     Rejected,
     Unsubscribe,
 )
@@ -262,6 +263,28 @@ def _flush(writer: ImportWriter, record_type: type, batch: list, staged: ImportR
     staged.lines += counts.lines
     staged.status_changes += counts.status_changes
     return [{"line": line, "reason": reason} for line, reason in counts.rejected]
+
+
+def write_records(writer: ImportWriter, records: Iterable[Record | Rejected],
+                  staged: ImportReport, now: datetime, name: str) -> list[dict[str, Any]]:
+    """Validate and write records that came together (a page of a pull, one webhook): the
+    same checks and writes as a file's. Returns what could not be used, as rejections
+    named by record (an API has no lines). Call inside `Store.transaction()`."""
+    rejected: list[dict[str, Any]] = []
+    batches: dict[type, list] = {}
+    for record in records:
+        if isinstance(record, Rejected):
+            rejected.append({"line": record.line, "reason": record.reason})
+            continue
+        problem = _check_people(record)
+        if problem:
+            rejected.append({"line": record.line, "reason": problem})
+            continue
+        batches.setdefault(type(record), []).append(record)
+    for record_type, batch in batches.items():
+        rejected += _flush(writer, record_type, batch, staged, now, name)
+    staged.customers.add(writer.customers)
+    return rejected
 
 
 def merge_reports(report: ImportReport, staged: ImportReport) -> None:

@@ -482,6 +482,7 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
         status_at={"shipped": shipped, "cancelled": cancelled,
                    "delivered": delivered, "at_pickup_point": delivered}.get(entered or ""),
         payment_class=build.payment_class_of(method), carried=frozenset(UPDATABLE_FIELDS) - never,
+        changed_at=build.timestamp(o.get("updated_at"), "updated_at", tz),
         currency=build.clean(o.get("currency")),
         subtotal=build.amount(o.get("subtotal_price"), "subtotal_price"),
         shipping=_shipping_amount(o), tax=build.amount(o.get("total_tax"), "total_tax"),

@@ -328,6 +328,7 @@ def _order(item: dict, line: int, ctx) -> Order:
         shipping_address=_address(item.get("shipping")),
         platform_id=build.clean(item.get("id")), lines=_lines(item),
         carried=frozenset(UPDATABLE_FIELDS) - never,
+        changed_at=_when(item, "date_modified", ctx),
     )
 
 

@@ -137,6 +137,9 @@ class Planner:
         subject = self._subject(d)
         if subject is None:
             return "subject_gone", None
+        started = subject.get("history_before")
+        if started and iso(d.due_at) < started:  # due before a first pull saw it: history
+            return "history", None
         if not d.email:
             problem = email_problem or subject.get("email_problem") or "missing_email"
             return problem.split(":", 1)[0], None
@@ -175,7 +178,7 @@ class Planner:
         if rule.on == "order.placed" and _awaiting_payment(subject):
             return None, (AWAITING_PAYMENT, now)
         if rule.on == "cart.abandoned" and self.config.delivery.max_data_age is not None:
-            newest = store.newest_import("orders")
+            newest = store.newest_orders_data()
             if newest is None or now - from_iso(newest) > self.config.delivery.max_data_age:
                 return None, ("stale_data", now)
         until = quiet_until(now, rule.quiet_hours, self.tz)

@@ -20,12 +20,13 @@ from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, trans
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.outbox import OutboxQueries
 from mailflow.store.retention import RetentionQueries
+from mailflow.store.sources import SourceQueries
 from mailflow.store.writes import ImportWriter
 
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, RetentionQueries):
+class Store(OutboxQueries, RetentionQueries, SourceQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn

@@ -221,3 +221,38 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0005_api_sources",
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            watermark TEXT,
+            first_pulled_at TEXT,
+            pulled_at TEXT,
+            failed_at TEXT,
+            failure TEXT
+        );
+        ALTER TABLE orders ADD COLUMN history_before TEXT;
+        ALTER TABLE orders ADD COLUMN platform_updated_at TEXT;
+        ALTER TABLE carts ADD COLUMN history_before TEXT;
+        ALTER TABLE customers ADD COLUMN history_before TEXT;
+
+        CREATE TABLE webhook_events (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            delivery_id TEXT NOT NULL,
+            topic TEXT,
+            received_at TEXT NOT NULL,
+            body BLOB NOT NULL,
+            processed_at TEXT,
+            outcome TEXT,
+            UNIQUE (source, delivery_id)
+        );
+        CREATE INDEX webhook_events_waiting ON webhook_events(id) WHERE processed_at IS NULL;
+        """,
+    )
+)

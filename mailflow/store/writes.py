@@ -31,7 +31,7 @@ ORDER_COLUMNS = (
     "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency", "subtotal",
     "shipping", "tax", "discount", "total", "payment_method", "shipping_method",
     "tracking_number", "tracking_url", "carrier", "pickup_point", "shipping_address",
-    "payment_class", "content_hash",
+    "payment_class", "platform_updated_at", "content_hash",
 )
 CART_COLUMNS = (
     "id", "source", "email", "email_key", "email_raw", "email_problem", "first_name",
@@ -69,8 +69,8 @@ _NEWER_CONSENT = ("excluded.accepts_marketing IS NOT NULL AND (customers.consent
                   " OR excluded.consent_at >= customers.consent_at)")
 _CUSTOMER_SQL = (
     "INSERT INTO customers (email_key, email, first_name, last_name, locale, accepts_marketing,"
-    " consent_at, created_at, first_seen_at, last_order_at, updated_at, first_order_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email_key) DO UPDATE SET "
+    " consent_at, created_at, first_seen_at, last_order_at, updated_at, first_order_at,"
+    " history_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email_key) DO UPDATE SET "
     + ", ".join(f"{c} = {e.format(newer=_NEWER_CONSENT)}" for c, e in _CUSTOMER_MERGE.items())
     + ", updated_at = excluded.updated_at WHERE "
     + " OR ".join(f"({e.format(newer=_NEWER_CONSENT)}) IS NOT customers.{c}"
@@ -99,13 +99,17 @@ def _flag(value: bool | None) -> int | None:
 
 
 class ImportWriter:
-    """Writes one import's records; call only inside `Store.transaction()`."""
+    """Writes one import's records; call only inside `Store.transaction()`. `history_before`:
+    this is a first pull's backfill: what it brings in for the first time happened before
+    mailflow watched the shop, and no message due before that moment goes out for it."""
 
-    def __init__(self, conn: sqlite3.Connection, import_id: int, source: str, now: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, import_id: int, source: str, now: str,
+                 history_before: str | None = None) -> None:
         self.conn = conn
         self.import_id = import_id
         self.source = source
         self.now = now
+        self.history_before = history_before
         self.customers = Counts()
 
     def _existing(self, table: str, ids: list[str], columns: str) -> dict[str, tuple]:
@@ -115,12 +119,17 @@ class ImportWriter:
     def orders(self, batch: list[Order]) -> Counts:
         counts = Counts()
         latest = {o.order_id: o for o in batch}  # the same order twice in one file: last wins
-        existing = self._existing("orders", list(latest), "content_hash, status")
+        existing = self._existing("orders", list(latest), "content_hash, status,"
+                                  " platform_updated_at")
         stored = self._stored_orders([o for o in latest.values()
                                       if o.carried is not None and o.order_id in existing])
         rows, lines, events, touched, merged = [], [], [], [], []
         for o in latest.values():
             before = existing.get(o.order_id)
+            if before is not None and o.changed_at is not None and before[2] is not None \
+                    and iso(o.changed_at) < before[2]:
+                counts.unchanged += 1  # an older version than the stored one
+                continue
             if o.order_id in stored:
                 o = _merge(o, stored[o.order_id])
             elif o.created_at is None:
@@ -137,12 +146,14 @@ class ImportWriter:
                 o.subtotal, o.shipping, o.tax, o.discount, o.total, o.payment_method,
                 o.shipping_method, o.tracking_number, o.tracking_url, o.carrier, o.pickup_point,
                 o.shipping_address, o.payment_class,
+                iso(o.changed_at) if o.changed_at else (before[2] if before else None),
             )
             digest = _hash(values, o.lines)
             if before is not None and before[0] == digest:
                 counts.unchanged += 1
                 continue
-            rows.append((*values, digest, self.now, self.now, self.import_id))
+            rows.append((*values, digest, self.now, self.now, self.import_id,
+                         self.history_before))
             touched.append(o.order_id)
             lines.extend((o.order_id, i, ln.sku, ln.name, ln.quantity, ln.price)
                          for i, ln in enumerate(o.lines, 1))
@@ -153,9 +164,9 @@ class ImportWriter:
                 counts.updated += 1
                 if before[1] != o.status:
                     counts.status_changes += 1
-        columns = (*ORDER_COLUMNS, "first_seen_at", "updated_at", "import_id")
+        columns = (*ORDER_COLUMNS, "first_seen_at", "updated_at", "import_id", "history_before")
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns
-                            if c not in ("id", "first_seen_at"))
+                            if c not in ("id", "first_seen_at", "history_before"))
         self.conn.executemany(
             f"INSERT INTO orders ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             f" ON CONFLICT(id) DO UPDATE SET {updates}", rows)
@@ -218,7 +229,7 @@ class ImportWriter:
     def carts(self, batch: list[Cart]) -> Counts:
         counts = Counts()
         latest = {c.cart_id: c for c in batch}
-        existing = self._existing("carts", list(latest), "content_hash")
+        existing = self._existing("carts", list(latest), "content_hash, updated_at")
         rows, lines, touched = [], [], []
         for c in latest.values():
             values = (
@@ -229,10 +240,10 @@ class ImportWriter:
             )
             digest = _hash(values, c.lines)
             before = existing.get(c.cart_id)
-            if before is not None and before[0] == digest:
-                counts.unchanged += 1
+            if before is not None and (before[0] == digest or values[11] < before[1]):
+                counts.unchanged += 1  # the same, or older than what is stored
                 continue
-            rows.append((*values, digest, self.now, self.import_id))
+            rows.append((*values, digest, self.now, self.import_id, self.history_before))
             touched.append(c.cart_id)
             lines.extend((c.cart_id, i, ln.sku, ln.name, ln.quantity, ln.price)
                          for i, ln in enumerate(c.lines, 1))
@@ -240,9 +251,9 @@ class ImportWriter:
                 counts.inserted += 1
             else:
                 counts.updated += 1
-        columns = (*CART_COLUMNS, "first_seen_at", "import_id")
+        columns = (*CART_COLUMNS, "first_seen_at", "import_id", "history_before")
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns
-                            if c not in ("id", "first_seen_at"))
+                            if c not in ("id", "first_seen_at", "history_before"))
         self.conn.executemany(
             f"INSERT INTO carts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             f" ON CONFLICT(id) DO UPDATE SET {updates}", rows)
@@ -269,7 +280,7 @@ class ImportWriter:
                 continue
             row = merged.get(key)
             new = [key, email, first, last, locale, _flag(consent), iso(consent_at), iso(created),
-                   iso(seen), iso(ordered), self.now, iso(first_order)]
+                   iso(seen), iso(ordered), self.now, iso(first_order), self.history_before]
             if row is None:
                 merged[key] = new
                 continue

@@ -20,7 +20,8 @@ from waitress.server import create_server
 from mailflow import console
 from mailflow.config import Config
 from mailflow.errors import UsageError
-from mailflow.web.unsubscribe import MAX_BODY, UnsubscribeApp
+from mailflow.web.app import App
+from mailflow.web.webhooks import MAX_BODY
 
 DEFAULT_TIMEOUT = 30  # seconds a connection may stay idle or half-sent before it is closed
 BACKLOG = 1024  # a mailing's clicks come in bursts: the kernel queues them instead of resetting them
@@ -29,7 +30,8 @@ THREADS = 8  # SQLite serialises the writes anyway: more threads would only wait
 # 500 stays well under the usual limit of 1024 open files
 CONNECTION_LIMIT = 500
 CLEANUP_INTERVAL = 1  # seconds between sweeps for timed-out connections (waitress: 30)
-# the endpoint needs ~30 bytes; waitress answers 413 to a declared length >= this unread
+# waitress answers 413 to a declared length >= this without reading it; the unsubscribe
+# endpoint refuses more than its ~30 bytes itself
 MAX_REQUEST_BODY = MAX_BODY + 1
 # select() cannot watch a descriptor numbered 1024 or more and waitress's loop dies of it (seen
 # with 1,000 clients in the server's own process); poll() has no such limit
@@ -73,12 +75,24 @@ class Server:
 
 
 def serve(config: Config, db: Path, host: str, port: int, timeout: int) -> None:
-    """`mailflow serve`: the unsubscribe endpoint until ^C (raised again: exit 130, as for every
-    command) or a signal."""
-    server = Server(UnsubscribeApp(config, db), host, port, timeout)
-    console.warn(f"serving {config.unsubscribe.url} on {server.url}")
-    if not server.run():
-        raise KeyboardInterrupt
+    """`mailflow serve`: the unsubscribe endpoint and the webhooks until ^C (raised again: exit
+    130, as for every command) or a signal; kept webhook events are imported, and what they
+    make due is sent, by a background sender under the run lock."""
+    from mailflow.cron import EventSender
+
+    sender = EventSender(config, db)
+    app = App(config, db, sender.wake)
+    server = Server(app, host, port, timeout)
+    if app.unsubscribe is not None:
+        console.warn(f"serving {config.unsubscribe.url} on {server.url}")
+    for name in app.webhooks.sources:
+        console.warn(f"serving webhooks of {name} at {server.url}/webhooks/{name}")
+    sender.start()
+    try:
+        if not server.run():
+            raise KeyboardInterrupt
+    finally:
+        sender.stop()
 
 
 def _listen(host: str, port: int) -> socket.socket:
