@@ -91,7 +91,7 @@ def test_an_order_updated_between_pages_is_seen_again_and_none_is_missed(fake):
         if root == "orders" and page == 1:
             # #1002 was on page 1 (paid at the counter now); #1004 was still ahead of the cursor
             server.update("#1002", updatedAt="2026-11-21T10:00:00Z", displayFinancialStatus="PAID")
-            server.update("#1004", updatedAt="2026-11-21T10:05:00Z")
+            server.update("#1004", updatedAt="2026-11-21T12:00:30Z")  # after the pull started
 
     fake.after_page = merchant_acts
     batches = pull(fake, page_size=3)
@@ -99,8 +99,11 @@ def test_an_order_updated_between_pages_is_seen_again_and_none_is_missed(fake):
     assert sorted(set(seen)) == [f"#{n}" for n in range(1001, 1009)]
     assert seen.count("#1002") == 2
     last_1002 = [r for r in records(batches, "orders") if r.order_id == "#1002"][-1]
-    assert last_1002.status == "paid"
-    assert max(b.newest for b in batches if b.what == "orders") == at("2026-11-21T10:05:00Z")
+    assert (last_1002.status, last_1002.changed_at) == ("paid", at("2026-11-21T10:00:00Z"))
+    assert [r.changed_at for r in records(batches, "orders") if r.order_id == "#1004"] == [
+        at("2026-11-21T12:00:30Z")]
+    # the source's watermark never passes the pull's start: what changed during it comes again
+    assert [b.newest for b in batches if b.what == "orders"][-1] == NOW
 
 
 def test_a_long_pull_restarts_its_connection_from_the_newest_update_seen(fake, monkeypatch):

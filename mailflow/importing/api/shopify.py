@@ -23,11 +23,13 @@ Why paging skips nothing while the shop keeps changing:
   cursor, and never out of the filter; one already seen moves to the end and is seen again
   (imports are idempotent). A change after the last page is newer than everything this pull
   returned, so the next pull (from the newest `updatedAt` seen, less base.OVERLAP) gets it.
+- `mailflow pull` keeps one watermark a source, the newest `newest` of all its pages. No page
+  says a `newest` later than T0, the moment this pull started (our clock): whatever changed
+  while it ran, orders, checkouts or customers, the next pull asks for again. (Our clock
+  against the shop's: OVERLAP covers the skew.)
 - Abandoned checkouts cannot be sorted by update time, only by ID: a checkout updated after
-  the cursor passed it would not come again. So their window is closed at the moment their
-  pull starts (`updated_at <= T0`): such a checkout leaves the window instead, and because
-  nothing newer than T0 is returned its change is after this source's newest `updatedAt`,
-  where the next pull starts. (Our clock against the shop's: OVERLAP covers the skew.)
+  the cursor passed it would not come again. So their window is closed at T0
+  (`updated_at <= T0`): such a checkout leaves the window instead, for the next pull.
 - Shopify pages one connection 25,000 nodes deep at most; a sorted pull starts a new
   connection from the newest `updatedAt` it has seen well before that (nodes at exactly that
   time come again).
@@ -109,10 +111,10 @@ class ShopifyApi:
 
     def fetch(self, client: HttpClient, settings: ApiSettings, since: datetime,
               tz: tzinfo) -> Iterator[Batch]:
-        api = _Graphql(client, settings)
-        yield from api.pages(_ORDERS, since, None, tz)
-        yield from api.pages(_CHECKOUTS, since, client.clock(), tz)
-        yield from api.pages(_CUSTOMERS, since, None, tz)
+        api, started = _Graphql(client, settings), client.clock()
+        yield from api.pages(_ORDERS, since, None, started, tz)
+        yield from api.pages(_CHECKOUTS, since, started, started, tz)
+        yield from api.pages(_CUSTOMERS, since, None, started, tz)
 
 
 class _Graphql:
@@ -128,7 +130,7 @@ class _Graphql:
         self.answered = 0  # answers with data
         self.throttled = 0.0
 
-    def pages(self, kind: _Kind, since: datetime, until: datetime | None,
+    def pages(self, kind: _Kind, since: datetime, until: datetime | None, started: datetime,
               tz: tzinfo) -> Iterator[Batch]:
         anchor, after, depth, count = since, None, 0, 0
         first = min(self.page_size, kind.page)
@@ -149,21 +151,22 @@ class _Graphql:
                 raise SourceError(f"{self.source}: Shopify's answer has no {kind.root}; nothing was"
                                   " imported from this answer")
             nodes = _objs(connection.get("nodes"))
-            batch = Batch(kind.what)
+            batch, newest = Batch(kind.what), None
             for node in nodes:
                 count += 1
                 batch.records.append(self.record(kind, node, count, tz))
                 stamp = _stamp(node.get("updatedAt"), tz)
-                if stamp is not None and (batch.newest is None or stamp > batch.newest):
-                    batch.newest = stamp
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+            batch.newest = min(newest, started) if newest is not None else None
             yield batch
             info = _obj(connection.get("pageInfo"))
             if info.get("hasNextPage") is not True:
                 return
             after = self.next_cursor(info, after, kind.what)
             depth += len(nodes)
-            if kind.by_update and depth >= REANCHOR and batch.newest and batch.newest > anchor:
-                anchor, after, depth = batch.newest, None, 0
+            if kind.by_update and depth >= REANCHOR and newest is not None and newest > anchor:
+                anchor, after, depth = newest, None, 0
 
     def next_cursor(self, info: dict, after: str | None, what: str) -> str:
         cursor = info.get("endCursor")
@@ -287,7 +290,7 @@ def _order(o: dict, line: int, tz: tzinfo) -> Record:
     customer, ship = _obj(o.get("customer")), o.get("shippingLine")
     rest = {
         "id": o.get("legacyResourceId") or _tail(o.get("id")), "name": o.get("name"),
-        "email": o.get("email"), "created_at": o.get("createdAt"),
+        "email": o.get("email"), "created_at": o.get("createdAt"), "updated_at": o.get("updatedAt"),
         "processed_at": o.get("processedAt"), "cancelled_at": o.get("cancelledAt"),
         "financial_status": o.get("displayFinancialStatus"),
         "fulfillment_status": o.get("displayFulfillmentStatus"),
