@@ -83,8 +83,10 @@ def order(number: int) -> dict:
     return {"id": 7000000 + number, "name": f"#B{number}", "email": f"client{number}@example.com",
             "created_at": at, "updated_at": at, "financial_status": "paid",
             "fulfillment_status": None, "currency": "EUR", "total_price": "42.00",
-            "subtotal_price": "42.00", "total_tax": "7.00", "payment_gateway_names": ["shopify_payments"],
-            "customer": {"first_name": "Camille", "last_name": "Martin", "email": f"client{number}@example.com"},
+            "subtotal_price": "42.00", "total_tax": "7.00",
+            "payment_gateway_names": ["shopify_payments"],
+            "customer": {"first_name": "Camille", "last_name": "Martin",
+                         "email": f"client{number}@example.com"},
             "line_items": [{"sku": "MUG", "name": "Mug bleu", "quantity": 1, "price": "42.00"}]}
 
 
