@@ -21,7 +21,7 @@ from mailflow.errors import ConfigError, SourceError, SourceRefused, SourceUnava
 from mailflow.importing import prestashop_states
 from mailflow.importing.api.base import ApiSettings, Batch
 from mailflow.importing.api.client import HttpClient
-from mailflow.importing.api.prestashop import PrestaShop, error_detail
+from mailflow.importing.api.prestashop import PrestaShopApi, error_detail
 from mailflow.importing.records import Cart, Customer, Line, Order, Rejected
 
 ROOT = Path(__file__).parent.parent
@@ -43,7 +43,7 @@ def settings(fake: FakePrestaShop, **options: object) -> ApiSettings:
 
 def pull(fake: FakePrestaShop, *, since: datetime = SINCE, sleeps: list[float] | None = None,
          client: HttpClient | None = None, **options: object) -> list[Batch]:
-    platform = PrestaShop()
+    platform = PrestaShopApi()
     source = settings(fake, **options)
     waits = [] if sleeps is None else sleeps
     opened = client or platform.open(source, ENV, sleep=waits.append, clock=lambda: NOW)
@@ -205,7 +205,7 @@ def test_401_is_refused_in_a_line_naming_no_credential():
         with FakePrestaShop() as fake:
             if env is ENV:
                 fake.fail("401")
-            platform, source = PrestaShop(), settings(fake)
+            platform, source = PrestaShopApi(), settings(fake)
             with platform.open(source, env, sleep=lambda s: None, clock=lambda: NOW) as client, \
                     pytest.raises(SourceRefused) as refused:
                 list(platform.fetch(client, source, SINCE, PARIS))
@@ -259,7 +259,7 @@ def test_an_error_document_is_said_in_one_line():
 
 def test_credentials_come_from_the_environment():
     with FakePrestaShop() as fake, pytest.raises(ConfigError, match="PS_KEY"):
-        PrestaShop().open(settings(fake), {}, sleep=lambda s: None, clock=lambda: NOW)
+        PrestaShopApi().open(settings(fake), {}, sleep=lambda s: None, clock=lambda: NOW)
 
 
 # --- what each kind of order becomes -----------------------------------------------------------

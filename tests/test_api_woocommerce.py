@@ -19,7 +19,7 @@ from mailflow.errors import ConfigError, SourceError, SourceRefused, SourceUnava
 from mailflow.importing import woocommerce as rest
 from mailflow.importing.api.base import ApiSettings, Batch
 from mailflow.importing.api.client import HttpClient
-from mailflow.importing.api.woocommerce import WooCommerce, error_detail
+from mailflow.importing.api.woocommerce import WooCommerceApi, error_detail
 from mailflow.importing.formats import ParseContext
 from mailflow.importing.records import Cart, Customer, Line, Order, Rejected
 
@@ -42,7 +42,7 @@ def settings(fake: FakeWooCommerce, **options: object) -> ApiSettings:
 
 def pull(fake: FakeWooCommerce, *, since: datetime = SINCE, sleeps: list[float] | None = None,
          client: HttpClient | None = None, **options: object) -> list[Batch]:
-    platform = WooCommerce()
+    platform = WooCommerceApi()
     source = settings(fake, **options)
     waits = [] if sleeps is None else sleeps
     opened = client or platform.open(source, ENV, sleep=waits.append, clock=lambda: NOW)
@@ -229,7 +229,7 @@ def test_401_is_refused_in_a_line_naming_no_credential():
         with FakeWooCommerce() as fake:
             if env is ENV:
                 fake.fail("401")
-            platform, source = WooCommerce(), settings(fake)
+            platform, source = WooCommerceApi(), settings(fake)
             with platform.open(source, env, sleep=lambda s: None, clock=lambda: NOW) as client, \
                     pytest.raises(SourceRefused) as refused:
                 list(platform.fetch(client, source, SINCE, PARIS))
@@ -281,7 +281,7 @@ def test_an_error_document_is_said_in_one_line():
 
 def test_credentials_come_from_the_environment():
     with FakeWooCommerce() as fake, pytest.raises(ConfigError, match="WC_SECRET"):
-        WooCommerce().open(settings(fake), {"WC_KEY": KEY}, sleep=lambda s: None, clock=lambda: NOW)
+        WooCommerceApi().open(settings(fake), {"WC_KEY": KEY}, sleep=lambda s: None, clock=lambda: NOW)
 
 
 # --- what each kind of order becomes -----------------------------------------------------------

@@ -53,7 +53,7 @@ _ALWAYS = frozenset({"status", "created_at", "subtotal", "shipping", "tax", "dis
 _FROM_CUSTOMER = frozenset({"email", "first_name", "last_name", "accepts_marketing"})
 
 
-class PrestaShop:
+class PrestaShopApi:
     name = "prestashop"
 
     def open(self, settings: ApiSettings, env: Mapping[str, str], *, sleep: Sleep,

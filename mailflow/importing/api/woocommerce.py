@@ -54,7 +54,7 @@ RESTARTS = 3  # readings of a listing from page 1 when its total keeps changing
 _NEXT = re.compile(r'rel="?next"?')
 
 
-class WooCommerce:
+class WooCommerceApi:
     name = "woocommerce"
 
     def open(self, settings: ApiSettings, env: Mapping[str, str], *, sleep: Sleep,
