@@ -18,9 +18,9 @@ SEND, SKIP, DEFER = "would_send", "skipped", "deferred"
 MAPPING = Path(__file__).parent.parent / "examples" / "prestashop" / "mapping.yaml"
 NO_CONSENT_WARNING = (
     ": no marketing consent for any of its 12 records (no column such as 'Accepts Email"
-    " Marketing', no newsletter plugin's order meta, or every one empty): with shop.consent: optional, marketing e-mails go to"
-    " them as to customers who agreed; set shop.consent: required, or import a customers"
-    " export that says")
+    " Marketing', no newsletter plugin's order meta, or every one empty): with shop.consent:"
+    " optional, marketing e-mails go to them as to customers who agreed; set shop.consent:"
+    " required, or import a customers export that says")
 
 
 @pytest.fixture

@@ -133,8 +133,9 @@ def test_woocommerce_export_without_consent_meta_says_so(shop):
     assert result.stderr.splitlines() == [
         f"{shop.folder / 'exports' / 'woocommerce_orders_no_consent.json'}: no marketing consent"
         " for any of its 14 records (no column such as 'Accepts Email Marketing', no newsletter"
-        " plugin's order meta, or every one empty): with shop.consent: optional, marketing e-mails go to them as to customers who"
-        " agreed; set shop.consent: required, or import a customers export that says"]
+        " plugin's order meta, or every one empty): with shop.consent: optional, marketing"
+        " e-mails go to them as to customers who agreed; set shop.consent: required, or import"
+        " a customers export that says"]
     # as it says: Hélène, who refused on the other site, would get the welcome here
     _, people = shop.decide("2026-05-12T10:00")
     assert people["helene.mercier@example.fr"] == [("welcome", SEND, None)]
@@ -157,3 +158,18 @@ def test_woocommerce_confirmation_shows_the_prices_the_customer_saw(shop):
     shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
     confirmation = shop.preview("order-confirmation", "2101")
     assert "2 × 11,50 €" in confirmation and "1 × 24,50 €" in confirmation
+
+
+def test_woocommerce_partial_shipped_does_not_say_the_whole_order_left(shop):
+    # Advanced Shipment Tracking's partial-shipped: the REST order does not say which items
+    # the parcel holds, so the e-mail lists the order without claiming either
+    shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
+    shipped = shop.preview("shipped", "2107")
+    assert "Une partie de votre commande est en route ; le reste suivra" in shipped
+    assert "Votre commande est en route" not in shipped
+    assert "Dans ce colis" not in shipped and "À suivre" not in shipped
+    summary = shipped.split("Récapitulatif")[1].split("Total")[0]
+    assert all(name in summary for name in (
+        "Savon à l'huile d'olive", "Porte-savon en galet", "Bougie parfumée figue & cèdre"))
+    completed = shop.preview("shipped", "2108")
+    assert "Votre commande est en route !" in completed and "Une partie" not in completed

@@ -329,6 +329,7 @@ def _order(item: dict, line: int, ctx) -> Order:
         tracking_number=number, tracking_url=url, carrier=carrier,
         shipping_address=_address(item.get("shipping")),
         platform_id=build.clean(item.get("id")), lines=_lines(item),
+        partially_shipped=slug == "partial-shipped",  # which lines, the REST order does not say
         carried=frozenset(UPDATABLE_FIELDS) - never,
     )
 

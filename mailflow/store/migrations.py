@@ -221,3 +221,13 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0005_partial_shipments",
+        """
+        ALTER TABLE order_lines ADD COLUMN shipped INTEGER;
+        ALTER TABLE orders ADD COLUMN partially_shipped INTEGER;
+        """,
+    )
+)
