@@ -231,3 +231,13 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0006_partial_shipments",
+        """
+        ALTER TABLE order_lines ADD COLUMN shipped INTEGER;
+        ALTER TABLE orders ADD COLUMN partially_shipped INTEGER;
+        """,
+    )
+)
