@@ -37,11 +37,34 @@ def _lines(row: dict[str, Any]) -> list[dict[str, Any]]:
              "price": ln.get("price")} for ln in row.get("lines") or []]
 
 
+def _flag(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _order_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """An order's lines, each with `shipped`: True (the whole line left), False, None (not
+    known)."""
+    return [{**view, "shipped": _flag(ln.get("shipped"))}
+            for view, ln in zip(_lines(row), row.get("lines") or [], strict=True)]
+
+
+def partially_shipped(said: bool | None, lines: list[dict[str, Any]]) -> bool:
+    """Part of the order has left and part has not: the platform's own word when it gives
+    one (Shopify `partial`, WooCommerce `partial-shipped`), else its lines, some known
+    shipped and some known not."""
+    if said is not None:
+        return said
+    known = {ln["shipped"] for ln in lines}
+    return True in known and False in known
+
+
 def order_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
     view = _view(row, ORDER_FIELDS, ORDER_TIMES)
-    view["lines"] = _lines(row)
+    view["lines"] = _order_lines(row)
+    view["partially_shipped"] = partially_shipped(_flag(row.get("partially_shipped")),
+                                                  view["lines"])
     number, url = row.get("tracking_number"), row.get("tracking_url")
     view["tracking"] = ({"number": number, "url": url, "carrier": row.get("carrier")}
                         if number or url else None)

@@ -33,7 +33,9 @@ def sample_order(status: str = "paid", locale: str = "fr") -> dict:
         "shipped_at": created + timedelta(days=1) if shipped else None,
         "delivered_at": created + timedelta(days=2) if status in ("delivered", "invoiced") else None,
         "cancelled_at": created + timedelta(hours=5) if status in ("cancelled", "refunded") else None,
-        "lines": [dict(line) for line in _LINES],
+        # every line left with the parcel; none has yet before it ships
+        "lines": [{**line, "shipped": shipped} for line in _LINES],
+        "partially_shipped": False,
         "tracking": {"number": "6A12345678901", "carrier": "Colissimo",
                      "url": "https://www.laposte.fr/outils/suivre-vos-envois?code=6A12345678901"}
         if shipped else None,
@@ -89,6 +91,13 @@ def varied_orders(locale: str = "fr") -> list[tuple[str, dict]]:
         _order("cash on delivery", "in_preparation", locale, payment_method="cod", paid_at=None),
         _order("shipped with tracking", "shipped", locale),
         _order("shipped without tracking", "shipped", locale, tracking=None),
+        _order("partially shipped (the teapot still to come)", "shipped", locale,
+               partially_shipped=True,
+               lines=[{**_LINES[0], "shipped": True}, {**_LINES[1], "shipped": False}]),
+        _order("partially shipped, which lines not known", "shipped", locale,
+               partially_shipped=True, lines=[{**line, "shipped": None} for line in _LINES]),
+        _order("shipped, which lines left not known", "shipped", locale,
+               lines=[{**line, "shipped": None} for line in _LINES]),
         _order("tracking number without a link", "shipped", locale,
                tracking={"number": "6A12345678901", "url": None, "carrier": None}),
         _order("at a pickup point", "at_pickup_point", locale),
@@ -102,14 +111,15 @@ def varied_orders(locale: str = "fr") -> list[tuple[str, dict]]:
         _order("no name at all", "shipped", locale, first_name=None, last_name=None),
         _order("no lines", "paid", locale, lines=[]),
         _order("amounts missing", "paid", locale, **no_amounts, currency=None,
-               lines=[{"sku": None, "name": "Mug", "quantity": 1, "price": None}]),
+               lines=[{"sku": None, "name": "Mug", "quantity": 1, "price": None,
+                       "shipped": None}]),
         _order("order id without #", "paid", locale, id="1042"),
         _order("nothing to ship (no shipping details)", "paid", locale, shipping=None,
                shipping_method=None, shipping_address=None, payment_method=None),
         _order("no locale, no e-mail", "paid", locale, locale=None, email=None),
         _order("a long name", "paid", locale, first_name=_LONG, last_name=_LONG,
                lines=[{"sku": "X" * 40, "name": f"Théière « {_LONG} »", "quantity": 12,
-                       "price": "1234567.89"}]),
+                       "price": "1234567.89", "shipped": False}]),
     ]
 
 

@@ -286,7 +286,7 @@ def test_credentials_come_from_the_environment():
 
 # --- what each kind of order becomes -----------------------------------------------------------
 
-COMMON = {"currency": "EUR", "discount": "0.00", "shipping": "4.08", "shipping_method": "Colissimo",
+COMMON = {"currency": "EUR", "discount": "0.00", "shipping": "4.90", "shipping_method": "Colissimo",
           "delivered_at": None, "cancelled_at": None, "pickup_point": None, "tracking_url": None}
 LEA = {"email": "lea.dubois@example.fr", "first_name": "Léa", "last_name": "Dubois",
        "shipping_address": "12 rue des Lilas, 75011 Paris, FR"}
@@ -301,51 +301,52 @@ CREAM = ("CRM-KAR", "Crème mains karité – 75 ml")
 CANDLE = ("BGI-LAV", "Bougie lavande")
 NO_TRACKING = {"tracking_number": None, "carrier": None}
 
+# prices as the customer saw them at checkout: the shop's prices include VAT
 KINDS = {
     "card, paid": ("1001", {
         **LEA, "status": "paid", "payment_method": "Credit Card (Stripe)", "payment_class": "online",
         "created_at": at("2026-03-20T09:15:00"), "paid_at": at("2026-03-20T09:16:05"),
-        "status_at": at("2026-03-20T09:16:05"), "shipped_at": None, "subtotal": "39.59",
+        "status_at": at("2026-03-20T09:16:05"), "shipped_at": None, "subtotal": "47.50",
         "tax": "8.73", "total": "52.40", "accepts_marketing": True, "locale": None, **NO_TRACKING,
-        "lines": [Line(*SOAP, 2, "9.585"), Line(*CREAM, 1, "20.42")]}),
+        "lines": [Line(*SOAP, 2, "11.50"), Line(*CREAM, 1, "24.50")]}),
     "cash on delivery, processing": ("1002", {
         **HUGO, "status": "pending_payment", "payment_method": "Cash on delivery",
         "payment_class": "on_delivery", "created_at": at("2026-03-20T10:02:00"), "paid_at": None,
-        "status_at": None, "shipped_at": None, "subtotal": "15.00", "tax": "3.82", "total": "22.90",
+        "status_at": None, "shipped_at": None, "subtotal": "18.00", "tax": "3.82", "total": "22.90",
         "accepts_marketing": None, "locale": None, **NO_TRACKING,
-        "lines": [Line(*CANDLE, 1, "15.0")]}),
+        "lines": [Line(*CANDLE, 1, "18.00")]}),
     "bank transfer, on hold": ("1003", {
         **CHLOE, "status": "pending_payment", "payment_method": "Direct bank transfer",
         "payment_class": "offline", "created_at": at("2026-03-20T11:40:00"), "paid_at": None,
-        "status_at": None, "shipped_at": None, "subtotal": "40.83", "tax": "8.99", "total": "53.90",
+        "status_at": None, "shipped_at": None, "subtotal": "49.00", "tax": "8.99", "total": "53.90",
         "accepts_marketing": False, "locale": None, **NO_TRACKING,
-        "lines": [Line(*CREAM, 2, "20.415")]}),
+        "lines": [Line(*CREAM, 2, "24.50")]}),
     "cheque, on hold": ("1004", {
         **NOAH, "status": "pending_payment", "payment_method": "Check payments",
         "payment_class": "offline", "created_at": at("2026-03-20T13:05:00"), "paid_at": None,
-        "status_at": None, "shipped_at": None, "subtotal": "9.58", "tax": "2.74", "total": "16.40",
+        "status_at": None, "shipped_at": None, "subtotal": "11.50", "tax": "2.74", "total": "16.40",
         "accepts_marketing": None, "locale": "en", **NO_TRACKING,
-        "lines": [Line(*SOAP, 1, "9.58")]}),
+        "lines": [Line(*SOAP, 1, "11.50")]}),
     "cancelled": ("1005", {
         **HUGO, "status": "cancelled", "payment_method": "Direct bank transfer",
         "payment_class": "offline", "created_at": at("2026-03-19T08:00:00"), "paid_at": None,
-        "status_at": None, "shipped_at": None, "subtotal": "30.00", "tax": "6.82", "total": "40.90",
+        "status_at": None, "shipped_at": None, "subtotal": "36.00", "tax": "6.82", "total": "40.90",
         "accepts_marketing": None, "locale": None, **NO_TRACKING,
-        "lines": [Line(*CANDLE, 2, "15.0")]}),
+        "lines": [Line(*CANDLE, 2, "18.00")]}),
     "refunded": ("1006", {
         **LEA, "status": "refunded", "payment_method": "Credit Card (Stripe)",
         "payment_class": "online", "created_at": at("2026-03-18T16:20:00"),
         "paid_at": at("2026-03-18T16:21:00"), "status_at": None, "shipped_at": None,
-        "subtotal": "20.42", "tax": "4.90", "total": "29.40", "accepts_marketing": None,
-        "locale": None, **NO_TRACKING, "lines": [Line(*CREAM, 1, "20.42")]}),
+        "subtotal": "24.50", "tax": "4.90", "total": "29.40", "accepts_marketing": None,
+        "locale": None, **NO_TRACKING, "lines": [Line(*CREAM, 1, "24.50")]}),
     "completed with tracking": ("1007", {
         **CHLOE, "status": "shipped", "payment_method": "Credit Card (Stripe)",
         "payment_class": "online", "created_at": at("2026-03-17T10:00:00"),
         "paid_at": at("2026-03-17T10:01:00"), "status_at": at("2026-03-20T16:45:00"),
-        "shipped_at": at("2026-03-20T16:45:00"), "subtotal": "24.58", "tax": "5.74",
+        "shipped_at": at("2026-03-20T16:45:00"), "subtotal": "29.50", "tax": "5.74",
         "total": "34.40", "accepts_marketing": None, "locale": None,
         "tracking_number": "6A12345678901", "carrier": "colissimo",
-        "lines": [Line(*SOAP, 1, "9.58"), Line(*CANDLE, 1, "15.0")]}),
+        "lines": [Line(*SOAP, 1, "11.50"), Line(*CANDLE, 1, "18.00")]}),
 }
 
 
@@ -375,7 +376,7 @@ def test_a_checkout_draft_is_a_cart(pulled):
     assert latest(pulled)[Cart, "1008"] == Cart(
         cart_id="1008", line=1, email="noah.petit@example.com", created_at=at("2026-03-20T17:30:00"),
         updated_at=at("2026-03-20T17:42:00"), first_name="Noah", last_name="Petit",
-        currency="EUR", total="59.00", lines=[Line(*CREAM, 1, "20.42"), Line(*SOAP, 3, "9.5833")])
+        currency="EUR", total="59.00", lines=[Line(*CREAM, 1, "24.50"), Line(*SOAP, 3, "11.50")])
 
 
 def test_an_order_the_adapter_rejects_is_a_rejected_record_naming_it():

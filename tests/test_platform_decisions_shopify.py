@@ -143,3 +143,45 @@ def test_shopify_a_customer_new_in_the_customers_export_gets_the_welcome(shop):
         "lea.dubois@example.fr": [("welcome", SKIP, "no_consent")],
         "ines.garnier@example.fr": [("welcome", SEND, None)],  # subscribed since yesterday
     }
+
+
+def _between(text: str, start: str, end: str) -> str:
+    """The part of `text` under the heading `start`, up to `end`."""
+    assert start in text and end in text.split(start, 1)[1], (start, end, text)
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_shopify_csv_a_partial_shipment_lists_what_left_and_what_follows(shop):
+    # #1207: `Fulfillment Status` partial, `Lineitem fulfillment status` fulfilled, fulfilled,
+    # pending (the candle)
+    shop.import_("shopify_orders_export_1.csv", now="2026-05-12T10:00")
+    assert [(r["sku"], r["shipped"]) for r in shop.mf.query(
+        "SELECT sku, shipped FROM order_lines WHERE order_id = '#1207' ORDER BY position")] == [
+        ("SAV-OLV", 1), ("POR-GAL", 1), ("BOU-FIG", 0)]
+    shipped = shop.preview("shipped", "#1207")
+    assert "Une partie de votre commande est en route ; le reste suivra" in shipped
+    assert "Votre commande est en route" not in shipped
+    # Shopify leaves `Fulfilled at` empty on a partial order: no date
+    assert "Un colis de votre commande #1207 a été expédié." in shipped
+    parcel = _between(shipped, "Dans ce colis", "À suivre")
+    assert "Savon à l'huile d'olive" in parcel and "Porte-savon en galet" in parcel
+    assert "Bougie" not in parcel
+    assert "Bougie parfumée figue & cèdre" in _between(shipped, "À suivre", "Récapitulatif")
+    assert "Total\n45,20 €" in shipped
+
+    everything = shop.preview("shipped", "#1208")  # fulfilled: every line
+    assert "Votre commande est en route !" in everything and "Une partie" not in everything
+    assert "Baume à lèvres miel" in _between(everything, "Récapitulatif", "Total")
+
+
+def test_shopify_csv_the_rest_of_a_partial_order_ships_without_a_second_shipped_email(shop):
+    shop.import_("shopify_orders_export_1.csv", now="2026-05-12T10:00")
+    assert ("shipped", SEND, None) in shop.decide("2026-05-12T10:00")[0]["#1207"]
+    # Thursday's export: #1207 fulfilled (the candle left at 11:20); #1203 paid since Wednesday
+    shop.import_("shopify_orders_export_3.csv", now="2026-05-14T12:00")
+    assert [r["shipped"] for r in shop.mf.query(
+        "SELECT shipped FROM order_lines WHERE order_id = '#1207' ORDER BY position")] == [1, 1, 1]
+    orders, _ = shop.decide("2026-05-14T12:00")
+    assert orders == {"#1203": [("payment-received", SEND, None)]}
+    assert shop.mf.scalar("SELECT count(*) FROM outbox WHERE rule = 'shipped'"
+                          " AND subject_id = '#1207'") == 1

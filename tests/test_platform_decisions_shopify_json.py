@@ -7,6 +7,9 @@ an online payment still under way. Orders: tests/fixtures/decisions/SOURCES.md.
 
 from __future__ import annotations
 
+import email
+from email import policy
+
 import pytest
 from decisions_shop import Shop
 
@@ -130,12 +133,78 @@ def test_shopify_json_shipping_texts(shop):
     assert "Sébastien" in pickup and "48213311" in pickup
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a partial fulfilment's shipped e-mail says the whole order left and lists every line"
-    " (the unshipped candle too): mailflow stores no per-line fulfilment (Shopify's"
-    " fulfillments[].line_items / `Lineitem fulfillment status` are ignored) and"
-    " order_shipped.*.html has no partial wording"))
+def _between(text: str, start: str, end: str) -> str:
+    """The part of `text` under the heading `start`, up to `end`."""
+    assert start in text and end in text.split(start, 1)[1], (start, end, text)
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
 def test_shopify_json_a_partial_shipment_does_not_say_the_rest_has_left(shop):
     shop.import_("shopify_orders_1.json", now="2026-05-12T10:00")
     shipped = shop.preview("shipped", "#1307")
     assert "Bougie parfumée figue & cèdre" not in shipped.split("Récapitulatif")[1].split("Total")[0]
+    # the parcel of the 11th holds the soap and the soap dish; the candle follows
+    assert "Une partie de votre commande est en route ; le reste suivra" in shipped
+    assert "Votre commande est en route" not in shipped
+    assert "Un colis de votre commande #1307 a été expédié le 11 mai 2026 avec Colissimo." in shipped
+    parcel = _between(shipped, "Dans ce colis", "À suivre")
+    assert "Savon à l'huile d'olive" in parcel and "Porte-savon en galet" in parcel
+    assert "Bougie" not in parcel
+    rest = _between(shipped, "À suivre", "Récapitulatif")
+    assert "Bougie parfumée figue & cèdre\n\n1 × 19,90 €" in rest
+    assert "Savon" not in rest and "galet" not in rest
+    # the totals are the whole order's
+    assert "Total\n45,20 €" in _between(shipped, "Récapitulatif", "Livraison\n\nAdresse")
+
+    english = shop.mf("preview", "shipped", "--order", "#1307", "--locale", "en", "--format",
+                      "eml")
+    assert english.exit_code == 0, english.stderr
+    message = email.message_from_string(english.stdout, policy=policy.default)
+    assert message["Subject"] == "Part of order #1307 has shipped"
+    text = message.get_body(("plain",)).get_content()
+    assert "Part of your order is on its way; the rest will follow" in text
+    assert "Bougie" not in _between(text, "In this parcel", "Still to come")
+    assert "Bougie parfumée figue & cèdre" in _between(text, "Still to come", "Order summary")
+
+
+def test_shopify_json_a_fully_shipped_order_says_it_all_left(shop):
+    shop.import_("shopify_orders_1.json", now="2026-05-12T10:00")
+    assert shop.mf.query("SELECT name, shipped FROM order_lines WHERE order_id = '#1308'"
+                         " ORDER BY position") == [
+        {"name": "Crème mains karité", "shipped": 1}, {"name": "Baume à lèvres miel", "shipped": 1}]
+    shipped = shop.preview("shipped", "#1308")
+    assert "Votre commande est en route !" in shipped
+    assert "Votre commande #1308 a été expédiée le 11 mai 2026 avec Colissimo." in shipped
+    assert "Une partie" not in shipped and "À suivre" not in shipped
+    assert "Baume à lèvres miel" in _between(shipped, "Récapitulatif", "Total")
+
+
+def test_shopify_json_the_rest_of_a_partial_order_ships_without_a_second_shipped_email(shop):
+    shop.import_("shopify_orders_1.json", now="2026-05-12T10:00")
+    orders, _ = shop.decide("2026-05-12T10:00")
+    assert orders["#1307"] == [("order-confirmation", SEND, None), ("shipped", SEND, None)]
+    # Thursday 11:20: the candle leaves in a second parcel; the first one was delivered
+    shop.import_("shopify_orders_3.json", now="2026-05-14T12:00")
+    assert [r["shipped"] for r in shop.mf.query(
+        "SELECT shipped FROM order_lines WHERE order_id = '#1307' ORDER BY position")] == [1, 1, 1]
+    assert shop.mf.scalar("SELECT status FROM orders WHERE id = '#1307'") == "shipped"
+    orders, _ = shop.decide("2026-05-14T12:00")
+    assert "#1307" not in orders  # one "shipped" e-mail per order: the first parcel's
+    assert [r["key"] for r in shop.mf.query(
+        "SELECT key FROM outbox WHERE subject_id = '#1307' ORDER BY key")] == [
+        "order-confirmation:order:#1307", "shipped:order:#1307:shipped"]
+
+
+def test_shopify_json_a_fulfillment_of_part_of_a_stored_order_says_what_left(shop):
+    shop.import_("shopify_orders_1.json", now="2026-05-12T10:00")
+    shop.decide("2026-05-12T10:00")
+    # 14:30, the fulfillment webhook of Léa's order: the hand cream leaves, the soaps wait
+    shop.import_("shopify_fulfillment_1301.json", now="2026-05-12T14:45")
+    orders, _ = shop.decide("2026-05-12T14:45")
+    assert orders == {"#1301": [("shipped", SEND, None)],
+                      "#1312": [("order-confirmation", DEFER, "awaiting_payment")]}
+    shipped = shop.preview("shipped", "#1301")
+    assert "Une partie de votre commande est en route ; le reste suivra" in shipped
+    assert "Crème mains karité" in _between(shipped, "Dans ce colis", "À suivre")
+    assert "Savon à l'huile d'olive\n\n2 × 11,50 €" in _between(shipped, "À suivre",
+                                                                  "Récapitulatif")

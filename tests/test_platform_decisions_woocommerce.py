@@ -150,11 +150,73 @@ def test_woocommerce_cod_confirmation_says_paid_on_delivery(shop):
     assert "Numéro de suivi : 6A21000002108" in shipped
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a shop whose prices include VAT (prices_include_tax: true, every French shop) gets"
-    " confirmations with the prices before tax (2 × 9,58 € for a 11,50 € soap): woocommerce.py"
-    " reads line_items[].price, subtotal and shipping_total, which the REST API gives without tax"))
 def test_woocommerce_confirmation_shows_the_prices_the_customer_saw(shop):
     shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
     confirmation = shop.preview("order-confirmation", "2101")
     assert "2 × 11,50 €" in confirmation and "1 × 24,50 €" in confirmation
+    # the REST order gives 19.17 + 3.83 tax, 20.42 + 4.08, shipping 4.08 + 0.82: the shop's
+    # prices include VAT, so the totals are those of the checkout, the VAT within them
+    assert "Sous-total\n47,50 €\n\nLivraison\n4,90 €\n\nTotal\n52,40 €\n\ndont TVA 8,73 €" \
+        in confirmation
+    assert "\nTVA\n" not in confirmation
+    assert shop.mf.query("SELECT subtotal, shipping, tax, discount, total FROM orders"
+                         " WHERE id = '2101'") == [{"subtotal": "47.50", "shipping": "4.90",
+                                                   "tax": "8.73", "discount": "0.00",
+                                                   "total": "52.40"}]
+    assert [(r["quantity"], r["price"]) for r in shop.mf.query(
+        "SELECT quantity, price FROM order_lines WHERE order_id = '2101' ORDER BY position")] == [
+        (2, "11.50"), (1, "24.50")]
+    # every order of the file: (subtotal + subtotal_tax) / quantity, to the cent
+    assert {(r["sku"], r["price"]) for r in shop.mf.query("SELECT sku, price FROM order_lines")} \
+        == {("SAV-OLV", "11.50"), ("CRM-KAR", "24.50"), ("COF-LAV", "30.00"),
+            ("HUI-MAS", "35.50"), ("BOU-FIG", "19.90"), ("POR-GAL", "8.90"), ("BAU-LEV", "6.50")}
+    shipped = shop.preview("shipped", "2108")
+    assert "Sous-total\n37,50 €\n\nLivraison\n4,90 €\n\nTotal\n42,40 €\n\ndont TVA 7,07 €" \
+        in shipped
+
+
+def test_woocommerce_a_coupon_is_shown_with_its_vat_too(shop):
+    # Léa's order with the BIENVENUE coupon (5 € off, VAT included): the API gives
+    # discount_total 4.17 + discount_tax 0.83
+    shop.import_("woocommerce_orders_coupon.json", now="2026-05-12T10:00")
+    confirmation = shop.preview("order-confirmation", "2115")
+    assert "2 × 11,50 €" in confirmation and "1 × 24,50 €" in confirmation
+    assert ("Sous-total\n47,50 €\n\nRemise\n−5,00 €\n\nLivraison\n4,90 €\n\nTotal\n47,40 €"
+            "\n\ndont TVA 7,90 €") in confirmation
+    assert shop.mf.query("SELECT subtotal, shipping, tax, discount, total FROM orders") == [
+        {"subtotal": "47.50", "shipping": "4.90", "tax": "7.90", "discount": "5.00",
+         "total": "47.40"}]
+
+
+def test_woocommerce_prices_without_tax_keep_their_figures_and_add_the_tax(shop):
+    # the official REST example: a US shop (prices_include_tax: false), tax added at checkout
+    path = shop.mf.fixture("woocommerce/woocommerce_rest_v3_orders_list_example.json")
+    result = shop.mf("import", path, "--now", "2026-05-12T10:00")
+    assert result.exit_code == 1 and "no marketing consent" in result.stderr  # and only that
+    assert len(result.stderr.splitlines()) == 1
+    assert shop.mf.query("SELECT subtotal, shipping, tax, discount, total FROM orders"
+                         " WHERE id = '727'") == [{"subtotal": "18.00", "shipping": "10.00",
+                                                  "tax": "1.35", "discount": "0.00",
+                                                  "total": "29.35"}]
+    result = shop.mf("preview", "order-confirmation", "--order", "727", "--locale", "en",
+                     "--format", "text")
+    assert result.exit_code == 0, result.stderr
+    assert "2 × $3.00" in result.stdout and "1 × $12.00" in result.stdout
+    assert "Subtotal\n$18.00\n\nShipping\n$10.00\n\nTax\n$1.35\n\nTotal\n$29.35" \
+        in result.stdout
+    assert "Including tax" not in result.stdout
+
+
+def test_woocommerce_partial_shipped_does_not_say_the_whole_order_left(shop):
+    # Advanced Shipment Tracking's partial-shipped: the REST order does not say which items
+    # the parcel holds, so the e-mail lists the order without claiming either
+    shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
+    shipped = shop.preview("shipped", "2107")
+    assert "Une partie de votre commande est en route ; le reste suivra" in shipped
+    assert "Votre commande est en route" not in shipped
+    assert "Dans ce colis" not in shipped and "À suivre" not in shipped
+    summary = shipped.split("Récapitulatif")[1].split("Total")[0]
+    assert all(name in summary for name in (
+        "Savon à l'huile d'olive", "Porte-savon en galet", "Bougie parfumée figue & cèdre"))
+    completed = shop.preview("shipped", "2108")
+    assert "Votre commande est en route !" in completed and "Une partie" not in completed

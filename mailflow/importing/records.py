@@ -55,7 +55,7 @@ UPDATABLE_FIELDS = (
     "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency", "subtotal",
     "shipping", "tax", "discount", "total", "payment_method", "payment_class",
     "shipping_method", "tracking_number", "tracking_url", "carrier", "pickup_point",
-    "shipping_address", "platform_id", "lines",
+    "shipping_address", "platform_id", "partially_shipped", "lines",
 )
 
 
@@ -65,6 +65,9 @@ class Line:
     name: str | None
     quantity: int
     price: str | None
+    # whether the whole line has left the warehouse: True shipped, False not (or only part
+    # of its quantity), None: the source does not say (order lines only)
+    shipped: bool | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +104,9 @@ class Order:
     # when the platform last changed it (an API's or webhook's `updated_at`): an older
     # version arriving after a newer one (webhooks may come out of order) changes nothing
     changed_at: datetime | None = None
+    # the platform's own word that only part of the order has left (Shopify `partial`,
+    # WooCommerce `partial-shipped`): True, False (not partial), None: it does not say
+    partially_shipped: bool | None = None
     email_raw: str | None = None  # set by the import service after validation
     email_key: str | None = None
     email_problem: str | None = None
@@ -162,6 +168,8 @@ class Fulfillment:
     # delivered or at_pickup_point; None: still on its way
     shipment_status: str | None = None
     status_at: datetime | None = None  # when it said so
+    # what the parcel holds: (sku, name, quantity) of each of the order's lines it carries
+    items: list[tuple[str | None, str | None, int]] = field(default_factory=list)
 
 
 Record = Order | Cart | Customer | Unsubscribe | Fulfillment

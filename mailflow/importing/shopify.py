@@ -56,6 +56,7 @@ _CSV_ALIASES: dict[str, tuple[str, ...]] = {
     "ship_country": ("Shipping Country",),
     "line_name": ("Lineitem name",), "line_sku": ("Lineitem sku",),
     "line_quantity": ("Lineitem quantity",), "line_price": ("Lineitem price",),
+    "line_fulfillment": ("Lineitem fulfillment status",),
 }
 _CART_COLUMNS = {"abandoned checkout url", "recovery url", "checkout url"}
 
@@ -68,6 +69,13 @@ _FULFILLMENT = {"fulfilled": True, "partial": True, "partially_fulfilled": True,
                 "": False, "null": False, "unfulfilled": False, "restocked": False,
                 "pending": False, "open": False, "in_progress": False, "on_hold": False,
                 "scheduled": False, "pending_fulfillment": False, "request_declined": False}
+_PARTIAL = {"partial", "partially_fulfilled"}
+# A line's fulfillment status (CSV `Lineitem fulfillment status`, JSON
+# `line_items[].fulfillment_status`) → whether the whole line has left: a line only part of
+# whose quantity left is not shipped (the rest follows). Other values (`restocked`,
+# `not_eligible`…): not known.
+_LINE_SHIPPED = {"fulfilled": True, "pending": False, "": False, "null": False,
+                 "unfulfilled": False, "partial": False, "partially_fulfilled": False}
 _FAILED_FULFILLMENT = {"cancelled", "error", "failure"}
 # What a fulfillment's `shipment_status` (the carrier's last word) means for the order.
 _SHIPMENT = {"delivered": "delivered", "picked_up": "delivered", "ready_for_pickup": "at_pickup_point"}
@@ -79,7 +87,7 @@ _CSV_CARRIES = {
     "currency": ("currency",), "subtotal": ("subtotal",), "tax": ("tax",),
     "discount": ("discount",), "total": ("total",), "platform_id": ("id",),
     "payment_method": ("payment_method",), "payment_class": ("payment_method", "payment_terms"),
-    "shipping": ("shipping", "ship_line_price"),
+    "shipping": ("shipping", "ship_line_price"), "partially_shipped": ("fulfillment",),
     "shipping_method": ("shipping_method", "ship_line_title"),
     "first_name": ("billing_first", "billing_name", "ship_first", "ship_name"),
     "last_name": ("billing_last", "billing_name", "ship_last", "ship_name"),
@@ -209,6 +217,7 @@ def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:
     method = cells[c.payment_method].strip() or None
     status, entered = _status(financial, cells[c.fulfillment], cancelled is not None, method,
                               paid is not None)
+    partial = _word(cells[c.fulfillment]) in _PARTIAL if "fulfillment" in c.present else None
     first, last = c.names(cells)
     marketing = cells[c.accepts_marketing]
     return Order(
@@ -225,7 +234,7 @@ def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:
         payment_method=method, shipping_method=cells[c.shipping_method].strip() or None,
         payment_class=build.payment_class_of(method, cells[c.payment_terms]),
         shipping_address=c.address(cells), platform_id=cells[c.id].strip() or None,
-        carried=c.carried,
+        partially_shipped=partial, carried=c.carried,
     )
 
 
@@ -261,6 +270,9 @@ def read_csv(table: CsvTable, kind: str, ctx: Any) -> Iterator[Record | Rejected
     width = c.width
     i_key, i_name, i_sku = c.name, c.line_name, c.line_sku
     i_qty, i_price = c.line_quantity, c.line_price
+    # which lines left: an order's, never a checkout's
+    i_shipped = c.line_fulfillment if kind == "orders" and "line_fulfillment" in c.present \
+        else None
     # The Transporter template puts the shipping line on a row of its own.
     tail = [(attr, c.present[field], field) for attr, field in (
         ("shipping_method", "ship_line_title"), ("shipping", "ship_line_price"))
@@ -306,7 +318,8 @@ def read_csv(table: CsvTable, kind: str, ctx: Any) -> Iterator[Record | Rejected
                 lines.append(Line(
                     sku.strip() or None, name.strip() or None,
                     _COUNTS.get(quantity) or _quantity(quantity),
-                    price if price in prices else _line_price(price, prices)))
+                    price if price in prices else _line_price(price, prices),
+                    None if i_shipped is None else _LINE_SHIPPED.get(_word(cells[i_shipped]))))
             for attr, i, field in tail:
                 if cells[i] and getattr(record, attr) is None:
                     setattr(record, attr, c.amount(cells[i], field) if attr == "shipping"
@@ -417,6 +430,32 @@ def _json_lines(o: dict) -> list[Line]:
                             li.get("price")) for li in _objs(o.get("line_items"))]
 
 
+def _json_order_lines(o: dict, parcels: list[dict]) -> list[Line]:
+    """The order's lines, each with whether it has wholly left: its own `fulfillment_status`,
+    else (no such key) the quantities the order's parcels carried of it."""
+    lines = _json_lines(o)
+    sent: dict[str, int] = {}
+    for parcel in parcels:
+        for item in _objs(parcel.get("line_items")):
+            key = build.clean(item.get("id"))
+            try:
+                count = parse_quantity(item.get("quantity"))
+            except ValueError:
+                continue
+            if key is not None:
+                sent[key] = sent.get(key, 0) + count
+    for line, li in zip(lines, _objs(o.get("line_items")), strict=True):
+        if "fulfillment_status" in li:
+            word = _word(li.get("fulfillment_status"))
+            line.shipped = _LINE_SHIPPED.get(word)
+            # nothing left to send of a line nothing was sent of: removed from the order
+            if word in ("", "null") and li.get("fulfillable_quantity") == 0:
+                line.shipped = None
+        elif "fulfillments" in o:
+            line.shipped = sent.get(build.clean(li.get("id")) or "", 0) >= line.quantity
+    return lines
+
+
 def _json_address(a: dict) -> str | None:
     zip_city = " ".join(filter(None, (build.clean(a.get("zip")), build.clean(a.get("city")))))
     parts = (a.get("name"), a.get("company"), a.get("address1"), a.get("address2"), zip_city,
@@ -469,6 +508,8 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
         status, delivered = _arrival(parcels, _word(o.get("fulfillment_status")), tz)
         entered = status if status != "shipped" else entered
     never = _JSON_NEVER | ({"delivered_at"} if delivered is None else set())
+    if "fulfillment_status" not in o:
+        never |= {"partially_shipped"}
     if "fulfillments" not in o:  # says nothing of parcels: keep what a fulfillment file told
         never |= {"tracking_number", "tracking_url", "carrier", "shipped_at"}
     first, last = _json_names(o)
@@ -491,7 +532,9 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
         shipping_method=build.clean(shipping_lines[0].get("title")) if shipping_lines else None,
         tracking_number=number, tracking_url=url, carrier=carrier,
         shipping_address=_json_address(_obj(o.get("shipping_address"))),
-        platform_id=build.clean(o.get("id")), lines=_json_lines(o),
+        platform_id=build.clean(o.get("id")), lines=_json_order_lines(o, parcels),
+        partially_shipped=_word(o.get("fulfillment_status")) in _PARTIAL
+        if "fulfillment_status" in o else None,
     )
 
 
@@ -536,9 +579,10 @@ def _json_fulfillment(f: dict, line: int, tz: tzinfo) -> Fulfillment:
         raise RowRejected(f"fulfillment {f.get('id')} of order {order_id} is {state}:"
                           " nothing was shipped")
     number, url, carrier = _tracking(f)
+    items = [(line.sku, line.name, line.quantity) for line in _json_lines(f)]
     return Fulfillment(order_id, line, build.timestamp(f.get("created_at"), "created_at", tz),
                        number, url, carrier, _SHIPMENT.get(_word(f.get("shipment_status"))),
-                       build.timestamp(f.get("updated_at"), "updated_at", tz))
+                       build.timestamp(f.get("updated_at"), "updated_at", tz), items)
 
 
 def _json_customer(o: dict, line: int, tz: tzinfo) -> Customer:

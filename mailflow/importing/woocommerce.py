@@ -16,7 +16,7 @@ import html
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from mailflow.errors import NotAnExport, RowRejected
@@ -197,22 +197,62 @@ def _id(item: dict) -> str:
     return order_id
 
 
+# Prices with VAT (`prices_include_tax: true`, every shop in the EU): the REST API still gives
+# every amount without tax and its tax beside it (`subtotal` + `subtotal_tax`,
+# `shipping_total` + `shipping_tax`, `discount_total` + `discount_tax`); the e-mails show what
+# the customer saw at checkout, so the two are added back. Without it (US-style shops, tax
+# added at checkout) the amounts are read as they are.
+_CENT = Decimal("0.01")
+
+
+def _includes_tax(item: dict) -> bool:
+    return build.flag(item.get("prices_include_tax")) is True
+
+
+def _with_tax(entry: dict, field: str, tax_field: str, label: str) -> Decimal | None:
+    """`field` + `tax_field` as exact decimals; None when `field` is missing; a missing tax is 0."""
+    amount = build.amount(entry.get(field), label)
+    if amount is None:
+        return None
+    tax = build.amount(entry.get(tax_field), label.replace(field, tax_field))
+    return Decimal(amount) + (Decimal(tax) if tax is not None else 0)
+
+
+def _amount(item: dict, field: str, tax_field: str) -> str | None:
+    """An order amount as the customer saw it: with its tax when the shop's prices include it."""
+    if not _includes_tax(item):
+        return build.amount(item.get(field), field)
+    total = _with_tax(item, field, tax_field, field)
+    return None if total is None else str(total)
+
+
 def _lines(item: dict) -> list[Line]:
     lines = []
+    gross = _includes_tax(item)
     for entry in item.get("line_items") or []:
         if not isinstance(entry, dict):
             raise RowRejected("line item is not an object")
         line = build.line_item(entry.get("sku"), entry.get("name"), entry.get("quantity"),
                                entry.get("price"))
         line.name = html.unescape(line.name) if line.name else None
+        if gross and line.quantity:
+            subtotal = _with_tax(entry, "subtotal", "subtotal_tax", "line subtotal")
+            if subtotal is not None:  # the unit price as WooCommerce shows it, to the cent
+                line.price = str((subtotal / line.quantity).quantize(_CENT, ROUND_HALF_UP))
         lines.append(line)
     return lines
 
 
 def _subtotal(item: dict) -> str | None:
-    amounts = [build.amount(entry.get("subtotal"), "line subtotal")
-               for entry in item.get("line_items") or [] if isinstance(entry, dict)]
-    present = [Decimal(a) for a in amounts if a is not None]
+    """The lines' sum before discounts: with their tax when the shop's prices include it."""
+    gross = _includes_tax(item)
+    present = []
+    for entry in item.get("line_items") or []:
+        if isinstance(entry, dict):
+            amount = _with_tax(entry, "subtotal", "subtotal_tax", "line subtotal") if gross \
+                else build.amount(entry.get("subtotal"), "line subtotal")
+            if amount is not None:
+                present.append(Decimal(amount))
     return str(sum(present, Decimal(0))) if present else None
 
 
@@ -319,9 +359,9 @@ def _order(item: dict, line: int, ctx) -> Order:
         status_at=paid if status == "paid" else completed if slug == "completed" else None,
         currency=build.clean(item.get("currency")),
         subtotal=_subtotal(item),
-        shipping=build.amount(item.get("shipping_total"), "shipping_total"),
+        shipping=_amount(item, "shipping_total", "shipping_tax"),
         tax=build.amount(item.get("total_tax"), "total_tax"),
-        discount=build.amount(item.get("discount_total"), "discount_total"),
+        discount=_amount(item, "discount_total", "discount_tax"),
         total=build.amount(item.get("total"), "total"),
         payment_method=build.clean(item.get("payment_method_title"))
         or build.clean(item.get("payment_method")), payment_class=payment_class,
@@ -329,6 +369,7 @@ def _order(item: dict, line: int, ctx) -> Order:
         tracking_number=number, tracking_url=url, carrier=carrier,
         shipping_address=_address(item.get("shipping")),
         platform_id=build.clean(item.get("id")), lines=_lines(item),
+        partially_shipped=slug == "partial-shipped",  # which lines, the REST order does not say
         carried=frozenset(UPDATABLE_FIELDS) - never,
         changed_at=_when(item, "date_modified", ctx),
     )

@@ -234,7 +234,17 @@ MIGRATIONS.append(
 
 MIGRATIONS.append(
     (
-        "0006_api_sources",
+        "0006_partial_shipments",
+        """
+        ALTER TABLE order_lines ADD COLUMN shipped INTEGER;
+        ALTER TABLE orders ADD COLUMN partially_shipped INTEGER;
+        """,
+    )
+)
+
+MIGRATIONS.append(
+    (
+        "0007_api_sources",
         """
         CREATE TABLE sources (
             name TEXT PRIMARY KEY,

@@ -135,8 +135,9 @@ class OutboxQueries:
     def order(self, order_id: str) -> dict | None:
         order = self.one("SELECT * FROM orders WHERE id = ?", (order_id,))
         if order is not None:
-            order["lines"] = self.rows("SELECT sku, name, quantity, price FROM order_lines"
-                                       " WHERE order_id = ? ORDER BY position", (order_id,))
+            order["lines"] = self.rows("SELECT sku, name, quantity, price, shipped FROM"
+                                       " order_lines WHERE order_id = ? ORDER BY position",
+                                       (order_id,))
         return order
 
     def cart(self, cart_id: str) -> dict | None:

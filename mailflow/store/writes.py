@@ -32,7 +32,7 @@ ORDER_COLUMNS = (
     "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency", "subtotal",
     "shipping", "tax", "discount", "total", "payment_method", "shipping_method",
     "tracking_number", "tracking_url", "carrier", "pickup_point", "shipping_address",
-    "payment_class", "platform_updated_at", "content_hash",
+    "payment_class", "partially_shipped", "platform_updated_at", "content_hash",
 )
 CART_COLUMNS = (
     "id", "source", "email", "email_key", "email_raw", "email_problem", "first_name",
@@ -89,8 +89,11 @@ class Counts:
 
 
 def _hash(values: tuple, lines: list[Line]) -> str:
-    # repr of str/int/None tuples is deterministic and several times cheaper than JSON here
-    text = repr((values, [(ln.sku, ln.name, ln.quantity, ln.price) for ln in lines]))
+    # repr of str/int/None tuples is deterministic and several times cheaper than JSON here;
+    # a line's `shipped` counts only when known, so sources that never say keep their hashes
+    text = repr((values, [(ln.sku, ln.name, ln.quantity, ln.price) if ln.shipped is None
+                          else (ln.sku, ln.name, ln.quantity, ln.price, ln.shipped)
+                          for ln in lines]))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -146,7 +149,7 @@ class ImportWriter:
                 iso(o.shipped_at), iso(o.delivered_at), iso(o.cancelled_at), o.currency,
                 o.subtotal, o.shipping, o.tax, o.discount, o.total, o.payment_method,
                 o.shipping_method, o.tracking_number, o.tracking_url, o.carrier, o.pickup_point,
-                o.shipping_address, o.payment_class,
+                o.shipping_address, o.payment_class, _flag(o.partially_shipped),
                 iso(o.changed_at) if o.changed_at else (before[2] if before else None),
             )
             digest = _hash(values, o.lines)
@@ -156,7 +159,7 @@ class ImportWriter:
             rows.append((*values, digest, self.now, self.now, self.import_id,
                          self.history_before))
             touched.append(o.order_id)
-            lines.extend((o.order_id, i, ln.sku, ln.name, ln.quantity, ln.price)
+            lines.extend((o.order_id, i, ln.sku, ln.name, ln.quantity, ln.price, _flag(ln.shipped))
                          for i, ln in enumerate(o.lines, 1))
             events.extend(self._status_events(o, first_sighting=before is None))
             if before is None:
@@ -193,10 +196,12 @@ class ImportWriter:
         rows = {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
         for row in rows.values():
             row["lines"] = []
-        for order_id, sku, name, quantity, price in self.conn.execute(
-                "SELECT order_id, sku, name, quantity, price FROM order_lines WHERE order_id IN"
-                " (SELECT value FROM json_each(?)) ORDER BY order_id, position", (ids,)):
-            rows[order_id]["lines"].append(Line(sku, name, quantity, price))
+        for order_id, sku, name, quantity, price, shipped in self.conn.execute(
+                "SELECT order_id, sku, name, quantity, price, shipped FROM order_lines WHERE"
+                " order_id IN (SELECT value FROM json_each(?)) ORDER BY order_id, position",
+                (ids,)):
+            rows[order_id]["lines"].append(
+                Line(sku, name, quantity, price, None if shipped is None else bool(shipped)))
         return rows
 
     def _status_events(self, o: Order, *, first_sighting: bool) -> list[tuple]:
@@ -225,7 +230,9 @@ class ImportWriter:
         if ids:
             self.conn.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))",
                               (json.dumps(ids),))
-        self.conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?)", lines)
+        if lines:
+            marks = ", ".join("?" * len(lines[0]))
+            self.conn.executemany(f"INSERT INTO {table} VALUES ({marks})", lines)
 
     def carts(self, batch: list[Cart]) -> Counts:
         counts = Counts()
@@ -367,10 +374,35 @@ class ImportWriter:
                 " import_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
                 [(order_id, event, at, source, self.import_id, self.now)
                  for event, at, source in events])
+            self._parcel_lines(order_id, f.items)
             counts.updated += 1
             if status != reached:
                 counts.status_changes += 1
         return counts
+
+    def _parcel_lines(self, order_id: str, items: list[tuple[str | None, str | None, int]]) -> None:
+        """Mark shipped the stored lines a parcel carries whole (found by SKU and name); the
+        lines then say which part of the order left, rather than the order's former word."""
+        left = list(items)
+        whole = []
+        for position, sku, name, quantity in self.conn.execute(
+                "SELECT position, sku, name, quantity FROM order_lines WHERE order_id = ?"
+                " ORDER BY position", (order_id,)):
+            found = next((i for i, item in enumerate(left) if item[:2] == (sku, name)), None)
+            if found is not None and left.pop(found)[2] >= quantity:
+                whole.append(position)
+        if whole:
+            self.conn.execute(
+                "UPDATE order_lines SET shipped = 1 WHERE order_id = ? AND position IN"
+                " (SELECT value FROM json_each(?))", (order_id, json.dumps(whole)))
+            self.conn.execute("UPDATE orders SET partially_shipped = NULL WHERE id = ?",
+                              (order_id,))
+
+
+def _same_items(new: list[Line], old: list[Line]) -> bool:
+    return len(new) == len(old) and all(
+        (a.sku, a.name, a.quantity, a.price) == (b.sku, b.name, b.quantity, b.price)
+        for a, b in zip(new, old, strict=True))
 
 
 def _merge(o: Order, row: dict) -> Order:
@@ -383,6 +415,9 @@ def _merge(o: Order, row: dict) -> Order:
                  "shipping_address", "platform_id"):
         if name not in carried:
             keep[name] = row[name]
+    if "partially_shipped" not in carried:
+        said = row["partially_shipped"]
+        keep["partially_shipped"] = None if said is None else bool(said)
     for name in _TIMES:
         if name not in carried:
             keep[name] = from_iso(row[name])
@@ -393,6 +428,11 @@ def _merge(o: Order, row: dict) -> Order:
             bool(row["accepts_marketing"])
     if "lines" not in carried:
         keep["lines"] = row["lines"]
+    elif _same_items(o.lines, row["lines"]) and all(ln.shipped is None for ln in o.lines):
+        # the same items from a source that cannot tell which left (an orders CSV without
+        # `Lineitem fulfillment status`): keep what another source said of each line
+        keep["lines"] = [dataclasses.replace(new, shipped=old.shipped)
+                         for new, old in zip(o.lines, row["lines"], strict=True)]
     stored = row["status"]
     if "status" not in carried:
         keep["status"], keep["status_at"] = stored, None
