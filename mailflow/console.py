@@ -194,6 +194,14 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     run = summary.get("last_run")
     row("last run", f"{run['command']} at {run['finished_at']} (--now {run['now']})"
         if run else "never")
+    for source in summary.get("sources", []):
+        pulled = source["pulled_at"] or "never"
+        failed = f"; failed at {source['failed_at']}: {source['failure']}" \
+            if source["failed_at"] else ""
+        row(f"source {source['name']}", f"pulled {pulled}, watermark"
+            f" {source['watermark'] or 'none'}{failed}")
+    if summary.get("webhooks_waiting"):
+        row("webhooks", f"{summary['webhooks_waiting']} kept, not imported yet")
     row("next due", summary.get("next_due_at") or "nothing waiting")
     awaiting = summary.get("awaiting_human") or {}
     row("awaiting you", f"{awaiting['count']} ({_states(awaiting['rules'])}): `mailflow resend`"

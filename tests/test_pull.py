@@ -137,3 +137,13 @@ def test_since_asks_for_a_window_of_its_own(shop, fake):
     pulled(shop, "--since", "1h")
     asked = {r.params.get("modified_after") for r in fake.requests if r.path.endswith("/orders")}
     assert "2026-03-20T17:00:00" in asked  # --now minus 1h, in UTC
+
+
+def test_status_shows_each_source_its_watermark_and_its_last_failure(shop, fake):
+    pulled(shop)
+    fake.fail("429", "/orders", retry_after="3600")
+    pulled(shop, now=LATER, code=4)
+    shown = " ".join(shop("status", "--now", LATER).stdout.split())  # rich wraps the table
+    assert ("source woocommerce pulled 2026-03-20T18:00:00Z, watermark 2026-03-20T17:42:00Z;"
+            " failed at 2026-03-22T13:00:00Z: woocommerce:") in shown
+    assert shop("status", "--json").json()["sources"][0]["watermark"] == "2026-03-20T17:42:00Z"
