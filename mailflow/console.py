@@ -266,13 +266,15 @@ def pull_report(report: Any, *, as_json: bool, quiet: bool) -> None:
 
 def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
     if as_json:
-        _pull_problems(report.pulled)
+        if report.pulled is not None:
+            _pull_problems(report.pulled)
         _import_problems(report.imported)
         _send_problems(report.sent)
-        emit_json({"pull": report.pulled.as_json(), "import": report.imported.as_json(),
-                   "send": report.sent.as_json(), "recovered_unknown": report.sent.recovered})
+        emit_json({"pull": report.pulled.as_json() if report.pulled is not None else None,
+                   "import": report.imported.as_json(), "send": report.sent.as_json(),
+                   "recovered_unknown": report.sent.recovered})
         return
-    if report.pulled.sources:
+    if report.pulled is not None:
         pull_report(report.pulled, as_json=False, quiet=True)
     fresh = [f for f in report.imported.files if not f.skipped]  # cron: old files say nothing
     if fresh or report.imported.exit_code:
