@@ -18,7 +18,7 @@ import yaml
 
 from mailflow.clock import parse_duration, timezone_named
 from mailflow.errors import ConfigError, UsageError
-from mailflow.importing.records import KINDS, STATUSES
+from mailflow.records import KINDS, STATUSES
 
 TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
             "customer.created", "customer.inactive")

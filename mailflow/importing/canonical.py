@@ -9,7 +9,8 @@ from typing import Any
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build
 from mailflow.importing.columns import Columns, group_rows
-from mailflow.importing.records import (
+from mailflow.importing.source import CsvTable, JsonDocument
+from mailflow.records import (
     PAYMENT_CLASSES,
     UPDATABLE_FIELDS,
     Cart,
@@ -19,7 +20,6 @@ from mailflow.importing.records import (
     Rejected,
     Unsubscribe,
 )
-from mailflow.importing.source import CsvTable, JsonDocument
 
 ORDER_FIELDS = (
     "order_id", "email", "first_name", "last_name", "locale", "accepts_marketing", "status",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from mailflow.importing.records import Rejected
+from mailflow.records import Rejected
 
 
 def normalize(name: str) -> str:

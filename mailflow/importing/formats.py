@@ -11,8 +11,8 @@ from types import ModuleType
 
 from mailflow.errors import NotAnExport, UsageError
 from mailflow.importing import canonical, mapping, shopify, woocommerce
-from mailflow.importing.records import KINDS, Record, Rejected
 from mailflow.importing.source import CsvTable, JsonDocument, SourceFile, open_csv, open_json
+from mailflow.records import KINDS, Record, Rejected
 
 ADAPTERS: dict[str, ModuleType] = {
     "mailflow": canonical,

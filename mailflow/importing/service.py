@@ -13,7 +13,8 @@ from mailflow.addresses import check_address
 from mailflow.clock import AssumedUTC
 from mailflow.errors import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, MailflowError, NotAnExport
 from mailflow.importing.formats import ParseContext, open_export
-from mailflow.importing.records import (
+from mailflow.importing.source import open_source
+from mailflow.records import (
     Cart,
     Customer,
     Fulfillment,
@@ -21,7 +22,6 @@ from mailflow.importing.records import (
     Rejected,
     Unsubscribe,
 )
-from mailflow.importing.source import open_source
 from mailflow.store import ImportWriter, Store
 from mailflow.store.writes import Counts
 

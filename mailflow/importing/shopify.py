@@ -14,7 +14,8 @@ from typing import Any
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build, canonical
 from mailflow.importing.columns import Columns, normalize, strip_excel_guard
-from mailflow.importing.records import (
+from mailflow.importing.source import CsvTable, JsonDocument
+from mailflow.records import (
     UPDATABLE_FIELDS,
     Cart,
     Customer,
@@ -24,7 +25,6 @@ from mailflow.importing.records import (
     Record,
     Rejected,
 )
-from mailflow.importing.source import CsvTable, JsonDocument
 from mailflow.values import parse_quantity
 
 # Shopify's two CSV exports share one header (no recovery URL column since at least 2023),

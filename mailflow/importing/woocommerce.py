@@ -22,8 +22,8 @@ from typing import Any
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build, canonical
 from mailflow.importing.columns import Columns, normalize
-from mailflow.importing.records import UPDATABLE_FIELDS, Cart, Line, Order, Record, Rejected
 from mailflow.importing.source import CsvTable, JsonDocument
+from mailflow.records import UPDATABLE_FIELDS, Cart, Line, Order, Record, Rejected
 
 DRAFT = "checkout-draft"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mailflow.clock import from_iso, iso
-from mailflow.importing.records import (
+from mailflow.records import (
     Cart,
     Customer,
     Fulfillment,
