@@ -233,7 +233,7 @@ def check_command(ctx: typer.Context, json: JsonOption = False) -> int:
     """Validate rules.yaml (and flag the starter's placeholders left), and render every
     template in every locale against sample data."""
     from mailflow import console
-    from mailflow.preview import check_project
+    from mailflow.render.preview import check_project
 
     config, _ = _open(_globals(ctx), rules=True)
     problems = check_project(config)
@@ -268,7 +268,7 @@ def preview_command(
 
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.preview import as_format, compose_preview, gallery
+    from mailflow.render.preview import as_format, compose_preview, gallery
 
     g = _globals(ctx)
     config, store = _open(g, rules=True)

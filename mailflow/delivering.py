@@ -23,8 +23,8 @@ from mailflow.store import Store
 from mailflow.transports import Outcome
 
 if TYPE_CHECKING:
-    from mailflow.prerender import Prepared, RenderAhead
-    from mailflow.sending import Composer
+    from mailflow.render.compose import Composer
+    from mailflow.render.workers import Prepared, RenderAhead
 
 
 class Transport(Protocol):
@@ -159,7 +159,7 @@ class Sender:
             except MailflowError:  # a RenderError, or a config problem that stops the run
                 raise
             except Exception as exc:  # this message's data (a view, a date): it fails alone
-                from mailflow.render import render_failure
+                from mailflow.render.templates import render_failure
 
                 raise render_failure(exc, f"{d.rule.template}.html") from None
 

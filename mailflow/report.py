@@ -13,7 +13,7 @@ from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config
-from mailflow.formatting import to_decimal
+from mailflow.render.filters import to_decimal
 from mailflow.store import Store
 
 RECOVERY_DAYS = 7

@@ -1,4 +1,4 @@
-"""Rendering ahead in worker processes (mailflow/prerender.py): a big batch is rendered by
+"""Rendering ahead in worker processes (mailflow/render/workers.py): a big batch is rendered by
 forked workers while one process sends. Whatever renders a message, the customer gets the
 same e-mail; data that changes after planning is what the e-mail says; a worker that dies
 costs speed, never a message."""
@@ -17,9 +17,9 @@ import pytest
 
 from mailflow.config import load_config
 from mailflow.delivering import Sender
-from mailflow.prerender import MIN_BATCH, RenderAhead, worker_count
+from mailflow.render.compose import Composer
+from mailflow.render.workers import MIN_BATCH, RenderAhead, worker_count
 from mailflow.rules.engine import Planner
-from mailflow.sending import Composer
 from mailflow.store import Store
 from mailflow.transports import FileTransport, eml_name
 
@@ -201,10 +201,10 @@ def test_a_killed_run_leaves_no_lock_behind_even_while_its_workers_live(tmp_path
 
 
 def test_a_stuck_worker_is_given_up_and_the_sender_renders(planned, monkeypatch):
-    import mailflow.prerender
+    import mailflow.render.workers
 
     folder, store, config, planner, sends, now = planned
-    monkeypatch.setattr(mailflow.prerender, "WORKER_TIMEOUT", 0.3)
+    monkeypatch.setattr(mailflow.render.workers, "WORKER_TIMEOUT", 0.3)
     composer = Composer(config, planner)
     with RenderAhead(composer, planner, sends, now, workers=1) as ahead:
         os.kill(ahead.processes[0].pid, signal.SIGSTOP)  # alive, and never answering

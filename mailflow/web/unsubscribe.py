@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 from mailflow import console
 from mailflow.config import Config
 from mailflow.errors import ConfigError, MailflowError, UsageError
-from mailflow.formatting import normalize_locale
+from mailflow.render.filters import normalize_locale
 from mailflow.store import Store
 from mailflow.subscriptions import BadToken, address_of, unsubscribe
 

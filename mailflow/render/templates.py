@@ -31,8 +31,8 @@ from markupsafe import Markup, escape
 
 from mailflow.config import Localized, Shop
 from mailflow.errors import RenderError
-from mailflow.formatting import Formatter, line_total, normalize_locale
-from mailflow.inline import inliner
+from mailflow.render.filters import Formatter, line_total, normalize_locale
+from mailflow.render.inline import inliner
 
 __all__ = ["RenderError", "Rendered", "Renderer", "html_to_text", "render_failure",
            "safe_url"]

@@ -10,10 +10,10 @@ from datetime import datetime
 from pathlib import Path
 
 from mailflow.config import Config, Rule, template_names_in
-from mailflow.context import cart_view, customer_view, order_view
 from mailflow.errors import RenderError, UsageError
-from mailflow.samples import NOW, sample_subject, varied_subjects
-from mailflow.sending import Composed, Composer
+from mailflow.render.compose import Composed, Composer
+from mailflow.render.context import cart_view, customer_view, order_view
+from mailflow.render.samples import NOW, sample_subject, varied_subjects
 from mailflow.store import Store
 
 FORMATS = ("html", "text", "eml")

@@ -70,7 +70,7 @@ def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) 
 def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
     """(subject, message id, bytes, render error) for each job, one stage at a time. Any
     exception of one message's rendering is that message's error, never the chunk's."""
-    from mailflow.render import render_failure
+    from mailflow.render.templates import render_failure
 
     composed: list[Any] = []
     for key, rule_name, email, rows in jobs:
