@@ -183,7 +183,7 @@ def send_command(
     """Evaluate the rules at --now and deliver what is due."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.sending import send_due
+    from mailflow.delivery.send import send_due
 
     g = _globals(ctx)
     config, store = _open(g, rules=True)
@@ -305,7 +305,7 @@ def run_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = Fa
     """Import every new export matching sources:, then send: the cron entry point."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.cron import run_once
+    from mailflow.delivery.run import run_once
 
     g = _globals(ctx)
     config, store = _open(g, rules=True)
@@ -333,8 +333,8 @@ def resend_command(ctx: typer.Context, keys: KeysArgument = None, rule: FollowRu
                    now: NowOption = None, json: JsonOption = False) -> int:
     """Queue unknown or failed messages again, on purpose (the next send delivers them)."""
     from mailflow import console
-    from mailflow.attention import resend
     from mailflow.clock import parse_now
+    from mailflow.delivery.attention import resend
 
     config, store = _open(_globals(ctx))
     report = resend(store, keys or [], rule=rule, since=_duration("--since", since),
@@ -350,8 +350,8 @@ def dismiss_command(ctx: typer.Context, keys: KeysArgument = None, rule: FollowR
                     now: NowOption = None, json: JsonOption = False) -> int:
     """Mark failed or unknown messages as seen: they no longer make every run exit 1."""
     from mailflow import console
-    from mailflow.attention import dismiss
     from mailflow.clock import parse_now
+    from mailflow.delivery.attention import dismiss
 
     config, store = _open(_globals(ctx))
     report = dismiss(store, keys or [], rule=rule, since=_duration("--since", since),
@@ -488,7 +488,7 @@ def report_command(
 def _locked(g: Globals, no_lock: bool):
     """The run lock; says so on stderr (exit 0) when another run holds it."""
     from mailflow import console
-    from mailflow.lock import run_lock
+    from mailflow.delivery.lock import run_lock
 
     if no_lock:
         yield True

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from mailflow.config import load_config
-from mailflow.delivering import Sender
+from mailflow.delivery.connections import Sender
+from mailflow.delivery.transports import FileTransport, eml_name
 from mailflow.render.compose import Composer
 from mailflow.render.workers import MIN_BATCH, RenderAhead, worker_count
 from mailflow.rules.engine import Planner
 from mailflow.store import Store
-from mailflow.transports import FileTransport, eml_name
 
 NOW = "2026-03-02T12:00:00+00:00"
 RULES = """\
@@ -179,7 +179,7 @@ def test_a_killed_run_leaves_no_lock_behind_even_while_its_workers_live(tmp_path
     from delivery_project import Project
     from smtp_server import SinkServer
 
-    from mailflow.lock import run_lock
+    from mailflow.delivery.lock import run_lock
 
     with SinkServer() as sink:
         project = Project(tmp_path, sink.port, 300)

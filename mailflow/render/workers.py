@@ -102,7 +102,7 @@ def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
 
 
 def _serve(conn: Any, others: list[Any], composer: Any, now: datetime) -> None:
-    from mailflow.lock import held
+    from mailflow.delivery.lock import held
 
     for fd in held():  # the run lock is the sender's: it must end with the sender
         os.close(fd)

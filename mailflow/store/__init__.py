@@ -49,7 +49,7 @@ class Store(OutboxQueries, RetentionQueries):
         path = str(path)
         timeout = db_timeout() if timeout is None else timeout
         with translated(path, timeout):
-            # a run's sender threads share the connection, one step at a time (delivering.py)
+            # a run's sender threads share the connection, one step at a time (delivery/connections.py)
             conn = sqlite3.connect(path, isolation_level=None, timeout=timeout.total_seconds(),
                                    check_same_thread=False)
             try:

@@ -14,22 +14,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from mailflow.clock import iso
+from mailflow.delivery.transports import Transport
 from mailflow.errors import DeliveryBlocked, MailflowError, RenderError
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
-from mailflow.transports import Outcome
 
 if TYPE_CHECKING:
     from mailflow.render.compose import Composer
     from mailflow.render.workers import Prepared, RenderAhead
-
-
-class Transport(Protocol):
-    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome: ...
-    def close(self) -> None: ...
 
 
 def report_entry(d: Decision, status: str, subject: str | None = None,

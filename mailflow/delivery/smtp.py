@@ -17,8 +17,8 @@ import ssl
 from collections.abc import Mapping
 
 from mailflow.config import Smtp
+from mailflow.delivery.transports import Outcome
 from mailflow.errors import ConfigError, DeliveryBlocked
-from mailflow.transports import Outcome
 
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 _LEADING_DOT = re.compile(rb"(?m)^\.")

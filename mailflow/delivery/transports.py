@@ -8,6 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from mailflow.errors import DeliveryBlocked
 
@@ -17,6 +18,13 @@ class Outcome:
     status: str  # sent | deferred | failed | unknown
     detail: str | None = None
     suppress: bool = False  # a permanent refusal of the address itself (5.1.x, 5.2.1)
+
+
+class Transport(Protocol):
+    """What a run hands each built message to: SMTP (smtp.py) or the `file` transport."""
+
+    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome: ...
+    def close(self) -> None: ...
 
 
 def eml_name(key: str) -> str:

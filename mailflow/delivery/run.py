@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 
 from mailflow.config import Config
+from mailflow.delivery.send import SendReport, send_due
 from mailflow.importing.service import ImportReport, expectations, import_files, merge_reports
-from mailflow.sending import SendReport, send_due
 from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config
-from mailflow.delivering import Sender, Transport, deliver_all, render_failed_entry, report_entry
+from mailflow.delivery.connections import Sender, deliver_all, render_failed_entry, report_entry
+from mailflow.delivery.transports import FileTransport, Transport
 from mailflow.errors import (
     EXIT_ATTENTION,
     EXIT_BLOCKED,
@@ -25,7 +26,6 @@ from mailflow.render.compose import Composer
 from mailflow.rules.engine import Decision, Planner
 from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
-from mailflow.transports import FileTransport
 
 
 @dataclass
@@ -63,7 +63,7 @@ class SendReport:
 
 def default_transport(config: Config) -> Transport:
     if config.delivery.transport == "smtp" and config.delivery.smtp is not None:
-        from mailflow.smtp import SmtpTransport
+        from mailflow.delivery.smtp import SmtpTransport
 
         return SmtpTransport(config.delivery.smtp)
     return FileTransport(config.folder / config.delivery.dir)
