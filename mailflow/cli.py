@@ -381,7 +381,7 @@ def unsubscribe_command(
     """Stop marketing e-mails to these addresses (order e-mails still go)."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.subscriptions import address_of, unsubscribe
+    from mailflow.consent.suppressions import address_of, unsubscribe
 
     config, store = _open(_globals(ctx))
     if token is None and not emails:
@@ -401,7 +401,7 @@ def resubscribe_command(
 ) -> int:
     """Undo an unsubscribe (bounces and complaints stay suppressed)."""
     from mailflow import console
-    from mailflow.subscriptions import resubscribe
+    from mailflow.consent.suppressions import resubscribe
 
     _, store = _open(_globals(ctx))
     console.subscription_report(resubscribe(store, emails), "resubscribed", as_json=json)
@@ -418,7 +418,7 @@ def serve_command(
 ) -> int:
     """The one-click unsubscribe endpoint (RFC 8058) for the links in marketing e-mails."""
     from mailflow.clock import parse_duration
-    from mailflow.tokens import secret_from_env
+    from mailflow.consent.tokens import secret_from_env
     from mailflow.web.server import serve
 
     g = _globals(ctx)
@@ -446,7 +446,7 @@ def purge_command(
     """Delete personal data past that age; suppressions are kept."""
     from mailflow import console
     from mailflow.clock import parse_duration, parse_now
-    from mailflow.retention import purge_older_than
+    from mailflow.consent.purge import purge_older_than
 
     config, store = _open(_globals(ctx), rules=True)
     try:

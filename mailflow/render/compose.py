@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from mailflow.config import Config, Rule
+from mailflow.consent.tokens import make_token, secret_from_env
 from mailflow.errors import ConfigError
 from mailflow.rules.engine import Decision, Planner
-from mailflow.tokens import make_token, secret_from_env
 
 
 class Composer:

@@ -8,9 +8,9 @@ from datetime import datetime
 from mailflow.addresses import check_address
 from mailflow.clock import iso
 from mailflow.config import Config
+from mailflow.consent.tokens import read_token, secret_from_env
 from mailflow.errors import MailflowError, UsageError
 from mailflow.store import Store
-from mailflow.tokens import read_token, secret_from_env
 
 
 class BadToken(MailflowError):
