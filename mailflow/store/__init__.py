@@ -17,15 +17,15 @@ from typing import Any
 
 from mailflow.clock import iso
 from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, translated
+from mailflow.store.history import HistoryQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.outbox import OutboxQueries
-from mailflow.store.retention import RetentionQueries
 from mailflow.store.writes import ImportWriter
 
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, RetentionQueries):
+class Store(OutboxQueries, HistoryQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn

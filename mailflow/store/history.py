@@ -8,7 +8,7 @@ _ORDER_NEWEST = ("max(created_at, coalesce(paid_at, ''), coalesce(shipped_at, ''
                  " coalesce(delivered_at, ''), coalesce(cancelled_at, ''))")
 
 
-class RetentionQueries:
+class HistoryQueries:
     conn: Any
 
     def purge_before(self, cutoff: str) -> dict[str, Any]:
