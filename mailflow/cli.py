@@ -160,7 +160,7 @@ def status_command(ctx: typer.Context, now: NowOption = None, json: JsonOption =
     """What the store holds and how fresh the newest import is."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.status import store_status
+    from mailflow.report.status import store_status
 
     config, store = _open(_globals(ctx))
     console.status_report(store_status(store, parse_now(now, config.shop.tz)), as_json=json)
@@ -470,7 +470,7 @@ def report_command(
     """Per rule: sent, skipped by reason, failed; carts recovered and their revenue."""
     from mailflow import console
     from mailflow.clock import parse_duration, parse_now
-    from mailflow.report import build_report, write_html
+    from mailflow.report.outcomes import build_report, write_html
 
     config, store = _open(_globals(ctx), rules=True)
     try:
