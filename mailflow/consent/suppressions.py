@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailflow.addresses import check_address
 from mailflow.clock import iso
 from mailflow.config import Config
 from mailflow.consent.tokens import read_token, secret_from_env
 from mailflow.errors import MailflowError, UsageError
+from mailflow.importing.addresses import check_address
 from mailflow.store import Store
 
 

@@ -9,9 +9,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from mailflow.addresses import check_address
 from mailflow.clock import AssumedUTC
 from mailflow.errors import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, MailflowError, NotAnExport
+from mailflow.importing.addresses import check_address
 from mailflow.importing.formats import ParseContext, open_export
 from mailflow.importing.source import open_source
 from mailflow.records import (
