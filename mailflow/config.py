@@ -10,15 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import time, timedelta
-from difflib import get_close_matches
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
 
-from mailflow.clock import parse_duration, timezone_named
-from mailflow.errors import ConfigError, UsageError
+from mailflow.clock import timezone_named
+from mailflow.errors import UsageError
 from mailflow.records import KINDS, STATUSES
+from mailflow.yamlfile import Reader, compose_yaml, nearest
 
 TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
             "customer.created", "customer.inactive")
@@ -196,7 +196,7 @@ class Config:
         for rule in self.rules:
             if rule.name == name:
                 return rule
-        raise UsageError(f"no rule named {name!r}" + _nearest(name, [r.name for r in self.rules]))
+        raise UsageError(f"no rule named {name!r}" + nearest(name, [r.name for r in self.rules]))
 
     def require(self) -> Config:
         if not self.exists:
@@ -217,39 +217,7 @@ def default_skip_if(trigger: str) -> tuple[str, ...]:
     return ()
 
 
-def _nearest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (expected one of: {', '.join(choices)})" if choices else ""
-
-
-class _Reader:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, node: yaml.Node, message: str) -> ConfigError:
-        return ConfigError(f"{self.path.name}:{node.start_mark.line + 1}: {message}")
-
-    def mapping(self, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, tuple]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"{where} should be a set of `key: value` lines")
-        found: dict[str, tuple] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key not in allowed:
-                raise self.fail(key_node, f"unknown key {key!r} in {where}" + _nearest(key, allowed))
-            if key in found:
-                raise self.fail(key_node, f"{key!r} appears twice in {where}")
-            found[key] = (value_node, yaml.safe_load(yaml.serialize(value_node)))
-        return found
-
-    def text(self, entry: tuple, where: str) -> str:
-        node, value = entry
-        if value is None or isinstance(value, dict | list):
-            raise self.fail(node, f"{where} needs a single value")
-        return str(value)
-
+class _Reader(Reader):
     def localized(self, entry: tuple, where: str) -> Localized:
         """One text, or a mapping of language code → text."""
         node = entry[0]
@@ -268,50 +236,6 @@ class _Reader:
         if not texts:
             raise self.fail(node, f"{where} needs a text, or one per language like fr, en")
         return Localized(tuple(texts))
-
-    def duration(self, entry: tuple, where: str) -> timedelta:
-        try:
-            return parse_duration(entry[1])
-        except ValueError as exc:
-            raise self.fail(entry[0], f"{where}: {exc}") from None
-
-    def per(self, entry: tuple, where: str, pattern: re.Pattern, example: str) -> tuple:
-        match = pattern.match(str(entry[1]))
-        if not match:
-            raise self.fail(entry[0], f"{where} {entry[1]!r}: write it like {example!r}")
-        window = match.group(2)
-        if window.isalpha():  # "200/h", "1 per d": one of that unit
-            window = f"1{window}"
-        try:
-            return int(match.group(1)), parse_duration(window)
-        except ValueError as exc:
-            raise self.fail(entry[0], f"{where}: {exc}") from None
-
-    def whole(self, entry: tuple, where: str, lowest: int, highest: int) -> int:
-        node, value = entry
-        if isinstance(value, str) and value.strip().isdigit():  # port: "587"
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
-            raise self.fail(node, f"{where} {value!r}: a whole number from {lowest} to {highest}")
-        return value
-
-    def choice(self, entry: tuple, where: str, choices: tuple[str, ...]) -> str:
-        value = str(entry[1])
-        if value not in choices:
-            raise self.fail(entry[0], f"{where} {value!r} is not valid" + _nearest(value, choices))
-        return value
-
-
-def compose_yaml(path: Path, shown: str) -> yaml.Node | None:
-    """The YAML node tree (which keeps line numbers), or a ConfigError naming `shown:LINE`."""
-    try:
-        return yaml.compose(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ConfigError(f"{shown}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{shown}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
 def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
@@ -455,7 +379,7 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         for condition in values:
             if condition not in CONDITIONS:
                 raise r.fail(node, f"rule {name}: unknown condition {condition!r}"
-                             + _nearest(str(condition), CONDITIONS))
+                             + nearest(str(condition), CONDITIONS))
         rule.skip_if = tuple(values)
     if "where" in f:
         rule.where = r.text(f["where"], "where")
@@ -490,7 +414,7 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         raise r.fail(item, f"rule {name}: customer.inactive needs `after` (how long inactive)")
     if folder is not None and not _template_exists(folder, rule.template):
         raise r.fail(f["template"][0], f"rule {name}: no template templates/{rule.template}.html"
-                     + _nearest(rule.template, template_names_in(folder)))
+                     + nearest(rule.template, template_names_in(folder)))
     return rule
 
 

@@ -7,6 +7,8 @@ times are aware datetimes (UTC), statuses come from STATUSES.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -166,3 +168,11 @@ class Rejected:
 
     line: int | None
     reason: str
+
+
+def eml_name(key: str) -> str:
+    """The file the `file` transport writes for a message key, and purge removes: readable,
+    and unique (keys that differ only in punctuation, `#1001` and `_1001`, must not
+    overwrite each other)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9@._-]+', '_', key)[:170]}-{digest}.eml"

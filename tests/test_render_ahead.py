@@ -17,7 +17,8 @@ import pytest
 
 from mailflow.config import load_config
 from mailflow.delivery.connections import Sender
-from mailflow.delivery.transports import FileTransport, eml_name
+from mailflow.delivery.transports import FileTransport
+from mailflow.records import eml_name
 from mailflow.render.compose import Composer
 from mailflow.render.workers import MIN_BATCH, RenderAhead, worker_count
 from mailflow.rules.engine import Planner

@@ -9,8 +9,8 @@ from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config
-from mailflow.delivery.transports import eml_name
 from mailflow.errors import UsageError
+from mailflow.records import eml_name
 from mailflow.rules.engine import STALE_LOOKBACK
 from mailflow.store import Store
 

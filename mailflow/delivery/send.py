@@ -94,6 +94,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
                            else report_entry(d, d.status) for d in decisions]
         report.awaiting = store.awaiting_human()
         return report
+    from mailflow.delivery.lock import held
     from mailflow.render.workers import RenderAhead, worker_count
 
     connections = 1 if transport is not None or config.delivery.transport != "smtp" else \
@@ -105,7 +106,8 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     senders = [Sender(store, planner, composer, t, now, run_id, lock) for t in transports]
     entries: dict[int, dict[str, Any]] = {}
     try:
-        with RenderAhead(composer, planner, sends, now, worker_count(len(sends))) as ahead:
+        with RenderAhead(composer, planner, sends, now, worker_count(len(sends)),
+                         inherited=held()) as ahead:
             report.blocked = deliver_all(decisions, ahead, senders, entries)
     finally:
         report.messages = [entries[n] for n in sorted(entries)]

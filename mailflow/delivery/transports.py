@@ -3,14 +3,13 @@ bytes SMTP would send. (SMTP lives in its own module, the only one that uses smt
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from mailflow.errors import DeliveryBlocked
+from mailflow.records import eml_name
 
 
 @dataclass
@@ -25,13 +24,6 @@ class Transport(Protocol):
 
     def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome: ...
     def close(self) -> None: ...
-
-
-def eml_name(key: str) -> str:
-    """The file the `file` transport writes for a message key: readable, and unique (keys
-    that differ only in punctuation, `#1001` and `_1001`, must not overwrite each other)."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return f"{re.sub(r'[^A-Za-z0-9@._-]+', '_', key)[:170]}-{digest}.eml"
 
 
 class FileTransport:

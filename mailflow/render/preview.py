@@ -8,17 +8,25 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from mailflow.config import Config, Rule, template_names_in
 from mailflow.errors import RenderError, UsageError
 from mailflow.render.compose import Composed, Composer
 from mailflow.render.context import cart_view, customer_view, order_view
 from mailflow.render.samples import NOW, sample_subject, varied_subjects
-from mailflow.store import Store
 
 FORMATS = ("html", "text", "eml")
 _MARKETING_TEMPLATES = ("abandoned_cart", "review_request", "welcome", "win_back")
 _RAW_LINK = re.compile(r"""\s(?:href|src)\s*=\s*["']([^"']*)["']""", re.I)
+
+
+class Rows(Protocol):
+    """What `preview --order/--cart/--customer` reads: the store's rows (Store has these)."""
+
+    def order(self, order_id: str) -> dict[str, Any] | None: ...
+    def cart(self, cart_id: str) -> dict[str, Any] | None: ...
+    def customer(self, email_key: str | None) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -62,7 +70,7 @@ def resolve(config: Config, name: str) -> Target:
     return Target(name, trigger, name in _MARKETING_TEMPLATES, None)
 
 
-def compose_preview(config: Config, store: Store | None, name: str, *, order: str | None = None,
+def compose_preview(config: Config, store: Rows | None, name: str, *, order: str | None = None,
                     cart: str | None = None, customer: str | None = None,
                     locale: str | None = None, now: datetime | None = None,
                     inliner: str | None = None) -> Composed:
@@ -84,7 +92,7 @@ def compose_preview(config: Config, store: Store | None, name: str, *, order: st
         locale=locale)
 
 
-def _from_store(store: Store, order: str | None, cart: str | None, customer: str | None):
+def _from_store(store: Rows, order: str | None, cart: str | None, customer: str | None):
     if order:
         row = store.order(order)
         if row is None:

@@ -101,10 +101,9 @@ def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
     return results
 
 
-def _serve(conn: Any, others: list[Any], composer: Any, now: datetime) -> None:
-    from mailflow.delivery.lock import held
-
-    for fd in held():  # the run lock is the sender's: it must end with the sender
+def _serve(conn: Any, others: list[Any], composer: Any, now: datetime,
+           inherited: frozenset[int]) -> None:
+    for fd in inherited:  # the run lock is the sender's: it must end with the sender
         os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle
     os.nice(WORKER_NICENESS)
@@ -131,8 +130,10 @@ class RenderAhead:
     (render it yourself). A context manager: the workers stop at the end."""
 
     def __init__(self, composer: Any, planner: Any, decisions: list[Any], now: datetime,
-                 workers: int) -> None:
+                 workers: int, inherited: frozenset[int] = frozenset()) -> None:
+        """`inherited`: descriptors a worker closes first thing (the run lock's: held())."""
         self.composer, self.planner, self.now = composer, planner, now
+        self.inherited = inherited
         self.chunks = [decisions[i:i + CHUNK] for i in range(0, len(decisions), CHUNK)]
         self.workers = min(workers, len(self.chunks))
         self.pipes: list[Any] = []
@@ -149,7 +150,8 @@ class RenderAhead:
             for _ in range(self.workers):
                 ours, theirs = context.Pipe()
                 process = context.Process(
-                    target=_serve, args=(theirs, [*self.pipes, ours], self.composer, self.now),
+                    target=_serve, args=(theirs, [*self.pipes, ours], self.composer, self.now,
+                                       self.inherited),
                     daemon=True)
                 process.start()
                 theirs.close()
