@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mailflow.errors import EXIT_INTERRUPTED, MailflowError, UsageError
+from mailflow.errors import MailflowError, UsageError
+from mailflow.records import ExitCode
 
 app = typer.Typer(
     help="Automatic post-purchase e-mails from your shop's exports.",
@@ -76,7 +77,7 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console.error("interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:

@@ -16,6 +16,8 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mailflow.records import OutboxStatus
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -109,7 +111,7 @@ def _send_problems(report: Any) -> None:
     """On stderr, whatever the output format: failed and unknown messages, a blocked
     delivery, messages a dead run left unknown."""
     for m in report.messages:
-        if m["status"] in ("failed", "unknown"):
+        if m["status"] in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             warn(f"{m['status']}: {m['rule']} to {m['to']}: {m['reason']}")
     if report.blocked:
         error(f"{report.blocked} (due mail stays queued)")
@@ -128,7 +130,7 @@ def _states(awaiting: dict[str, dict[str, int]]) -> str:
 
 def awaiting_line(awaiting: dict[str, dict[str, int]]) -> str:
     """Once per run: what keeps the exit code at 1, and the two ways out."""
-    failed = sum(states.get("failed", 0) for states in awaiting.values())
+    failed = sum(states.get(OutboxStatus.FAILED, 0) for states in awaiting.values())
     total = sum(n for states in awaiting.values() for n in states.values())
     rule = next(iter(awaiting)) if len(awaiting) == 1 else "RULE"
     if failed:
@@ -216,9 +218,9 @@ def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
         what = f"{m['subject']!r}" if m["subject"] else (m["reason"] or "")
         line(f"{status:<10} {m['rule']:<22} {m['to'] or '-':<32} {what}")
     counts = report.counts
-    total = counts.get("would_send" if report.dry_run else "sent", 0)
+    total = counts.get(OutboxStatus.WOULD_SEND if report.dry_run else OutboxStatus.SENT, 0)
     rest = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())
-                     if s not in ("sent", "would_send"))
+                     if s not in (OutboxStatus.SENT, OutboxStatus.WOULD_SEND))
     line(f"{verb} {total}" + (f"; {rest}" if rest else "") + (" (dry run: nothing changed)"
                                                                if report.dry_run else ""))
 
@@ -302,7 +304,7 @@ def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
         emit_json(rows)
         return
     for r in rows:
-        detail = r["subject"] if r["status"] == "sent" else (r["reason"] or "")
+        detail = r["subject"] if r["status"] == OutboxStatus.SENT else (r["reason"] or "")
         if r.get("dismissed_at"):
             detail += f" (dismissed {r['dismissed_at']})"
         line(f"{r['decided_at']}  {r['status']:<9} {r['rule']:<22} {r['to'] or '-':<32} {detail}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mailflow.clock import iso
 from mailflow.delivery.transports import Transport
 from mailflow.errors import DeliveryBlocked, MailflowError, RenderError
+from mailflow.records import Action, OutboxStatus
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
 
@@ -27,19 +28,19 @@ if TYPE_CHECKING:
     from mailflow.render.workers import Prepared, RenderAhead
 
 
-def report_entry(d: Decision, status: str, subject: str | None = None,
+def report_entry(d: Decision, status: OutboxStatus, subject: str | None = None,
                  msg_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
     """One line of the report; `reason` overrides the decision's own (an SMTP reply)."""
     if reason is None:
         reason = d.reason
-        if status == "deferred" and d.next_attempt_at is not None:
+        if status is OutboxStatus.DEFERRED and d.next_attempt_at is not None:
             reason = f"{d.reason} until {iso(d.next_attempt_at)}"
     return {"rule": d.rule.name, "to": d.email, "subject": subject, "status": status,
             "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at)}
 
 
 def render_failed_entry(d: Decision, exc: RenderError) -> dict[str, Any]:
-    return report_entry(d, "failed", reason=f"render_error: {exc}")
+    return report_entry(d, OutboxStatus.FAILED, reason=f"render_error: {exc}")
 
 
 def _record(store: Store, d: Decision, now: datetime, run_id: int | None) -> None:
@@ -61,7 +62,7 @@ class _Pending:
 
     outbox_id: int
     d: Decision
-    status: str
+    status: OutboxStatus
     reason: str | None = None
     detail: str | None = None
     subject: str | None = None
@@ -108,7 +109,7 @@ class Sender:
         current, send. Only the SMTP exchange runs outside the lock shared by the senders."""
         with self._step():
             self.planner.decide(d, None)  # the conditions once more, at the moment of sending
-            if d.action != "send":
+            if d.action is not Action.SEND:
                 _record(self.store, d, self.now, self.run_id)
                 return report_entry(d, d.status)
             outbox_id = self.store.claim(d.row(self.now, self.run_id))
@@ -119,7 +120,7 @@ class Sender:
             subject, msg_id, data = self._message(d, prepared, rows)
         except RenderError as exc:  # this message only: the run goes on with the others
             entry = render_failed_entry(d, exc)
-            self.unrecorded = _Pending(outbox_id, d, "failed", entry["reason"], str(exc))
+            self.unrecorded = _Pending(outbox_id, d, OutboxStatus.FAILED, entry["reason"], str(exc))
             return entry
         except BaseException as exc:  # nothing was sent: give the message back
             self._give_back(outbox_id, "error", repr(exc))
@@ -132,7 +133,7 @@ class Sender:
                 f"delivery failed: {type(exc).__name__}: {exc}")
             self._give_back(outbox_id, "blocked", str(blocked))
             raise blocked from None
-        reason = None if outcome.status == "sent" else outcome.detail
+        reason = None if outcome.status is OutboxStatus.SENT else outcome.detail
         self.unrecorded = _Pending(outbox_id, d, outcome.status, reason, outcome.detail,
                                    subject, msg_id, outcome.suppress)
         if outcome.suppress:  # another connection's next re-check must see the bounce
@@ -161,13 +162,13 @@ class Sender:
     def _give_back(self, outbox_id: int, reason: str, detail: str) -> None:
         now = iso(self.now)
         with self._step():
-            self.store.mark(outbox_id, "deferred", now, reason=reason, detail=detail,
+            self.store.mark(outbox_id, OutboxStatus.DEFERRED, now, reason=reason, detail=detail,
                             next_attempt_at=now)
 
     def _record_outcome(self, o: _Pending) -> None:
         now = iso(self.now)
         next_attempt = None
-        if o.status == "deferred":
+        if o.status is OutboxStatus.DEFERRED:
             next_attempt = iso(self.now + retry_delay(self.store.attempts(o.outbox_id)))
         self.store.mark(o.outbox_id, o.status, now, reason=o.reason, subject=o.subject,
                         message_id=o.message_id, next_attempt_at=next_attempt, detail=o.detail)
@@ -195,7 +196,7 @@ def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sen
     outcome as soon as it runs out of work."""
     queue: list[tuple[int, Decision]] = []
     for number, d in enumerate(decisions):
-        if d.action == "send":
+        if d.action is Action.SEND:
             queue.append((number, d))
         else:
             entries[number] = senders[0].skip(d)

@@ -15,13 +15,8 @@ from mailflow.clock import iso
 from mailflow.config import Config
 from mailflow.delivery.connections import Sender, deliver_all, render_failed_entry, report_entry
 from mailflow.delivery.transports import FileTransport, Transport
-from mailflow.errors import (
-    EXIT_ATTENTION,
-    EXIT_BLOCKED,
-    EXIT_OK,
-    MailflowError,
-    RenderError,
-)
+from mailflow.errors import MailflowError, RenderError
+from mailflow.records import Action, ExitCode, OutboxStatus
 from mailflow.render.compose import Composer
 from mailflow.rules.engine import Decision, Planner
 from mailflow.starter import refuse_placeholders
@@ -48,11 +43,12 @@ class SendReport:
         return sum(n for states in self.awaiting.values() for n in states.values())
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.blocked:
-            return EXIT_BLOCKED
-        needs_human = self.recovered or self.awaiting or {"failed", "unknown"} & set(self.counts)
-        return EXIT_ATTENTION if needs_human else EXIT_OK
+            return ExitCode.BLOCKED
+        needs_human = self.recovered or self.awaiting or \
+            {OutboxStatus.FAILED, OutboxStatus.UNKNOWN} & set(self.counts)
+        return ExitCode.ATTENTION if needs_human else ExitCode.OK
 
     def as_json(self) -> dict[str, Any]:
         return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
@@ -85,12 +81,12 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
         count, window = config.delivery.rate_limit
         budget = max(count - store.sent_since(iso(now - window)), 0)
         limit = budget if limit is None else min(limit, budget)
-    sends = [d for d in decisions if d.action == "send"][:limit]
+    sends = [d for d in decisions if d.action is Action.SEND][:limit]
     chosen = {id(d) for d in sends}  # the others stay due: the next run takes them
-    decisions = [d for d in decisions if d.action != "send" or id(d) in chosen]
+    decisions = [d for d in decisions if d.action is not Action.SEND or id(d) in chosen]
     composer = Composer(config, planner) if sends else None
     if dry_run:
-        report.messages = [_rehearse(d, composer, now) if d.action == "send"
+        report.messages = [_rehearse(d, composer, now) if d.action is Action.SEND
                            else report_entry(d, d.status) for d in decisions]
         report.awaiting = store.awaiting_human()
         return report
@@ -144,4 +140,4 @@ def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
         from mailflow.render.templates import render_failure
 
         return render_failed_entry(d, render_failure(exc, f"{d.rule.template}.html"))
-    return report_entry(d, "would_send", message.subject, message.message_id)
+    return report_entry(d, OutboxStatus.WOULD_SEND, message.subject, message.message_id)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from mailflow.config import Smtp
 from mailflow.delivery.transports import Outcome
 from mailflow.errors import ConfigError, DeliveryBlocked
+from mailflow.records import OutboxStatus
 
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -123,17 +124,17 @@ class SmtpTransport:
             conn.send(payload + b".\r\n")
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            return Outcome("deferred", f"connection to {self.where} lost before the end of the"
-                                       f" message: {exc}")
+            return Outcome(OutboxStatus.DEFERRED, f"connection to {self.where} lost before the"
+                                                  f" end of the message: {exc}")
         try:
             code, text = conn.getreply()
         except (OSError, smtplib.SMTPException) as exc:  # TimeoutError is an OSError
             self._drop()
-            return Outcome("unknown", f"no reply from {self.where} after the message was sent:"
-                                      f" {exc or 'timeout'}")
+            return Outcome(OutboxStatus.UNKNOWN, f"no reply from {self.where} after the message"
+                                                 f" was sent: {exc or 'timeout'}")
         if 200 <= code < 300:
             self.dirty = False
-            return Outcome("sent", _reply(code, text))
+            return Outcome(OutboxStatus.SENT, _reply(code, text))
         return self._refused(code, text, "end of DATA")
 
     def _envelope(self, conn: smtplib.SMTP, mail: str, rcpt: str) -> list[tuple[int, bytes]]:
@@ -159,11 +160,11 @@ class SmtpTransport:
         status = enhanced_status(text)
         if code == 421:
             self._drop()  # the server is closing: reconnect for the next message
-            return Outcome("deferred", f"{stage}: {reply}")
+            return Outcome(OutboxStatus.DEFERRED, f"{stage}: {reply}")
         if 400 <= code < 500:
-            return Outcome("deferred", f"{stage}: {reply}")
+            return Outcome(OutboxStatus.DEFERRED, f"{stage}: {reply}")
         if (status or "").startswith("5.7.") or code in (530, 535):
             raise DeliveryBlocked(f"{self.where} refuses our mail ({stage}: {reply}): check the"
                                   " sender's authentication (SPF, DKIM, DMARC) and login")
         suppress = bool(status) and (status.startswith("5.1.") or status == "5.2.1")
-        return Outcome("failed", f"{stage}: {reply}", suppress=suppress)
+        return Outcome(OutboxStatus.FAILED, f"{stage}: {reply}", suppress=suppress)

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Protocol
 
 from mailflow.errors import DeliveryBlocked
-from mailflow.records import eml_name
+from mailflow.records import OutboxStatus, eml_name
 
 
 @dataclass
 class Outcome:
-    status: str  # sent | deferred | failed | unknown
+    status: OutboxStatus  # sent, deferred, failed or unknown
     detail: str | None = None
     suppress: bool = False  # a permanent refusal of the address itself (5.1.x, 5.2.1)
 
@@ -43,7 +43,7 @@ class FileTransport:
         except OSError as exc:
             raise DeliveryBlocked(f"cannot write to delivery.dir {self.folder}: {exc.strerror}"
                                   ) from None
-        return Outcome("sent", str(target))
+        return Outcome(OutboxStatus.SENT, str(target))
 
     def close(self) -> None:
         pass

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from mailflow.clock import AssumedUTC
-from mailflow.errors import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, MailflowError, NotAnExport
+from mailflow.errors import MailflowError, NotAnExport
 from mailflow.importing.addresses import check_address
 from mailflow.importing.formats import ParseContext, open_export
 from mailflow.importing.source import open_source
 from mailflow.records import (
     Cart,
     Customer,
+    ExitCode,
     Fulfillment,
     Order,
     Rejected,
@@ -62,12 +63,12 @@ class ImportReport:
     unsubscribes: int = 0
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if any(f.error for f in self.files):
-            return EXIT_USAGE
+            return ExitCode.USAGE
         if any(f.rejected or f.warnings for f in self.files):
-            return EXIT_ATTENTION
-        return EXIT_OK
+            return ExitCode.ATTENTION
+        return ExitCode.OK
 
     def as_json(self) -> dict[str, Any]:
         return {

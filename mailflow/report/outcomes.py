@@ -13,6 +13,7 @@ from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config
+from mailflow.records import OutboxStatus
 from mailflow.render.filters import to_decimal
 from mailflow.store import Store
 
@@ -29,10 +30,12 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
     start = iso(now - since) if since is not None else None
     rules: dict[str, dict[str, Any]] = {}
     for rule, status, reason, count in store.outcome_counts(start):
-        entry = rules.setdefault(rule, {"sent": 0, "skipped": {}, "deferred": 0, "failed": 0,
-                                        "unknown": 0})
-        if status == "skipped":
-            entry["skipped"][reason or "unknown"] = entry["skipped"].get(reason, 0) + count
+        entry = rules.setdefault(rule, {OutboxStatus.SENT: 0, OutboxStatus.SKIPPED: {},
+                                        OutboxStatus.DEFERRED: 0, OutboxStatus.FAILED: 0,
+                                        OutboxStatus.UNKNOWN: 0})
+        if status == OutboxStatus.SKIPPED:
+            skipped = entry[OutboxStatus.SKIPPED]
+            skipped[reason or "unknown"] = skipped.get(reason, 0) + count
         elif status in entry:
             entry[status] += count
     cart_rules = [r.name for r in config.rules if r.on == "cart.abandoned"]

@@ -11,6 +11,7 @@ from typing import Any
 
 from mailflow.clock import from_iso, iso
 from mailflow.config import Config, Rule
+from mailflow.records import Action, OutboxStatus
 from mailflow.rules.timing import add_after, quiet_until
 from mailflow.rules.where import numeric_amounts, where_holds
 from mailflow.store import Store
@@ -37,16 +38,15 @@ class Decision:
     email: str | None
     email_key: str | None
     due_at: datetime
-    action: str  # send | skip | defer | fail
+    action: Action
     reason: str | None = None
     next_attempt_at: datetime | None = None
     recorded: bool = False  # the outbox already has this key (a postponed message)
 
     @property
-    def status(self) -> str:
+    def status(self) -> OutboxStatus:
         """The outbox status this decision records."""
-        return {"skip": "skipped", "defer": "deferred", "send": "queued",
-                "fail": "failed"}[self.action]
+        return self.action.records
 
     def row(self, now: datetime, run_id: int | None) -> dict[str, Any]:
         return {"key": self.key, "rule": self.rule.name, "subject_type": self.subject_type,
@@ -82,10 +82,10 @@ class Planner:
             return
         reached: set[str] = set()
         for d in decisions:
-            if d.action != "send" or not d.rule.marketing or not d.email_key:
+            if d.action is not Action.SEND or not d.rule.marketing or not d.email_key:
                 continue
             if d.email_key in reached:
-                d.action, d.reason = "skip", "marketing_gap"
+                d.action, d.reason = Action.SKIP, "marketing_gap"
             reached.add(d.email_key)
 
     def _rule_decisions(self, rule: Rule) -> list[Decision]:
@@ -96,20 +96,20 @@ class Planner:
         for row in self.store.pending(rule.name, iso(now)):
             waiting.append((Decision(row["key"], rule, row["subject_type"], row["subject_id"],
                                      row["email"], row["email_key"], from_iso(row["due_at"]),
-                                     "send", recorded=True), None))
+                                     Action.SEND, recorded=True), None))
         for c in self.store.trigger_candidates(rule.name, rule.on, iso(lo), iso(hi),
                                                rule.assume_delivered_after):
             due = add_after(from_iso(c["trigger_at"]), rule.after, self.tz)
             if due > now or now - due > rule.expire_after + STALE_LOOKBACK:
                 continue
             waiting.append((Decision(f"{rule.name}:{c['instance']}", rule, c["subject_type"],
-                                     c["subject_id"], c["email"], c["email_key"], due, "send"),
+                                     c["subject_id"], c["email"], c["email_key"], due, Action.SEND),
                             c["email_problem"]))
         waiting.sort(key=lambda pair: (pair[0].due_at, pair[0].key))
         decisions = []
         for d, problem in waiting:
             self.decide(d, problem, planning=True)
-            if d.action == "send":  # a cap counts what this run will send before it is sent
+            if d.action is Action.SEND:  # a cap counts what this run will send before it is sent
                 self.sends_this_run[(rule.name, d.email_key or "")] += 1
             decisions.append(d)
         return decisions
@@ -117,17 +117,17 @@ class Planner:
     def decide(self, d: Decision, email_problem: str | None, *, planning: bool = False) -> Decision:
         """Set d.action/reason from the store as it is now. Also the re-check at the moment of
         sending (planning=False), when this run's earlier sends are already in the store."""
-        d.action, d.reason, d.next_attempt_at = "send", None, None
+        d.action, d.reason, d.next_attempt_at = Action.SEND, None, None
         if not planning:  # re-read: it may have changed since planning
             self._seen.pop((d.subject_type, d.subject_id), None)
             self._seen.pop(("customer", d.email_key), None)
         reason, wait = self._verdict(d, email_problem, planning)
         if reason is not None and reason.startswith("where_error"):
-            d.action, d.reason = "fail", reason
+            d.action, d.reason = Action.FAIL, reason
         elif reason is not None:
-            d.action, d.reason = "skip", reason
+            d.action, d.reason = Action.SKIP, reason
         elif wait is not None:
-            d.action, d.reason, d.next_attempt_at = "defer", wait[0], wait[1]
+            d.action, d.reason, d.next_attempt_at = Action.DEFER, wait[0], wait[1]
         return d
 
     def _verdict(self, d: Decision, email_problem: str | None, planning: bool):

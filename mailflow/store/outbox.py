@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from mailflow.clock import from_iso, iso
+from mailflow.records import OutboxStatus
 
 _CANDIDATES = {
     "cart.abandoned": (
@@ -80,10 +81,20 @@ _CANDIDATES = {
         "   WHERE x.key = :rule || ':customer:' || c.email_key || '@' || c.last_order_at)"
     ),
 }
-CLAIMABLE = ("queued", "deferred")
+CLAIMABLE = (OutboxStatus.QUEUED, OutboxStatus.DEFERRED)  # what a run may take
+FOLLOW_UP = (OutboxStatus.UNKNOWN, OutboxStatus.FAILED)  # what `resend` and `dismiss` act on
+# what went to the server, or may have: what caps and the marketing gap count
+HANDED_OVER = (OutboxStatus.SENT, OutboxStatus.SENDING, OutboxStatus.UNKNOWN)
+
+
+def _among(statuses: tuple[OutboxStatus, ...]) -> str:
+    """A group of statuses as SQL text: `('queued', 'deferred')`."""
+    return "(" + ", ".join(f"'{status}'" for status in statuses) + ")"
+
+
+_CLAIMABLE, _FOLLOW_UP, _HANDED_OVER = _among(CLAIMABLE), _among(FOLLOW_UP), _among(HANDED_OVER)
 LOG_COLUMNS = ("key", "rule", "email AS \"to\"", "status", "reason", "subject", "due_at",
                "decided_at", "sent_at", "message_id", "attempts", "dismissed_at")
-FOLLOW_UP = ("unknown", "failed")  # what `resend` and `dismiss` act on
 # Failed or unknown messages that keep `send` and `run` at exit 1 until resent or dismissed:
 # a template or a where: to fix, or maybe delivered. An SMTP refusal is the server's answer
 # (a hard bounce also suppresses the address): it makes only its own run exit 1.
@@ -127,7 +138,7 @@ class OutboxQueries:
     def pending(self, rule: str, now: str) -> list[dict]:
         """Messages decided earlier that wait (quiet hours, data age, SMTP deferral) and are due."""
         return self.rows(
-            "SELECT * FROM outbox WHERE rule = ? AND status IN ('queued', 'deferred')"
+            f"SELECT * FROM outbox WHERE rule = ? AND status IN {_CLAIMABLE}"
             " AND coalesce(next_attempt_at, due_at) <= ? ORDER BY due_at, id", (rule, now))
 
     # -- facts the conditions need --------------------------------------------------------
@@ -171,14 +182,14 @@ class OutboxQueries:
         marks = ", ".join("?" * len(rules))
         return self.conn.execute(
             f"SELECT 1 FROM outbox WHERE email_key = ? AND rule IN ({marks})"
-            " AND status IN ('sent', 'sending', 'unknown') AND sent_at > ? LIMIT 1",
+            f" AND status IN {_HANDED_OVER} AND sent_at > ? LIMIT 1",
             (email_key, *rules, since)).fetchone() is not None
 
     def sends_since(self, rule: str, email_key: str, since: str) -> int:
         """Messages of this rule that went (or may have gone) to this person since `since`."""
         return self.conn.execute(
             "SELECT count(*) FROM outbox WHERE email_key = ? AND rule = ?"
-            " AND status IN ('sent', 'sending', 'unknown') AND sent_at > ?",
+            f" AND status IN {_HANDED_OVER} AND sent_at > ?",
             (email_key, rule, since)).fetchone()[0]
 
     def newest_import(self, kind: str) -> str | None:
@@ -200,7 +211,7 @@ class OutboxQueries:
                         next_attempt_at: str | None, now: str) -> None:
         self.conn.execute(
             "UPDATE outbox SET status = ?, reason = ?, next_attempt_at = ?, decided_at = ?"
-            " WHERE key = ? AND status IN ('queued', 'deferred')",
+            f" WHERE key = ? AND status IN {_CLAIMABLE}",
             (status, reason, next_attempt_at, now, key))
 
     def claim(self, d: dict[str, Any]) -> int | None:
@@ -280,7 +291,7 @@ class OutboxQueries:
 
     def to_follow_up(self, *, rule: str | None, since: str | None) -> list[dict]:
         """Failed and unknown messages nobody dismissed, of this rule, failed since `since`."""
-        clauses, params = ["status IN ('unknown', 'failed')", "dismissed_at IS NULL"], []
+        clauses, params = [f"status IN {_FOLLOW_UP}", "dismissed_at IS NULL"], []
         if rule:
             clauses.append("rule = ?")
             params.append(rule)
@@ -296,7 +307,7 @@ class OutboxQueries:
             return sum(self.conn.execute(
                 "UPDATE outbox SET status = 'queued', reason = 'resend requested', due_at = ?,"
                 " next_attempt_at = ?, decided_at = ?, dismissed_at = NULL"
-                " WHERE key = ? AND status IN ('unknown', 'failed')",
+                f" WHERE key = ? AND status IN {_FOLLOW_UP}",
                 (now, now, now, key)).rowcount for key in keys)
 
     def dismiss(self, keys: list[str], now: str) -> int:
@@ -304,14 +315,14 @@ class OutboxQueries:
         with self.transaction():
             return sum(self.conn.execute(
                 "UPDATE outbox SET dismissed_at = ? WHERE key = ?"
-                " AND status IN ('unknown', 'failed') AND dismissed_at IS NULL",
+                f" AND status IN {_FOLLOW_UP} AND dismissed_at IS NULL",
                 (now, key)).rowcount for key in keys)
 
     def awaiting_human(self) -> dict[str, dict[str, int]]:
         """rule -> {status: count} of the messages that wait for a human."""
         counts: dict[str, dict[str, int]] = {}
         for rule, status, n in self.conn.execute(
-                "SELECT rule, status, count(*) FROM outbox WHERE status IN ('unknown', 'failed')"
+                f"SELECT rule, status, count(*) FROM outbox WHERE status IN {_FOLLOW_UP}"
                 f" AND {_AWAITING_HUMAN} GROUP BY rule, status ORDER BY 1, 2"):
             counts.setdefault(rule, {})[status] = n
         return counts
@@ -342,7 +353,7 @@ class OutboxQueries:
     def next_due(self) -> str | None:
         return self.conn.execute(
             "SELECT min(coalesce(next_attempt_at, due_at)) FROM outbox"
-            " WHERE status IN ('queued', 'deferred')").fetchone()[0]
+            f" WHERE status IN {_CLAIMABLE}").fetchone()[0]
 
     def log(self, *, email: str | None, rule: str | None, since: str | None) -> list[dict]:
         clauses, params = [], []
