@@ -17,13 +17,11 @@ import yaml
 
 from mailflow.clock import timezone_named
 from mailflow.errors import UsageError
-from mailflow.records import KINDS, STATUSES
+from mailflow.records import KINDS
+from mailflow.rules.triggers import CONDITIONS, TRIGGERS
+from mailflow.rules.where import compile_where
 from mailflow.yamlfile import Reader, compose_yaml, nearest
 
-TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
-            "customer.created", "customer.inactive")
-CONDITIONS = ("order_completed", "order_paid", "order_cancelled", "paid_when_placed",
-              "pay_on_delivery", "online_payment")
 CATEGORIES = ("transactional", "marketing")
 SECURITY = ("starttls", "ssl", "none")
 MAX_CONNECTIONS = 16  # SMTP connections one run may open at once (delivery.connections)
@@ -205,18 +203,6 @@ class Config:
         return self
 
 
-def default_skip_if(trigger: str) -> tuple[str, ...]:
-    if trigger == "cart.abandoned":
-        return ("order_completed",)
-    if trigger == "order.pending_payment":  # instructions only for a payment to make first
-        return ("order_paid", "order_cancelled", "pay_on_delivery", "online_payment")
-    if trigger == "order.paid":  # a card order's confirmation already says it is paid
-        return ("paid_when_placed", "order_cancelled", "pay_on_delivery")
-    if trigger.startswith("order.") and trigger not in ("order.cancelled", "order.refunded"):
-        return ("order_cancelled",)
-    return ()
-
-
 class _Reader(Reader):
     def localized(self, entry: tuple, where: str) -> Localized:
         """One text, or a mapping of language code → text."""
@@ -364,9 +350,10 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         raise r.fail(f["name"][0], f"rule name {name!r}: use lower-case letters, digits, - and _")
     if name in taken:
         raise r.fail(f["name"][0], f"two rules are named {name!r}")
-    rule = Rule(name=name, on=r.choice(f["on"], f"rule {name}: trigger", TRIGGERS),
+    rule = Rule(name=name, on=r.choice(f["on"], f"rule {name}: trigger", tuple(TRIGGERS)),
                 template=r.text(f["template"], "template"), line=item.start_mark.line + 1)
-    rule.skip_if = default_skip_if(rule.on)
+    on = TRIGGERS[rule.on]
+    rule.skip_if = on.skip_if
     if "after" in f:
         rule.after = r.duration(f["after"], f"rule {name}: after")
     if "category" in f:
@@ -379,12 +366,10 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         for condition in values:
             if condition not in CONDITIONS:
                 raise r.fail(node, f"rule {name}: unknown condition {condition!r}"
-                             + nearest(str(condition), CONDITIONS))
+                             + nearest(str(condition), tuple(CONDITIONS)))
         rule.skip_if = tuple(values)
     if "where" in f:
         rule.where = r.text(f["where"], "where")
-        from mailflow.rules.where import compile_where
-
         try:
             compile_where(rule.where)
         except Exception as exc:
@@ -405,13 +390,14 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
             raise r.fail(f["enabled"][0], f"rule {name}: enabled is true or false")
         rule.enabled = f["enabled"][1]
     if "assume_delivered_after" in f:
-        if rule.on != "order.delivered":
+        if not on.may_assume_delivery:
+            allowed = ", ".join(t.name for t in TRIGGERS.values() if t.may_assume_delivery)
             raise r.fail(f["assume_delivered_after"][0], f"rule {name}: assume_delivered_after"
-                         " is for rules on order.delivered")
+                         f" is for rules on {allowed}")
         rule.assume_delivered_after = r.duration(f["assume_delivered_after"],
                                                  f"rule {name}: assume_delivered_after")
-    if rule.on == "customer.inactive" and not rule.after:
-        raise r.fail(item, f"rule {name}: customer.inactive needs `after` (how long inactive)")
+    if on.needs_after and not rule.after:
+        raise r.fail(item, f"rule {name}: {rule.on} needs `after` (how long inactive)")
     if folder is not None and not _template_exists(folder, rule.template):
         raise r.fail(f["template"][0], f"rule {name}: no template templates/{rule.template}.html"
                      + nearest(rule.template, template_names_in(folder)))

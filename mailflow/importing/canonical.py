@@ -36,6 +36,7 @@ CUSTOMER_FIELDS = ("email", "first_name", "last_name", "locale", "accepts_market
                    "created_at")
 UNSUBSCRIBE_FIELDS = ("email", "at")
 PEOPLE_KINDS = ("customers", "unsubscribes")
+KIND_FROM_OPTION = False  # its header says orders or carts (importing/adapter.py)
 # A people file may come from anywhere: accept the usual names of its columns (Shopify's
 # Customers export of every vintage, PrestaShop's customers list, French re-saves).
 _EMAIL_NAMES = ("email", "e-mail", "email address", "e-mail address", "adresse e-mail",

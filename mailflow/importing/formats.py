@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import tzinfo as TzInfo
 from pathlib import Path
-from types import ModuleType
 
 from mailflow.errors import NotAnExport, UsageError
 from mailflow.importing import canonical, mapping, shopify, woocommerce
+from mailflow.importing.adapter import Adapter, ParseContext
 from mailflow.importing.source import CsvTable, JsonDocument, SourceFile, open_csv, open_json
 from mailflow.records import KINDS, Record, Rejected
 
-ADAPTERS: dict[str, ModuleType] = {
+ADAPTERS: dict[str, Adapter] = {
     "mailflow": canonical,
     "shopify": shopify,
     "woocommerce": woocommerce,
 }
 FORMAT_NAMES = (*ADAPTERS, "mapping")
-
-
-@dataclass(frozen=True)
-class ParseContext:
-    name: str  # the file, as the user named it
-    tz: TzInfo  # the shop's timezone, for naive timestamps
-    now: datetime
 
 
 @dataclass
@@ -92,17 +83,17 @@ def _csv_export(fmt: str, kind: str, table: CsvTable,
                         lambda: table.rows_read)
 
 
-def _kind(forced: str | None, detected: str, source: SourceFile, adapter: ModuleType) -> str:
+def _kind(forced: str | None, detected: str, source: SourceFile, adapter: Adapter) -> str:
     """The adapter's detection names the kind; --kind may only choose where the adapter
     cannot tell orders from carts by itself (Shopify's two CSV exports look alike)."""
     if forced is None or forced == detected:
         return detected
-    if {forced, detected} == {"orders", "carts"} and getattr(adapter, "KIND_FROM_OPTION", False):
+    if {forced, detected} == {"orders", "carts"} and adapter.KIND_FROM_OPTION:
         return forced
     raise NotAnExport(f"{source.name}: --kind {forced} does not fit this file ({detected})")
 
 
-def _name(adapter: ModuleType) -> str:
+def _name(adapter: Adapter) -> str:
     return next(name for name, module in ADAPTERS.items() if module is adapter)
 
 

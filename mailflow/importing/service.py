@@ -11,8 +11,9 @@ from typing import Any
 
 from mailflow.clock import AssumedUTC
 from mailflow.errors import MailflowError, NotAnExport
+from mailflow.importing.adapter import ParseContext
 from mailflow.importing.addresses import check_address
-from mailflow.importing.formats import ParseContext, open_export
+from mailflow.importing.formats import open_export
 from mailflow.importing.source import open_source
 from mailflow.records import (
     Cart,

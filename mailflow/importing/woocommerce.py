@@ -26,6 +26,7 @@ from mailflow.importing.source import CsvTable, JsonDocument
 from mailflow.records import UPDATABLE_FIELDS, Cart, Line, Order, Record, Rejected
 
 DRAFT = "checkout-draft"
+KIND_FROM_OPTION = False  # its data says orders or carts (importing/adapter.py)
 
 # REST status slugs (core, then common plugins), without the `wc-` prefix.
 STATUS_SLUGS = {

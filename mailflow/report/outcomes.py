@@ -14,8 +14,9 @@ from typing import Any
 from mailflow.clock import iso
 from mailflow.config import Config
 from mailflow.records import OutboxStatus
-from mailflow.render.filters import to_decimal
+from mailflow.rules.triggers import trigger
 from mailflow.store import Store
+from mailflow.values import to_decimal
 
 RECOVERY_DAYS = 7
 # Orders that brought no money (or not yet): never a recovered cart, never revenue.
@@ -38,7 +39,7 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
             skipped[reason or "unknown"] = skipped.get(reason, 0) + count
         elif status in entry:
             entry[status] += count
-    cart_rules = [r.name for r in config.rules if r.on == "cart.abandoned"]
+    cart_rules = [r.name for r in config.rules if trigger(r.on).subject == "cart"]
     reminded, recovered, counted = set(), set(), set()
     excluded: dict[str, set[str]] = {status: set() for status in NOT_RECOVERED}
     revenue: dict[str, Decimal] = defaultdict(Decimal)

@@ -13,6 +13,7 @@ from mailflow.clock import from_iso, iso
 from mailflow.config import Config, Rule
 from mailflow.records import Action, OutboxStatus
 from mailflow.rules.timing import add_after, quiet_until
+from mailflow.rules.triggers import condition, trigger
 from mailflow.rules.where import numeric_amounts, where_holds
 from mailflow.store import Store
 
@@ -21,9 +22,6 @@ from mailflow.store import Store
 STALE_LOOKBACK = timedelta(days=7)
 # Calendar-day `after`s move by an hour across DST: widen the SQL window, filter exactly.
 MARGIN = timedelta(hours=2)
-# An order paid this soon after it was placed was paid at checkout (card, PayPal): its
-# confirmation says so, and a separate "payment received" would be noise.
-PAID_WHEN_PLACED = timedelta(minutes=15)
 # What an order.placed confirmation waits for: an online payment still under way or failed
 # (the customer may pay again) is no order yet to thank anyone for.
 AWAITING_PAYMENT = "awaiting_payment"
@@ -97,8 +95,10 @@ class Planner:
             waiting.append((Decision(row["key"], rule, row["subject_type"], row["subject_id"],
                                      row["email"], row["email_key"], from_iso(row["due_at"]),
                                      Action.SEND, recorded=True), None))
-        for c in self.store.trigger_candidates(rule.name, rule.on, iso(lo), iso(hi),
-                                               rule.assume_delivered_after):
+        on = trigger(rule.on)
+        for c in self.store.trigger_candidates(rule.name, on.selects, iso(lo), iso(hi),
+                                               status=on.status,
+                                               assume_delivered_after=rule.assume_delivered_after):
             due = add_after(from_iso(c["trigger_at"]), rule.after, self.tz)
             if due > now or now - due > rule.expire_after + STALE_LOOKBACK:
                 continue
@@ -152,9 +152,10 @@ class Planner:
                 consent = subject.get("accepts_marketing")
             if consent == 0 or (consent is None and self.config.shop.consent == "required"):
                 return "no_consent", None
-        for condition in rule.skip_if:
-            if self._condition_holds(condition, d, subject):
-                return condition, None
+        for name in rule.skip_if:
+            skip = condition(name)
+            if d.subject_type == skip.about and skip.holds(store, subject, d.email_key):
+                return name, None
         if rule.where:
             try:
                 holds = where_holds(rule.where, self._where_context(d, subject, customer))
@@ -172,9 +173,10 @@ class Planner:
         if rule.marketing and gap and store.sent_any_since(
                 [r.name for r in self.config.rules if r.marketing], d.email_key, iso(now - gap)):
             return "marketing_gap", None
-        if rule.on == "order.placed" and _awaiting_payment(subject):
+        on = trigger(rule.on)
+        if on.waits_for_payment and _awaiting_payment(subject):
             return None, (AWAITING_PAYMENT, now)
-        if rule.on == "cart.abandoned" and self.config.delivery.max_data_age is not None:
+        if on.needs_fresh_orders and self.config.delivery.max_data_age is not None:
             newest = store.newest_import("orders")
             if newest is None or now - from_iso(newest) > self.config.delivery.max_data_age:
                 return None, ("stale_data", now)
@@ -199,26 +201,6 @@ class Planner:
                                                                           self.store.customer)
             self._seen[key] = read(d.subject_id)
         return self._seen[key]
-
-    def _condition_holds(self, condition: str, d: Decision, subject: dict) -> bool:
-        if condition == "order_completed" and d.subject_type == "cart":
-            return bool(subject.get("completed_at") or subject.get("order_id")
-                        or self.store.ordered_since(d.email_key, subject["created_at"]))
-        if condition == "order_paid" and d.subject_type == "order":
-            return subject["status"] != "pending_payment"
-        if condition == "order_cancelled" and d.subject_type == "order":
-            return subject["status"] in ("cancelled", "refunded")
-        if condition == "paid_when_placed" and d.subject_type == "order":
-            paid, created = subject.get("paid_at"), subject.get("created_at")
-            if paid and created:
-                return from_iso(paid) - from_iso(created) <= PAID_WHEN_PLACED
-            # paid when first seen, no payment time: paid at checkout, not news to anyone
-            return self.store.status_event_source(subject["id"], "paid") == "inferred"
-        if condition == "pay_on_delivery" and d.subject_type == "order":
-            return subject.get("payment_class") == "on_delivery"
-        if condition == "online_payment" and d.subject_type == "order":
-            return subject.get("payment_class") == "online"
-        return False
 
     def _where_context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
         return self._context(d, numeric_amounts(subject), customer)

@@ -10,13 +10,25 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from mailflow.clock import from_iso, iso
 from mailflow.records import OutboxStatus
 
+
+class Selection(StrEnum):
+    """The queries that find trigger instances; rules/triggers.py says which trigger runs which."""
+
+    CART_EPISODES = "cart_episodes"  # a cart with lines, at its last activity
+    ORDERS_PLACED = "orders_placed"
+    STATUS_ENTERED = "status_entered"  # an order entering a status (its status event)
+    CUSTOMERS_CREATED = "customers_created"  # signed up, or first ordered
+    CUSTOMERS_LAST_ORDER = "customers_last_order"  # a customer and their last order
+
+
 _CANDIDATES = {
-    "cart.abandoned": (
+    Selection.CART_EPISODES: (
         "SELECT 'cart:' || c.id || '@' || c.updated_at AS instance, 'cart' AS subject_type,"
         " c.id AS subject_id, c.updated_at AS trigger_at, c.email, c.email_key, c.email_problem"
         " FROM carts c WHERE c.updated_at > :lo AND c.updated_at <= :hi"
@@ -24,13 +36,13 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':cart:' || c.id || '@' || c.updated_at)"
     ),
-    "order.placed": (
+    Selection.ORDERS_PLACED: (
         "SELECT 'order:' || o.id AS instance, 'order' AS subject_type, o.id AS subject_id,"
         " o.created_at AS trigger_at, o.email, o.email_key, o.email_problem"
         " FROM orders o WHERE o.created_at > :lo AND o.created_at <= :hi"
         " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':order:' || o.id)"
     ),
-    "order.status": (
+    Selection.STATUS_ENTERED: (
         "SELECT 'order:' || e.order_id || ':' || e.status AS instance, 'order' AS subject_type,"
         " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
         " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
@@ -38,9 +50,30 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || e.order_id || ':' || e.status)"
     ),
-    # with assume_delivered_after: a delivery the data reports, unless the assumed one (the
-    # shipment + :shift) came first, which is then the trigger; one instance either way
-    "order.delivered.reported": (
+    # a customer who signed up (a customers export's created_at) or first ordered; never a
+    # visitor known only from a cart
+    Selection.CUSTOMERS_CREATED: (
+        "SELECT 'customer:' || c.email_key AS instance, 'customer' AS subject_type,"
+        " c.email_key AS subject_id, coalesce(c.created_at, c.first_order_at) AS trigger_at,"
+        " c.email, c.email_key, NULL AS email_problem FROM customers c"
+        " WHERE coalesce(c.created_at, c.first_order_at) > :lo"
+        " AND coalesce(c.created_at, c.first_order_at) <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':customer:' || c.email_key)"
+    ),
+    Selection.CUSTOMERS_LAST_ORDER: (
+        "SELECT 'customer:' || c.email_key || '@' || c.last_order_at AS instance,"
+        " 'customer' AS subject_type, c.email_key AS subject_id, c.last_order_at AS trigger_at,"
+        " c.email, c.email_key, NULL AS email_problem FROM customers c"
+        " WHERE c.last_order_at > :lo AND c.last_order_at <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.key = :rule || ':customer:' || c.email_key || '@' || c.last_order_at)"
+    ),
+}
+# Selection.STATUS_ENTERED for `delivered` with assume_delivered_after: a delivery the data
+# reports, unless the assumed one (the shipment + :shift) came first, which is then the
+# trigger; one instance either way
+_DELIVERED_OR_ASSUMED = (
+    (
         "SELECT 'order:' || e.order_id || ':delivered' AS instance, 'order' AS subject_type,"
         " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
         " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
@@ -50,7 +83,7 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || e.order_id || ':delivered')"
     ),
-    "order.delivered.assumed": (
+    (
         "SELECT 'order:' || s.order_id || ':delivered' AS instance, 'order' AS subject_type,"
         " s.order_id AS subject_id, strftime('%Y-%m-%dT%H:%M:%SZ', s.at, :shift) AS trigger_at,"
         " o.email, o.email_key, o.email_problem"
@@ -62,25 +95,7 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || s.order_id || ':delivered')"
     ),
-    # a customer who signed up (a customers export's created_at) or first ordered; never a
-    # visitor known only from a cart
-    "customer.created": (
-        "SELECT 'customer:' || c.email_key AS instance, 'customer' AS subject_type,"
-        " c.email_key AS subject_id, coalesce(c.created_at, c.first_order_at) AS trigger_at,"
-        " c.email, c.email_key, NULL AS email_problem FROM customers c"
-        " WHERE coalesce(c.created_at, c.first_order_at) > :lo"
-        " AND coalesce(c.created_at, c.first_order_at) <= :hi"
-        " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':customer:' || c.email_key)"
-    ),
-    "customer.inactive": (
-        "SELECT 'customer:' || c.email_key || '@' || c.last_order_at AS instance,"
-        " 'customer' AS subject_type, c.email_key AS subject_id, c.last_order_at AS trigger_at,"
-        " c.email, c.email_key, NULL AS email_problem FROM customers c"
-        " WHERE c.last_order_at > :lo AND c.last_order_at <= :hi"
-        " AND NOT EXISTS (SELECT 1 FROM outbox x"
-        "   WHERE x.key = :rule || ':customer:' || c.email_key || '@' || c.last_order_at)"
-    ),
-}
+)
 CLAIMABLE = (OutboxStatus.QUEUED, OutboxStatus.DEFERRED)  # what a run may take
 FOLLOW_UP = (OutboxStatus.UNKNOWN, OutboxStatus.FAILED)  # what `resend` and `dismiss` act on
 # what went to the server, or may have: what caps and the marketing gap count
@@ -120,20 +135,22 @@ class OutboxQueries:
 
     # -- what is due ---------------------------------------------------------------------
 
-    def trigger_candidates(self, rule: str, trigger: str, lo: str, hi: str,
+    def trigger_candidates(self, rule: str, selects: Selection, lo: str, hi: str, *,
+                           status: str | None = None,
                            assume_delivered_after: timedelta | None = None) -> list[dict]:
-        """Trigger instances whose time lies in (lo, hi] and that this rule never decided."""
+        """Trigger instances whose time lies in (lo, hi] and that this rule never decided;
+        `status`: the one STATUS_ENTERED selects."""
         params: dict[str, Any] = {"rule": rule, "lo": lo, "hi": hi}
-        if trigger in _CANDIDATES:
-            return self.rows(_CANDIDATES[trigger], params)
-        if trigger == "order.delivered" and assume_delivered_after is not None:
-            params["shift"] = f"+{int(assume_delivered_after.total_seconds())} seconds"
-            params["shipped_lo"] = iso(from_iso(lo) - assume_delivered_after)
-            params["shipped_hi"] = iso(from_iso(hi) - assume_delivered_after)
-            return (self.rows(_CANDIDATES["order.delivered.reported"], params)
-                    + self.rows(_CANDIDATES["order.delivered.assumed"], params))
-        params["status"] = trigger.split(".", 1)[1]
-        return self.rows(_CANDIDATES["order.status"], params)
+        if selects is Selection.STATUS_ENTERED:
+            if status is None:
+                raise ValueError("Selection.STATUS_ENTERED needs the status entered")
+            if status == "delivered" and assume_delivered_after is not None:
+                params["shift"] = f"+{int(assume_delivered_after.total_seconds())} seconds"
+                params["shipped_lo"] = iso(from_iso(lo) - assume_delivered_after)
+                params["shipped_hi"] = iso(from_iso(hi) - assume_delivered_after)
+                return [row for sql in _DELIVERED_OR_ASSUMED for row in self.rows(sql, params)]
+            params["status"] = status
+        return self.rows(_CANDIDATES[selects], params)
 
     def pending(self, rule: str, now: str) -> list[dict]:
         """Messages decided earlier that wait (quiet hours, data age, SMTP deferral) and are due."""
