@@ -103,7 +103,9 @@ class Shop:
 
 
 @dataclass
-class Sender:
+class SenderSettings:
+    """`sender:`: the From of every e-mail, and its Reply-To."""
+
     from_: str = ""
     reply_to: str | None = None
 
@@ -131,7 +133,9 @@ class Delivery:
 
 
 @dataclass
-class Unsubscribe:
+class UnsubscribeSettings:
+    """`unsubscribe:`: the one-click link's URL, the mailto, and where its secret is."""
+
     url: str | None = None
     mailto: str | None = None
     secret_env: str = "MAILFLOW_SECRET"
@@ -174,9 +178,9 @@ class Config:
     path: Path
     exists: bool
     shop: Shop = field(default_factory=Shop)
-    sender: Sender = field(default_factory=Sender)
+    sender: SenderSettings = field(default_factory=SenderSettings)
     delivery: Delivery = field(default_factory=Delivery)
-    unsubscribe: Unsubscribe = field(default_factory=Unsubscribe)
+    unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
     sources: list[Source] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     node: yaml.Node | None = field(default=None, repr=False, compare=False)  # with its lines
@@ -239,15 +243,16 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
         config.shop = _shop(r, top["shop"][0])
     if "sender" in top:
         s = r.mapping(top["sender"][0], "sender", ("from", "reply_to"))
-        config.sender = Sender(r.text(s["from"], "sender.from") if "from" in s else "",
-                               r.text(s["reply_to"], "sender.reply_to") if "reply_to" in s else None)
+        config.sender = SenderSettings(
+            r.text(s["from"], "sender.from") if "from" in s else "",
+            r.text(s["reply_to"], "sender.reply_to") if "reply_to" in s else None)
     if "delivery" in top:
         config.delivery = _delivery(r, top["delivery"][0])
     if "unsubscribe" in top:
         u = r.mapping(top["unsubscribe"][0], "unsubscribe", ("url", "mailto", "secret_env"))
-        config.unsubscribe = Unsubscribe(*(r.text(u[k], f"unsubscribe.{k}") if k in u else d
-                                           for k, d in (("url", None), ("mailto", None),
-                                                        ("secret_env", "MAILFLOW_SECRET"))))
+        config.unsubscribe = UnsubscribeSettings(*(
+            r.text(u[k], f"unsubscribe.{k}") if k in u else d
+            for k, d in (("url", None), ("mailto", None), ("secret_env", "MAILFLOW_SECRET"))))
     if "sources" in top:
         config.sources = _sources(r, top["sources"][0])
     if "rules" in top:

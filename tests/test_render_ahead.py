@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mailflow.config import load_config
-from mailflow.delivery.connections import Sender
+from mailflow.delivery.connections import ConnectionWorker
 from mailflow.delivery.transports import FileTransport
 from mailflow.records import eml_name
 from mailflow.render.compose import Composer
@@ -112,7 +112,7 @@ def planned(tmp_path):
 
 
 def send_all(store, planner, composer, sends, now, ahead, folder) -> list[dict]:
-    sender = Sender(store, planner, composer, FileTransport(folder / "outbox"), now,
+    sender = ConnectionWorker(store, planner, composer, FileTransport(folder / "outbox"), now,
                     store.start_run("send", now, datetime.now(UTC)))
     entries = [sender.send(d, ahead.take(d)) for d in sends]
     sender.close()
@@ -128,7 +128,7 @@ def test_an_order_changed_after_planning_is_sent_as_it_is_now(planned):
         # the shop's next export renames the customer of the first order, mid-run
         (folder / "orders.csv").write_text(orders_csv(1, first_name="Renée"), encoding="utf-8")
         run(folder, "import", "orders.csv", "--format", "mailflow", "--now", NOW)
-        sender = Sender(store, planner, composer, FileTransport(folder / "outbox"), now,
+        sender = ConnectionWorker(store, planner, composer, FileTransport(folder / "outbox"), now,
                         store.start_run("send", now, datetime.now(UTC)))
         sender.send(sends[0], first)
         second = ahead.take(sends[1])

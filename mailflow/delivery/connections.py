@@ -1,8 +1,9 @@
-"""Delivering a run's messages: one `Sender` per connection, each sending one message at a
-time and recording each outcome in the transaction that claims its next message, so `sent`
-is committed before the next SMTP command (or QUIT), in one write transaction a message.
+"""Delivering a run's messages: one ConnectionWorker per connection, each sending one message
+at a time and recording each outcome in the transaction that claims its next message, so
+`sent` is committed before the next SMTP command (or QUIT), in one write transaction a
+message.
 
-With `delivery.connections` above 1, senders run in threads, one SMTP connection each: a
+With `delivery.connections` above 1, workers run in threads, one SMTP connection each: a
 slow server's replies are waited for side by side. Everything but the SMTP exchange (the
 store, the planner, rendering) runs under one lock, so the threads never share a step.
 """
@@ -70,17 +71,17 @@ class _Pending:
     suppress: bool = False
 
 
-class Sender:
-    """Sends one message at a time and records each outcome in the transaction that claims
-    the next message: `sent` is committed before the next SMTP command (or QUIT), and a
-    message costs one write transaction instead of two."""
+class ConnectionWorker:
+    """The worker of one connection (its transport): sends one message at a time and records
+    each outcome in the transaction that claims the next message, so `sent` is committed
+    before the next SMTP command (or QUIT), and a message costs one write transaction."""
 
     def __init__(self, store: Store, planner: Planner, composer: Composer | None,
                  transport: Transport, now: datetime, run_id: int,
                  lock: threading.RLock | None = None) -> None:
         self.store, self.planner, self.composer = store, planner, composer
         self.transport, self.now, self.run_id = transport, now, run_id
-        self.lock = lock or threading.RLock()  # shared by the senders of one run
+        self.lock = lock or threading.RLock()  # shared by the workers of one run
         self.unrecorded: _Pending | None = None
 
     @contextmanager
@@ -106,7 +107,7 @@ class Sender:
 
     def send(self, d: Decision, prepared: Prepared | None) -> dict[str, Any] | None:
         """Re-check and claim (one transaction), render unless rendered ahead from rows still
-        current, send. Only the SMTP exchange runs outside the lock shared by the senders."""
+        current, send. Only the SMTP exchange runs outside the lock shared by the workers."""
         with self._step():
             self.planner.decide(d, None)  # the conditions once more, at the moment of sending
             if d.action is not Action.SEND:
@@ -126,7 +127,7 @@ class Sender:
             self._give_back(outbox_id, "error", repr(exc))
             raise
         try:
-            outcome = self.transport.deliver(data, sender=self.composer.sender.addr_spec,
+            outcome = self.transport.deliver(data, mail_from=self.composer.from_address.addr_spec,
                                              recipient=d.email, key=d.key)
         except Exception as exc:  # not handed over: back in the queue, and the batch stops
             blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
@@ -188,24 +189,25 @@ class Sender:
             self.transport.close()
 
 
-def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sender],
+def deliver_all(decisions: list[Decision], ahead: RenderAhead,
+                workers: list[ConnectionWorker],
                 entries: dict[int, dict[str, Any]]) -> str | None:
-    """Record the skips of `decisions`, then send its sends, in order, over `senders` (which
+    """Record the skips of `decisions`, then send its sends, in order, over `workers` (which
     share one lock). Fills `entries` (report lines by position in `decisions`) as it goes;
-    returns why delivery stopped (DeliveryBlocked), if it did. Each sender records its last
+    returns why delivery stopped (DeliveryBlocked), if it did. Each worker records its last
     outcome as soon as it runs out of work."""
     queue: list[tuple[int, Decision]] = []
     for number, d in enumerate(decisions):
         if d.action is Action.SEND:
             queue.append((number, d))
         else:
-            entries[number] = senders[0].skip(d)
+            entries[number] = workers[0].skip(d)
     work = iter(queue)
     stop = threading.Event()
     problems: list[BaseException] = []
-    lock = senders[0].lock
+    lock = workers[0].lock
 
-    def run(sender: Sender) -> None:
+    def run(worker: ConnectionWorker) -> None:
         try:
             while not stop.is_set():
                 with lock:
@@ -214,18 +216,18 @@ def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sen
                         break
                     number, d = item
                     prepared = ahead.take(d)
-                entry = sender.send(d, prepared)
+                entry = worker.send(d, prepared)
                 if entry is not None:
                     entries[number] = entry
-            sender.settle()
+            worker.settle()
         except BaseException as exc:
             problems.append(exc)
             stop.set()
 
-    if len(senders) == 1:
-        run(senders[0])
+    if len(workers) == 1:
+        run(workers[0])
     else:
-        threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in senders]
+        threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in workers]
         for thread in threads:
             thread.start()
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config
-from mailflow.delivery.connections import Sender, deliver_all, render_failed_entry, report_entry
+from mailflow.delivery.connections import ConnectionWorker, deliver_all, render_failed_entry, report_entry
 from mailflow.delivery.transports import FileTransport, Transport
 from mailflow.errors import MailflowError, RenderError
 from mailflow.records import Action, ExitCode, OutboxStatus
@@ -99,29 +99,30 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
         [default_transport(config) for _ in range(connections)]
     run_id = store.start_run("send", now, datetime.now(UTC))
     lock = threading.RLock()
-    senders = [Sender(store, planner, composer, t, now, run_id, lock) for t in transports]
+    connection_workers = [ConnectionWorker(store, planner, composer, t, now, run_id, lock)
+                          for t in transports]
     entries: dict[int, dict[str, Any]] = {}
     try:
         with RenderAhead(composer, planner, sends, now, worker_count(len(sends)),
                          inherited=held()) as ahead:
-            report.blocked = deliver_all(decisions, ahead, senders, entries)
+            report.blocked = deliver_all(decisions, ahead, connection_workers, entries)
     finally:
         report.messages = [entries[n] for n in sorted(entries)]
         try:
-            _close_all(senders)
+            _close_all(connection_workers)
         finally:
             store.finish_run(run_id, datetime.now(UTC), report.counts)
     report.awaiting = store.awaiting_human()
     return report
 
 
-def _close_all(senders: list[Sender]) -> None:
-    """Record each sender's last outcome and end its connection; one failing does not keep
+def _close_all(workers: list[ConnectionWorker]) -> None:
+    """Record each worker's last outcome and end its connection; one failing does not keep
     the others from it (the first failure is raised after)."""
     failure: BaseException | None = None
-    for sender in senders:
+    for worker in workers:
         try:
-            sender.close()
+            worker.close()
         except BaseException as exc:
             failure = failure or exc
     if failure is not None:

@@ -99,7 +99,7 @@ class SmtpTransport:
 
     # -- one message ---------------------------------------------------------------------------
 
-    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome:
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
         if self.conn is not None and self.dirty:  # after a completed mail the state is clean
             try:
                 code, _ = self.conn.rset()
@@ -111,9 +111,9 @@ class SmtpTransport:
             self.conn = self._connect()
         conn = self.conn
         self.dirty = True
-        options = " SMTPUTF8" if not (sender + recipient).isascii() else ""
+        options = " SMTPUTF8" if not (mail_from + recipient).isascii() else ""
         try:
-            replies = self._envelope(conn, f"MAIL FROM:<{sender}>{options}", f"RCPT TO:<{recipient}>")
+            replies = self._envelope(conn, f"MAIL FROM:<{mail_from}>{options}", f"RCPT TO:<{recipient}>")
             for (code, text), stage, ok in zip(replies, ("MAIL FROM", "RCPT TO", "DATA"),
                                                ((250,), (250, 251), (354,)), strict=True):
                 if code not in ok:

@@ -22,7 +22,9 @@ class Outcome:
 class Transport(Protocol):
     """What a run hands each built message to: SMTP (smtp.py) or the `file` transport."""
 
-    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome: ...
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
+        """Hand over one message; `mail_from` is the envelope's (SMTP's MAIL FROM)."""
+
     def close(self) -> None: ...
 
 
@@ -30,7 +32,7 @@ class FileTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome:
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
         target = self.folder / eml_name(key)
         temporary = target.with_suffix(".eml.tmp")
         try:

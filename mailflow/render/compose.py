@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,19 +18,20 @@ class Composer:
     message of a run, so that a tick with nothing due never loads Jinja or the email package."""
 
     def __init__(self, config: Config, planner: Planner | None = None,
-                 inliner_name: str | None = None, *, preview: bool = False) -> None:
-        from mailflow.render.mime import parse_sender
+                 inliner_name: str | None = None, *, secret: bytes | None = None) -> None:
+        """`secret` signs the unsubscribe links (a preview's need not work: preview.py gives
+        one); without it, the secret of `unsubscribe.secret_env`, asked for at once when a
+        marketing rule is enabled, so that a run stops before its first send."""
+        from mailflow.render.mime import parse_from_address
         from mailflow.render.templates import Renderer
 
         self.config = config
         self.planner = planner
         self.renderer = Renderer(config.folder / "templates", config.shop, inliner_name)
-        self.sender = parse_sender(config.sender.from_) if config.sender.from_ else None
-        self._secret: bytes | None = None
-        if preview:  # links in a preview need not work: never ask for the secret
-            self._secret = os.environ.get(config.unsubscribe.secret_env, "").encode() or \
-                b"preview-only, not a valid token"
-        elif any(r.enabled and r.marketing for r in config.rules):  # fail before the first send
+        self.from_address = parse_from_address(config.sender.from_) if config.sender.from_ \
+            else None
+        self._secret = secret
+        if secret is None and any(r.enabled and r.marketing for r in config.rules):
             self._secret = secret_from_env(config.unsubscribe.secret_env)
 
     def message_for(self, d: Decision, now: datetime) -> Composed:
@@ -54,7 +54,7 @@ class Composer:
         from mailflow.render.context import message_context, message_locale
         from mailflow.render.mime import message_id
 
-        if self.sender is None:
+        if self.from_address is None:
             raise ConfigError(f"{self.config.path.name}: sender.from is needed to send e-mail")
         unsubscribe_url, extra = self._unsubscribe(to) if marketing else (None, {})
         context = message_context(
@@ -65,7 +65,7 @@ class Composer:
             template, locale or message_locale(order, cart, customer), context,
             campaign=rule.name if rule else template, subject_override=rule.subject if rule else None)
         person = order or cart or customer or {}
-        return Composed(rendered.subject, message_id(key, self.sender.domain), rendered, self,
+        return Composed(rendered.subject, message_id(key, self.from_address.domain), rendered, self,
                         to, _full_name(person), now, extra)
 
     def _unsubscribe(self, email: str) -> tuple[str | None, dict[str, str]]:
@@ -104,7 +104,7 @@ class Composed:
 
         try:
             return build_message(
-                sender=self.composer.sender, to=self.to, to_name=self.to_name,
+                from_address=self.composer.from_address, to=self.to, to_name=self.to_name,
                 subject=self.subject, text=self.rendered.text, html=self.rendered.html,
                 msg_id=self.message_id, date=self.date,
                 reply_to=self.composer.config.sender.reply_to, extra_headers=self.headers)

@@ -4,6 +4,7 @@ of every template in every locale) and the template half of `mailflow check`."""
 from __future__ import annotations
 
 import html
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,13 @@ class Target:
     trigger: str
     marketing: bool
     rule: Rule | None
+
+
+def preview_secret(config: Config) -> bytes:
+    """What signs a preview's unsubscribe link: the real secret when it is set, else a
+    stand-in (a preview's links need not work, and it never asks for the secret)."""
+    return os.environ.get(config.unsubscribe.secret_env, "").encode() or \
+        b"preview-only, not a valid token"
 
 
 def template_names(config: Config) -> list[str]:
@@ -84,7 +92,7 @@ def compose_preview(config: Config, store: Rows | None, name: str, *, order: str
         views = sample_subject(target.trigger, locale or config.shop.locale)
     order_v, cart_v, customer_v = views
     person = order_v or cart_v or customer_v or {}
-    composer = Composer(config, inliner_name=inliner, preview=True)
+    composer = Composer(config, inliner_name=inliner, secret=preview_secret(config))
     return composer.message(
         key=f"preview:{name}:{person.get('id') or person.get('email')}", rule=target.rule,
         template=target.template, marketing=target.marketing, order=order_v, cart=cart_v,
@@ -168,7 +176,7 @@ def check_templates(config: Config) -> list[str]:
     """Every template in every locale rendered against sample data, and every `where:`;
     problems as `templates/FILE[:LINE]: what` or `rules.yaml:LINE: ...`."""
     problems = check_wheres(config)
-    composer = Composer(config, preview=True)
+    composer = Composer(config, secret=preview_secret(config))
     for name in template_names(config):
         target = resolve(config, name)
         for locale in template_locales(config, name):

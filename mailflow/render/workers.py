@@ -11,7 +11,7 @@ inlining, text, bytes): the same code on many messages stays in the CPU's caches
 third faster than one message at a time.
 
 A worker renders from the rows the planner holds when the chunk is handed out (read while
-planning). The sender re-reads them at the moment of sending; if anything changed, or a
+planning). The send process re-reads them at the moment of sending; if anything changed, or a
 worker failed or took longer than WORKER_TIMEOUT, it renders the message itself.
 """
 
@@ -30,11 +30,11 @@ from mailflow.errors import MailflowError, RenderError
 CHUNK = 50  # messages per worker round trip: ~50 ms of rendering
 MIN_BATCH = 2 * CHUNK  # below this, forking costs more than it saves
 WORKERS_ENV = "MAILFLOW_RENDER_WORKERS"
-# The sender is the critical path (each message waits for the one before); workers only
+# The send process is the critical path (each message waits for the one before); workers only
 # fill the CPU it leaves: one per core, at a lower priority. Measured on 2 cores: 10% faster
-# than one worker at the sender's priority; on one core, 20% faster than no worker at all.
+# than one worker at the send process's priority; on one core, 20% faster than no worker at all.
 WORKER_NICENESS = 10
-WORKER_TIMEOUT = 60.0  # seconds for a chunk (~50 ms normally): then the sender renders
+WORKER_TIMEOUT = 60.0  # seconds for a chunk (~50 ms normally): then the send process renders
 
 Job = tuple[str, str, "str | None", dict[str, Any]]  # key, rule name, e-mail, rows
 Result = tuple["str | None", "str | None", "bytes | None", "str | None"]
@@ -79,7 +79,7 @@ def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
             composed.append(composer.message_from_rows(key, rule, email, rows, now))
         except RenderError as exc:
             composed.append(exc)
-        except MailflowError:  # the config's (sender.from, the secret): the sender says it
+        except MailflowError:  # the config's (sender.from, the secret): the send process says it
             raise
         except Exception as exc:
             composed.append(render_failure(exc, f"{rule.template}.html"))
@@ -103,11 +103,11 @@ def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
 
 def _serve(conn: Any, others: list[Any], composer: Any, now: datetime,
            inherited: frozenset[int]) -> None:
-    for fd in inherited:  # the run lock is the sender's: it must end with the sender
+    for fd in inherited:  # the run lock is the send process's: it ends with it
         os.close(fd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the send process's to handle
     os.nice(WORKER_NICENESS)
-    for other in others:  # so that the sender's death reaches every worker as end of file
+    for other in others:  # so that the send process's death reaches every worker as end of file
         other.close()
     while True:
         try:
@@ -116,7 +116,7 @@ def _serve(conn: Any, others: list[Any], composer: Any, now: datetime,
             break
         try:
             reply: Any = render_chunk(composer, jobs, now)
-        except Exception as exc:  # the sender renders these itself
+        except Exception as exc:  # the send process renders these itself
             reply = f"{type(exc).__name__}: {exc}"
         try:
             conn.send(reply)
@@ -178,7 +178,7 @@ class RenderAhead:
         return prepared
 
     def _next(self) -> None:
-        if not self.in_flight:  # no workers (any more): the sender renders
+        if not self.in_flight:  # no workers (any more): the send process renders
             self.ready.extend((d, None) for d in self.chunks[self.next_chunk])
             self.next_chunk += 1
             return
@@ -193,7 +193,7 @@ class RenderAhead:
             except (EOFError, OSError):  # TimeoutError is an OSError
                 self._close_pipes()
         self._feed()  # that worker is idle now: the next chunk before this one is sent
-        if not isinstance(reply, list):  # the worker failed: the sender renders
+        if not isinstance(reply, list):  # the worker failed: the send process renders
             self.ready.extend((d, None) for d in self.chunks[number])
             return
         for d, row, (subject, message_id, data, error) in zip(
