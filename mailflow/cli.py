@@ -7,13 +7,18 @@ import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, overload
 
 import typer
 
 from mailflow.errors import MailflowError, UsageError
 from mailflow.records import ExitCode
+
+if TYPE_CHECKING:
+    from mailflow.config import Config
+    from mailflow.store import Store
 
 app = typer.Typer(
     help="Automatic post-purchase e-mails from your shop's exports.",
@@ -99,15 +104,19 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _open(g: Globals, *, rules: bool = False):
-    """The config (required when the command evaluates rules) and the store."""
+def _open(ctx: typer.Context, *, rules: bool = False) -> tuple[Config, Store]:
+    """The config (required when the command evaluates rules) and the store, which is closed
+    when the command ends."""
     from mailflow.config import load_config
     from mailflow.store import Store
 
+    g = _globals(ctx)
     config = load_config(g.config, check_templates=rules)
     if rules:
         config.require()
-    return config, Store.open(g.db)
+    store = Store.open(g.db)
+    ctx.call_on_close(store.close)
+    return config, store
 
 
 @app.command("init")
@@ -145,12 +154,13 @@ def import_command(
     from mailflow.clock import parse_now
     from mailflow.importing.service import expectations, import_files
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     moment = parse_now(now, config.shop.tz)
     with console.import_progress(not (json or quiet)) as progress:
         report = import_files(store, files, tz=config.shop.import_tz, now=moment, fmt=format,
                               kind=kind, mapping=mapping, progress=progress,
-                              expect=expectations(config))
+                              expect=expectations(config.shop.consent,
+                                                  sends_marketing=config.sends_marketing))
     console.import_report(report, as_json=json, quiet=quiet)
     return report.exit_code
 
@@ -163,7 +173,7 @@ def status_command(ctx: typer.Context, now: NowOption = None, json: JsonOption =
     from mailflow.clock import parse_now
     from mailflow.report.status import store_status
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     console.status_report(store_status(store, parse_now(now, config.shop.tz)), as_json=json)
     return 0
 
@@ -187,7 +197,7 @@ def send_command(
     from mailflow.delivery.send import send_due
 
     g = _globals(ctx)
-    config, store = _open(g, rules=True)
+    config, store = _open(ctx, rules=True)
     moment = parse_now(now, config.shop.tz)
     if dry_run:  # reads only: no lock needed
         report = send_due(store, config, moment, dry_run=True, only_rule=rule, limit=limit)
@@ -215,15 +225,13 @@ def log_command(
 ) -> int:
     """Every decision: sent, skipped (with reason), deferred, failed, unknown."""
     from mailflow import console
-    from mailflow.clock import iso, parse_duration, parse_now
+    from mailflow.clock import iso, parse_now
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     cutoff = None
     if since is not None:
-        try:
-            cutoff = iso(parse_now(now, config.shop.tz) - parse_duration(since))
-        except ValueError as exc:
-            raise UsageError(f"--since: {exc}") from None
+        moment = parse_now(now, config.shop.tz)
+        cutoff = iso(moment - _duration("--since", since))
     console.log_report(store.log(email=email, rule=rule, since=cutoff), as_json=json)
     return 0
 
@@ -236,7 +244,7 @@ def check_command(ctx: typer.Context, json: JsonOption = False) -> int:
     from mailflow import console
     from mailflow.render.preview import check_project
 
-    config, _ = _open(_globals(ctx), rules=True)
+    config, _ = _open(ctx, rules=True)
     problems = check_project(config)
     if json:
         console.emit_json({"config": str(config.path), "rules": [r.name for r in config.rules],
@@ -265,14 +273,17 @@ def preview_command(
     now: NowOption = None,
 ) -> int:
     """Render one e-mail (built-in sample data unless --order/--cart/--customer), or --all."""
-    import sys
-
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.render.preview import as_format, compose_preview, gallery
+    from mailflow.render.preview import (
+        as_format,
+        compose_preview,
+        gallery,
+        open_in_browser,
+        save_preview,
+    )
 
-    g = _globals(ctx)
-    config, store = _open(g, rules=True)
+    config, store = _open(ctx, rules=True)
     if all_:
         if out is None:
             raise UsageError("preview --all needs --out DIR")
@@ -287,15 +298,12 @@ def preview_command(
                                   locale=locale, now=parse_now(now, config.shop.tz) if now else None)
         data = as_format(message, format)
         if out is None and not open_:
-            sys.stdout.buffer.write(data)
+            console.raw(data)
             return 0
-        target = out or Path(f"preview-{name}.{ {'text': 'txt'}.get(format, format) }")
-        target.write_bytes(data)
+        target = save_preview(data, name, format, out)
         console.line(f"wrote {target}")
     if open_:
-        import webbrowser
-
-        webbrowser.open(target.resolve().as_uri())
+        open_in_browser(target)
     return 0
 
 
@@ -309,7 +317,7 @@ def run_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = Fa
     from mailflow.delivery.run import run_once
 
     g = _globals(ctx)
-    config, store = _open(g, rules=True)
+    config, store = _open(ctx, rules=True)
     with _locked(g, no_lock) as holding:
         if not holding:
             return 0
@@ -337,7 +345,7 @@ def resend_command(ctx: typer.Context, keys: KeysArgument = None, rule: FollowRu
     from mailflow.clock import parse_now
     from mailflow.delivery.attention import resend
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     report = resend(store, keys or [], rule=rule, since=_duration("--since", since),
                     now=parse_now(now, config.shop.tz), dry_run=dry_run)
     console.follow_up_report(report, as_json=json)
@@ -354,14 +362,23 @@ def dismiss_command(ctx: typer.Context, keys: KeysArgument = None, rule: FollowR
     from mailflow.clock import parse_now
     from mailflow.delivery.attention import dismiss
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     report = dismiss(store, keys or [], rule=rule, since=_duration("--since", since),
                      now=parse_now(now, config.shop.tz), dry_run=dry_run)
     console.follow_up_report(report, as_json=json)
     return 0
 
 
-def _duration(option: str, value: str | None):
+@overload
+def _duration(option: str, value: str) -> timedelta: ...
+
+
+@overload
+def _duration(option: str, value: None) -> None: ...
+
+
+def _duration(option: str, value: str | None) -> timedelta | None:
+    """A duration option (`--since 7d`), or exit 2 naming the option."""
     from mailflow.clock import parse_duration
 
     try:
@@ -384,7 +401,7 @@ def unsubscribe_command(
     from mailflow.clock import parse_now
     from mailflow.consent.suppressions import address_of, unsubscribe
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     if token is None and not emails:
         raise UsageError("unsubscribe needs addresses, or --token TOKEN")
     addresses = [*(emails or []), *([address_of(token, config)] if token is not None else [])]
@@ -404,7 +421,7 @@ def resubscribe_command(
     from mailflow import console
     from mailflow.consent.suppressions import resubscribe
 
-    _, store = _open(_globals(ctx))
+    _, store = _open(ctx)
     console.subscription_report(resubscribe(store, emails), "resubscribed", as_json=json)
     return 0
 
@@ -418,21 +435,16 @@ def serve_command(
     timeout: Annotated[str, typer.Option(help="Close a connection idle or half-sent this long.")] = "30s",
 ) -> int:
     """The one-click unsubscribe endpoint (RFC 8058) for the links in marketing e-mails."""
-    from mailflow.clock import parse_duration
     from mailflow.consent.tokens import secret_from_env
     from mailflow.web.server import serve
 
-    g = _globals(ctx)
-    config, store = _open(g)
-    store.close()
+    config, store = _open(ctx)
+    store.close()  # each request opens its own
     secret_from_env(config.unsubscribe.secret_env)  # refuse to start without it
-    try:
-        seconds = int(parse_duration(timeout).total_seconds())
-    except ValueError as exc:
-        raise UsageError(f"--timeout: {exc}") from None
+    seconds = int(_duration("--timeout", timeout).total_seconds())
     if seconds < 1:
         raise UsageError("--timeout: at least 1s")
-    serve(config, g.db, host, port, seconds)
+    serve(config, _globals(ctx).db, host, port, seconds)
     return 0
 
 
@@ -446,14 +458,11 @@ def purge_command(
 ) -> int:
     """Delete personal data past that age; suppressions are kept."""
     from mailflow import console
-    from mailflow.clock import parse_duration, parse_now
+    from mailflow.clock import parse_now
     from mailflow.consent.purge import purge_older_than
 
-    config, store = _open(_globals(ctx), rules=True)
-    try:
-        age = parse_duration(older_than)
-    except ValueError as exc:
-        raise UsageError(f"--older-than: {exc}") from None
+    config, store = _open(ctx, rules=True)
+    age = _duration("--older-than", older_than)
     done = purge_older_than(store, config, age, parse_now(now, config.shop.tz))
     console.purge_report(done, as_json=json)
     return 0
@@ -470,14 +479,11 @@ def report_command(
 ) -> int:
     """Per rule: sent, skipped by reason, failed; carts recovered and their revenue."""
     from mailflow import console
-    from mailflow.clock import parse_duration, parse_now
+    from mailflow.clock import parse_now
     from mailflow.report.outcomes import build_report, write_html
 
-    config, store = _open(_globals(ctx), rules=True)
-    try:
-        window = parse_duration(since) if since else None
-    except ValueError as exc:
-        raise UsageError(f"--since: {exc}") from None
+    config, store = _open(ctx, rules=True)
+    window = _duration("--since", since or None)
     report = build_report(store, config, parse_now(now, config.shop.tz), window)
     if html is not None:
         write_html(report, config, html)

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 from mailflow.records import OutboxStatus
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
+    from rich.text import Text
+
+    from mailflow.consent.suppressions import SubscriptionReport
+    from mailflow.delivery.attention import FollowUp
+    from mailflow.delivery.run import RunReport
+    from mailflow.delivery.send import SendReport
+    from mailflow.importing.service import ImportReport, Progress
 
 
 @cache
@@ -31,16 +40,10 @@ def _consoles() -> tuple[Console, Console]:
     return Console(**plain), Console(stderr=True, **plain)
 
 
-def __getattr__(name: str) -> Console:
-    if name in ("out", "err"):
-        return _consoles()[name == "err"]
-    raise AttributeError(name)
-
-
 PROGRESS_MIN_BYTES = 5 << 20
 
 
-def _text(value: object) -> Any:
+def _text(value: object) -> Text:
     from rich.text import Text
 
     return Text(str(value))
@@ -68,12 +71,17 @@ def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def raw(data: bytes) -> None:
+    """Bytes on stdout as they are: `preview` of an e-mail."""
+    sys.stdout.buffer.write(data)
+
+
 def line(text: str) -> None:
     _print(_consoles()[0], _text(text))
 
 
 @contextmanager
-def import_progress(enabled: bool) -> Iterator[Any]:
+def import_progress(enabled: bool) -> Iterator[Progress | None]:
     """A progress callback for big files on a terminal; a no-op otherwise."""
     err = _consoles()[1]
     if not (enabled and err.is_terminal):
@@ -95,7 +103,7 @@ def import_progress(enabled: bool) -> Iterator[Any]:
         yield update
 
 
-def _import_problems(report: Any) -> None:
+def _import_problems(report: ImportReport) -> None:
     """On stderr, whatever the output format: rejected rows and refused files."""
     for f in report.files:
         for rejected in f.rejected:
@@ -107,7 +115,7 @@ def _import_problems(report: Any) -> None:
             error(f.error)
 
 
-def _send_problems(report: Any) -> None:
+def _send_problems(report: SendReport) -> None:
     """On stderr, whatever the output format: failed and unknown messages, a blocked
     delivery, messages a dead run left unknown."""
     for m in report.messages:
@@ -145,7 +153,7 @@ def awaiting_line(awaiting: dict[str, dict[str, int]]) -> str:
             " (until then every run exits 1)")
 
 
-def import_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+def import_report(report: ImportReport, *, as_json: bool, quiet: bool) -> None:
     _import_problems(report)
     if as_json:
         emit_json(report.as_json())
@@ -205,7 +213,7 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     _print(_consoles()[0], table)
 
 
-def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+def send_report(report: SendReport, *, as_json: bool, quiet: bool) -> None:
     _send_problems(report)
     if as_json:
         emit_json(report.as_json())
@@ -225,7 +233,7 @@ def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
                                                                if report.dry_run else ""))
 
 
-def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+def run_report(report: RunReport, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         _import_problems(report.imported)
         _send_problems(report.sent)
@@ -238,7 +246,7 @@ def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
     send_report(report.sent, as_json=False, quiet=quiet)
 
 
-def subscription_report(report: Any, verb: str, *, as_json: bool) -> None:
+def subscription_report(report: SubscriptionReport, verb: str, *, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_json())
         return
@@ -259,7 +267,7 @@ def purge_report(done: dict[str, Any], *, as_json: bool) -> None:
          f" kept {done['suppressions_kept']} suppressions")
 
 
-def outcome_report(report: dict[str, Any], *, as_json: bool, html: Any = None) -> None:
+def outcome_report(report: dict[str, Any], *, as_json: bool, html: Path | None = None) -> None:
     if as_json:
         emit_json(report)
         return
@@ -277,7 +285,7 @@ def outcome_report(report: dict[str, Any], *, as_json: bool, html: Any = None) -
         line(f"wrote {html}")
 
 
-def follow_up_report(report: Any, *, as_json: bool) -> None:
+def follow_up_report(report: FollowUp, *, as_json: bool) -> None:
     """`resend` / `dismiss`: each message acted on, and how many."""
     if as_json:
         emit_json(report.as_json())

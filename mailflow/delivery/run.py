@@ -40,6 +40,7 @@ def run_once(store: Store, config: Config, now: datetime, *, recover: bool = Tru
     if config.delivery.transport == "smtp":
         refuse_placeholders(config)  # before the imports: a refused run changes nothing
     imported = ImportReport()
+    expect = expectations(config.shop.consent, sends_marketing=config.sends_marketing)
     for path, source in source_files(config):
         mapping = None
         if source.mapping:
@@ -47,5 +48,5 @@ def run_once(store: Store, config: Config, now: datetime, *, recover: bool = Tru
             mapping = mapping if mapping.is_absolute() else config.folder / mapping
         merge_reports(imported, import_files(store, [path], tz=config.shop.import_tz, now=now,
                                              fmt=source.format, kind=source.kind, mapping=mapping,
-                                             expect=expectations(config)))
+                                             expect=expect))
     return RunReport(imported, send_due(store, config, now, recover=recover))

@@ -26,9 +26,6 @@ class Columns:
                     self.at[field] = i
                     break
 
-    def has(self, *fields: str) -> bool:
-        return all(f in self.at for f in fields)
-
     def reader(self, row: list[str]) -> Callable[[str], str | None]:
         """`get(field)`: the stripped cell, or None when empty, absent or `""`."""
         at = self.at

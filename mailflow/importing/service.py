@@ -91,9 +91,10 @@ class Expectations:
     consent: str | None = None  # marketing rules are on: shop.consent (optional|required)
 
 
-def expectations(config: Any) -> Expectations:
-    """What this shop's rules make worth saying about an import."""
-    return Expectations(consent=config.shop.consent if config.sends_marketing else None)
+def expectations(consent: str, *, sends_marketing: bool) -> Expectations:
+    """What this shop's rules make worth saying about an import: consent (`shop.consent`)
+    matters only while some marketing rule is on."""
+    return Expectations(consent=consent if sends_marketing else None)
 
 
 @dataclass

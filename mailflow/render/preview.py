@@ -127,6 +127,19 @@ def as_format(message: Composed, fmt: str) -> bytes:
     return message.build()
 
 
+def save_preview(data: bytes, name: str, fmt: str, out: Path | None) -> Path:
+    """Write one preview to `out`, by default `preview-NAME.html` (`.txt`, `.eml`) here."""
+    target = out or Path(f"preview-{name}.{ {'text': 'txt'}.get(fmt, fmt) }")
+    target.write_bytes(data)
+    return target
+
+
+def open_in_browser(path: Path) -> None:
+    import webbrowser
+
+    webbrowser.open(path.resolve().as_uri())
+
+
 def gallery(config: Config, out: Path, inliner: str | None = None) -> Path:
     """DIR/index.html: every template in every locale, at desktop and phone width, with its text."""
     out.mkdir(parents=True, exist_ok=True)

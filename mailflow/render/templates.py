@@ -24,7 +24,6 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
     TemplateSyntaxError,
-    pass_eval_context,
     select_autoescape,
 )
 from markupsafe import Markup, escape
@@ -73,8 +72,7 @@ def safe_url(value: object) -> str:
     return text if urlsplit(text).scheme.lower() in _SAFE_SCHEMES else ""
 
 
-@pass_eval_context
-def nl2br(eval_ctx, value: object) -> Markup:
+def nl2br(value: object) -> Markup:
     lines = str(value or "").splitlines()
     return Markup("<br>\n").join(escape(line) for line in lines)
 
