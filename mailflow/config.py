@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -250,9 +251,9 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
         config.delivery = _delivery(r, top["delivery"][0])
     if "unsubscribe" in top:
         u = r.mapping(top["unsubscribe"][0], "unsubscribe", ("url", "mailto", "secret_env"))
-        config.unsubscribe = UnsubscribeSettings(*(
-            r.text(u[k], f"unsubscribe.{k}") if k in u else d
-            for k, d in (("url", None), ("mailto", None), ("secret_env", "MAILFLOW_SECRET"))))
+        config.unsubscribe = UnsubscribeSettings(**{
+            k: r.text(u[k], f"unsubscribe.{k}") for k in ("url", "mailto", "secret_env")
+            if k in u})
     if "sources" in top:
         config.sources = _sources(r, top["sources"][0])
     if "rules" in top:
@@ -264,8 +265,9 @@ def _shop(r: _Reader, node: yaml.Node) -> Shop:
     keys = ("name", "url", "address", "timezone", "locale", "currency", "consent",
             "payment_instructions")
     found = r.mapping(node, "shop", keys)
-    shop = Shop(**{k: r.localized(v, f"shop.{k}") if k == "payment_instructions"
-                   else r.text(v, f"shop.{k}") for k, v in found.items()})
+    values: dict[str, Any] = {k: r.localized(v, f"shop.{k}") if k == "payment_instructions"
+                              else r.text(v, f"shop.{k}") for k, v in found.items()}
+    shop = Shop(**values)
     shop.timezone_given = "timezone" in found
     if "timezone" in found:
         try:

@@ -36,8 +36,10 @@ def _consoles() -> tuple[Console, Console]:
     # rich is imported on first output: a quiet cron tick prints nothing and saves ~25 ms
     from rich.console import Console
 
-    plain = {"highlight": False, "soft_wrap": True, "markup": False, "emoji": False}
-    return Console(**plain), Console(stderr=True, **plain)
+    def plain(stderr: bool) -> Console:
+        return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+    return plain(False), plain(True)
 
 
 PROGRESS_MIN_BYTES = 5 << 20

@@ -30,7 +30,7 @@ def _addresses(emails: list[str]) -> list[str]:
     valid = []
     for raw in emails:
         checked = check_address(raw)
-        if checked.problem:
+        if checked.email is None:
             raise UsageError(f"{raw!r} is not an e-mail address ({checked.problem})")
         valid.append(checked.email)
     return valid

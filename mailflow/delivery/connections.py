@@ -127,8 +127,8 @@ class ConnectionWorker:
             self._give_back(outbox_id, "error", repr(exc))
             raise
         try:
-            outcome = self.transport.deliver(data, mail_from=self.composer.from_address.addr_spec,
-                                             recipient=d.email, key=d.key)
+            outcome = self.transport.deliver(data, mail_from=self._composer().mail_from,
+                                             recipient=d.email or "", key=d.key)
         except Exception as exc:  # not handed over: back in the queue, and the batch stops
             blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
                 f"delivery failed: {type(exc).__name__}: {exc}")
@@ -146,12 +146,11 @@ class ConnectionWorker:
         """Rendered ahead, if from the rows the store still has; else rendered now (outside
         the transaction: SQLite's write lock is not held while a message renders)."""
         if prepared is not None and prepared.rows == rows:
-            if prepared.error is not None:
-                raise RenderError(prepared.error)
-            return prepared.subject, prepared.message_id, prepared.data
+            return prepared.built()
         with self.lock:
             try:
-                message = self.composer.message_from_rows(d.key, d.rule, d.email, rows, self.now)
+                message = self._composer().message_from_rows(d.key, d.rule, d.email, rows,
+                                                             self.now)
                 return message.subject, message.message_id, message.build()
             except MailflowError:  # a RenderError, or a config problem that stops the run
                 raise
@@ -159,6 +158,10 @@ class ConnectionWorker:
                 from mailflow.render.templates import render_failure
 
                 raise render_failure(exc, f"{d.rule.template}.html") from None
+
+    def _composer(self) -> Composer:
+        assert self.composer is not None, "a run with messages to send makes a Composer"
+        return self.composer
 
     def _give_back(self, outbox_id: int, reason: str, detail: str) -> None:
         now = iso(self.now)

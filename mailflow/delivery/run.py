@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mailflow.config import Config
+from mailflow.config import Config, Source
 from mailflow.delivery.send import SendReport, send_due
 from mailflow.importing.service import ImportReport, expectations, import_files, merge_reports
+from mailflow.records import ExitCode
 from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
 
@@ -19,11 +20,11 @@ class RunReport:
     sent: SendReport
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         return max(self.imported.exit_code, self.sent.exit_code)
 
 
-def source_files(config: Config) -> list[tuple[Path, object]]:
+def source_files(config: Config) -> list[tuple[Path, Source]]:
     """Every file matching a source, in name order (exports are usually dated in their name)."""
     found = []
     for source in config.sources:

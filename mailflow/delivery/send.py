@@ -129,8 +129,9 @@ def _close_all(workers: list[ConnectionWorker]) -> None:
         raise failure
 
 
-def _rehearse(d: Decision, composer: Composer, now: datetime) -> dict[str, Any]:
+def _rehearse(d: Decision, composer: Composer | None, now: datetime) -> dict[str, Any]:
     """A dry run renders the subject (its template errors surface) and builds nothing."""
+    assert composer is not None, "a run with messages to send makes a Composer"
     try:
         message = composer.message_for(d, now)
     except RenderError as exc:

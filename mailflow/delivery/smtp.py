@@ -26,8 +26,10 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 LOCALHOST = ("localhost", "127.0.0.1", "::1")
 
 
-def _reply(code: int, text: bytes) -> str:
-    return f"{code} {text.decode('utf-8', 'replace')}".strip()
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {text}".strip()
 
 
 def enhanced_status(text: bytes) -> str | None:
@@ -58,10 +60,8 @@ class SmtpTransport:
         s, timeout = self.settings, self.settings.timeout.total_seconds()
         context = ssl.create_default_context()
         try:
-            if s.security == "ssl":
-                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=timeout, context=context)
-            else:
-                conn = smtplib.SMTP(s.host, s.port, timeout=timeout)
+            conn = smtplib.SMTP_SSL(s.host, s.port, timeout=timeout, context=context) \
+                if s.security == "ssl" else smtplib.SMTP(s.host, s.port, timeout=timeout)
             conn.ehlo()
             if s.security == "starttls":
                 if not conn.has_extn("starttls"):
@@ -166,5 +166,5 @@ class SmtpTransport:
         if (status or "").startswith("5.7.") or code in (530, 535):
             raise DeliveryBlocked(f"{self.where} refuses our mail ({stage}: {reply}): check the"
                                   " sender's authentication (SPF, DKIM, DMARC) and login")
-        suppress = bool(status) and (status.startswith("5.1.") or status == "5.2.1")
+        suppress = status is not None and (status.startswith("5.1.") or status == "5.2.1")
         return Outcome(OutboxStatus.FAILED, f"{stage}: {reply}", suppress=suppress)

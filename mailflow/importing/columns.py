@@ -21,9 +21,9 @@ class Columns:
         self.at: dict[str, int] = {}
         for field, names in aliases.items():
             for name in names:
-                i = positions.get(normalize(name))
-                if i is not None:
-                    self.at[field] = i
+                at = positions.get(normalize(name))
+                if at is not None:
+                    self.at[field] = at
                     break
 
     def reader(self, row: list[str]) -> Callable[[str], str | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from mailflow.errors import NotAnExport, UsageError
@@ -51,12 +52,10 @@ def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
             found = adapter.detect_json(doc.data)
             if found:
                 chosen = _kind(kind, found, source, adapter)
-                return OpenedExport(
-                    _name(adapter), chosen, lambda ctx, a=adapter, k=chosen: a.read_json(doc, k, ctx),
-                    lambda: None, lambda: source.size)
-        if kind in canonical.PEOPLE_KINDS:
-            return OpenedExport("mailflow", kind,
-                                lambda ctx: canonical.read_json(doc, kind, ctx),
+                return OpenedExport(_name(adapter), chosen, partial(adapter.read_json, doc, chosen),
+                                    lambda: None, lambda: source.size)
+        if kind is not None and kind in canonical.PEOPLE_KINDS:
+            return OpenedExport("mailflow", kind, partial(canonical.read_json, doc, kind),
                                 lambda: None, lambda: source.size)
         raise NotAnExport(_unknown_shape(source, fmt, "JSON"))
     table = _csv(source)
@@ -65,10 +64,9 @@ def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
         if found and (kind not in canonical.PEOPLE_KINDS or found == kind):
             chosen = _kind(kind, found, source, adapter)
             return _csv_export(_name(adapter), chosen, table,
-                               lambda ctx, a=adapter, k=chosen: a.read_csv(table, k, ctx))
-    if kind in canonical.PEOPLE_KINDS:  # any file with an e-mail column will do
-        return _csv_export("mailflow", kind, table,
-                           lambda ctx: canonical.read_csv(table, kind, ctx))
+                               partial(adapter.read_csv, table, chosen))
+    if kind is not None and kind in canonical.PEOPLE_KINDS:  # any file with an e-mail column
+        return _csv_export("mailflow", kind, table, partial(canonical.read_csv, table, kind))
     table.close()
     raise NotAnExport(_unknown_shape(source, fmt, "CSV"))
 

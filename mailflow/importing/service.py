@@ -115,12 +115,12 @@ def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo | None
     """Import each file in its own transaction. A refused file changes nothing and the others
     still import; the report's exit code says the worst that happened. `tz`: the timezone of
     naive timestamps; None when the shop set none (read as UTC, and the file says so)."""
-    paths = [Path(p) for p in paths]
-    for path in paths:  # a typo in one name must not leave the others half-done
+    files = [Path(p) for p in paths]
+    for path in files:  # a typo in one name must not leave the others half-done
         if not path.is_file():
             raise MailflowError(f"{path}: no such file")
     report = ImportReport()
-    for path in paths:
+    for path in files:
         result = FileResult(str(path))
         report.files.append(result)
         try:
@@ -142,8 +142,9 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
         if store.import_done(source.sha256, export.kind):
             result.skipped = "already imported"
             return
-        assumed = AssumedUTC() if tz is None else None
-        ctx = ParseContext(source.name, assumed or tz, now)
+        zone = tz if tz is not None else AssumedUTC()  # and the file will say so
+        assumed = zone if isinstance(zone, AssumedUTC) else None
+        ctx = ParseContext(source.name, zone, now)
         noticed = _Noticed()
         staged = ImportReport()  # counted apart, merged only once the file has committed
         if source.size > 8 << 20:

@@ -5,7 +5,7 @@ the column map are in docs/formats/shopify.md."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
@@ -368,8 +368,10 @@ def read_json(doc: JsonDocument, kind: str, ctx: Any) -> Iterator[Record | Rejec
         raise NotAnExport(f"{doc.source.name}: not a Shopify REST Admin document")
     if _JSON_ROOTS[key] != kind:
         raise NotAnExport(f"{doc.source.name}: --kind {kind} does not fit a Shopify {key!r} file")
-    make = {"order": _json_order, "checkout": _json_cart, "fulfillment": _json_fulfillment,
-            "customer": _json_customer}[key.removesuffix("s")]
+    makers: dict[str, Callable[[dict, int, tzinfo], Record]] = {
+        "order": _json_order, "checkout": _json_cart, "fulfillment": _json_fulfillment,
+        "customer": _json_customer}
+    make = makers[key.removesuffix("s")]
     value = doc.data[key]
     if isinstance(value, dict):
         found = re.search(f'"{key}"\\s*:', doc.text)

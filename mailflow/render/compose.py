@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailflow.config import Config, Rule
 from mailflow.consent.tokens import make_token, secret_from_env
 from mailflow.errors import ConfigError
 from mailflow.rules.engine import Decision, Planner
+
+if TYPE_CHECKING:
+    from email.headerregistry import Address
+
+    from mailflow.render.templates import Rendered
 
 
 class Composer:
@@ -34,8 +39,17 @@ class Composer:
         if secret is None and any(r.enabled and r.marketing for r in config.rules):
             self._secret = secret_from_env(config.unsubscribe.secret_env)
 
+    @property
+    def mail_from(self) -> str:
+        """The envelope's address (SMTP's MAIL FROM): the From's."""
+        if self.from_address is None:
+            raise ConfigError(f"{self.config.path.name}: sender.from is needed to send e-mail")
+        return self.from_address.addr_spec
+
     def message_for(self, d: Decision, now: datetime) -> Composed:
         """The message of a decision, from the rows its planner holds, not built yet."""
+        if self.planner is None:
+            raise ValueError("message_for reads the rows of the Composer's planner: give it one")
         return self.message_from_rows(d.key, d.rule, d.email, self.planner.context(d), now)
 
     def message_from_rows(self, key: str, rule: Rule, email: str | None, rows: dict[str, Any],
@@ -65,8 +79,9 @@ class Composer:
             template, locale or message_locale(order, cart, customer), context,
             campaign=rule.name if rule else template, subject_override=rule.subject if rule else None)
         person = order or cart or customer or {}
-        return Composed(rendered.subject, message_id(key, self.from_address.domain), rendered, self,
-                        to, _full_name(person), now, extra)
+        return Composed(rendered.subject, message_id(key, self.from_address.domain), rendered,
+                        self.from_address, self.config.sender.reply_to, to, _full_name(person),
+                        now, extra)
 
     def _unsubscribe(self, email: str) -> tuple[str | None, dict[str, str]]:
         settings = self.config.unsubscribe
@@ -89,8 +104,9 @@ class Composer:
 class Composed:
     subject: str
     message_id: str
-    rendered: Any
-    composer: Composer
+    rendered: Rendered
+    from_address: Address
+    reply_to: str | None
     to: str
     to_name: str | None
     date: datetime
@@ -104,10 +120,10 @@ class Composed:
 
         try:
             return build_message(
-                from_address=self.composer.from_address, to=self.to, to_name=self.to_name,
+                from_address=self.from_address, to=self.to, to_name=self.to_name,
                 subject=self.subject, text=self.rendered.text, html=self.rendered.html,
-                msg_id=self.message_id, date=self.date,
-                reply_to=self.composer.config.sender.reply_to, extra_headers=self.headers)
+                msg_id=self.message_id, date=self.date, reply_to=self.reply_to,
+                extra_headers=self.headers)
         except Exception as exc:
             raise render_failure(exc, self.rendered.template) from None
 

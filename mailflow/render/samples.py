@@ -144,6 +144,7 @@ def varied_subjects(trigger: str, locale: str) -> list[tuple[str, dict | None, d
     about = triggers.trigger(trigger).subject
     if about == "customer":
         return [(label, None, None, c) for label, c in customers]
+    subjects: list[tuple[str, dict | None, dict | None, dict | None]]
     if about == "cart":
         subjects = [(label, None, c, customers[0][1]) for label, c in varied_carts(locale)]
     else:

@@ -115,7 +115,7 @@ class Renderer:
         parts = html_name.split(".")
         used = parts[1] if len(parts) == 3 else normalize_locale(self.shop.locale) or "en"
         env = self.environment(used)
-        language = locale if wanted == used else used  # fr_CA's own text in a French e-mail
+        language = locale if locale and wanted == used else used  # fr_CA's own text, in French
         context = self._localized(context, language)
         override = Localized.of(subject_override).for_locale(language, self.shop.locale)
         try:

@@ -23,9 +23,16 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailflow.errors import MailflowError, RenderError
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from mailflow.render.compose import Composed, Composer
+    from mailflow.rules.engine import Decision, Planner
 
 CHUNK = 50  # messages per worker round trip: ~50 ms of rendering
 MIN_BATCH = 2 * CHUNK  # below this, forking costs more than it saves
@@ -50,6 +57,13 @@ class Prepared:
     data: bytes | None = None
     error: str | None = None  # a RenderError's message
 
+    def built(self) -> tuple[str, str, bytes]:
+        """(subject, Message-ID, bytes), or the RenderError it met."""
+        if self.error is not None or self.subject is None or self.message_id is None \
+                or self.data is None:
+            raise RenderError(self.error or "rendered ahead without a result")
+        return self.subject, self.message_id, self.data
+
 
 def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) -> int:
     """Workers for a batch: one per usable core, none for a small batch or where processes
@@ -67,12 +81,12 @@ def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) 
     return max(cores or 1, 1)
 
 
-def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
+def render_chunk(composer: Composer, jobs: list[Job], now: datetime) -> list[Result]:
     """(subject, message id, bytes, render error) for each job, one stage at a time. Any
     exception of one message's rendering is that message's error, never the chunk's."""
     from mailflow.render.templates import render_failure
 
-    composed: list[Any] = []
+    composed: list[Composed | RenderError] = []
     for key, rule_name, email, rows in jobs:
         rule = composer.config.rule(rule_name)
         try:
@@ -101,7 +115,7 @@ def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
     return results
 
 
-def _serve(conn: Any, others: list[Any], composer: Any, now: datetime,
+def _serve(conn: Connection, others: list[Connection], composer: Composer, now: datetime,
            inherited: frozenset[int]) -> None:
     for fd in inherited:  # the run lock is the send process's: it ends with it
         os.close(fd)
@@ -129,18 +143,19 @@ class RenderAhead:
     """`take(d)` gives the decisions of `decisions`, in order, rendered by a worker, or None
     (render it yourself). A context manager: the workers stop at the end."""
 
-    def __init__(self, composer: Any, planner: Any, decisions: list[Any], now: datetime,
-                 workers: int, inherited: frozenset[int] = frozenset()) -> None:
-        """`inherited`: descriptors a worker closes first thing (the run lock's: held())."""
+    def __init__(self, composer: Composer | None, planner: Planner, decisions: list[Decision],
+                 now: datetime, workers: int, inherited: frozenset[int] = frozenset()) -> None:
+        """`composer`: None when nothing is to be sent (and so rendered). `inherited`:
+        descriptors a worker closes first thing (the run lock's: delivery.lock.held())."""
         self.composer, self.planner, self.now = composer, planner, now
         self.inherited = inherited
         self.chunks = [decisions[i:i + CHUNK] for i in range(0, len(decisions), CHUNK)]
         self.workers = min(workers, len(self.chunks))
-        self.pipes: list[Any] = []
-        self.processes: list[Any] = []
+        self.pipes: list[Connection] = []
+        self.processes: list[BaseProcess] = []
         self.in_flight: deque[tuple[int, list[dict[str, Any]]]] = deque()  # chunk, rows sent
         self.next_chunk = 0
-        self.ready: deque[tuple[Any, Prepared | None]] = deque()
+        self.ready: deque[tuple[Decision, Prepared | None]] = deque()
 
     def __enter__(self) -> RenderAhead:
         if self.workers:
@@ -169,7 +184,7 @@ class RenderAhead:
                 process.kill()
                 process.join()
 
-    def take(self, d: Any) -> Prepared | None:
+    def take(self, d: Decision) -> Prepared | None:
         if not self.ready:
             self._next()
         expected, prepared = self.ready.popleft()

@@ -40,17 +40,19 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
         elif status in entry:
             entry[status] += count
     cart_rules = [r.name for r in config.rules if trigger(r.on).subject == "cart"]
-    reminded, recovered, counted = set(), set(), set()
+    reminded: set[str] = set()
+    recovered: set[str] = set()
+    counted: set[str] = set()
     excluded: dict[str, set[str]] = {status: set() for status in NOT_RECOVERED}
     revenue: dict[str, Decimal] = defaultdict(Decimal)
     revenue_days: dict[str, Decimal] = defaultdict(Decimal)
-    for key, _sent_at, order_id, total, currency, status in (
+    for key, _sent_at, order_id, total, currency, order_status in (
             store.reminders_and_orders(cart_rules, start, RECOVERY_DAYS) if cart_rules else []):
         reminded.add(key)
-        if order_id is None:
+        if order_id is None or order_status is None:
             continue
-        if status in excluded:
-            excluded[status].add(order_id)
+        if order_status in excluded:
+            excluded[order_status].add(order_id)
             continue
         recovered.add(key)
         if order_id in counted:  # one order brought back by two reminders counts once

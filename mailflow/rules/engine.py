@@ -61,7 +61,7 @@ class Planner:
         self.now = now
         self.tz = config.shop.tz
         self.sends_this_run: Counter[tuple[str, str]] = Counter()
-        self._seen: dict[tuple[str, str], dict | None] = {}  # subjects read while planning
+        self._seen: dict[tuple[str, str | None], dict | None] = {}  # rows read while planning
 
     def plan(self, only_rule: str | None = None) -> list[Decision]:
         rules = [self.config.rule(only_rule)] if only_rule else self.config.rules
@@ -130,7 +130,8 @@ class Planner:
             d.action, d.reason, d.next_attempt_at = Action.DEFER, wait[0], wait[1]
         return d
 
-    def _verdict(self, d: Decision, email_problem: str | None, planning: bool):
+    def _verdict(self, d: Decision, email_problem: str | None, planning: bool
+                 ) -> tuple[str | None, tuple[str, datetime] | None]:
         rule, now, store = d.rule, self.now, self.store
         if now - d.due_at > rule.expire_after:
             return "stale", None
@@ -140,7 +141,8 @@ class Planner:
         if not d.email:
             problem = email_problem or subject.get("email_problem") or "missing_email"
             return problem.split(":", 1)[0], None
-        suppressed = store.suppression_reasons(d.email_key, iso(now))
+        email_key = d.email_key or ""  # an address always has its key
+        suppressed = store.suppression_reasons(email_key, iso(now))
         if suppressed - {"unsubscribed"}:
             return "suppressed", None
         customer = self._customer(d, subject)
@@ -165,13 +167,13 @@ class Planner:
                 return "where", None
         if rule.cap is not None:
             count, window = rule.cap
-            sent = store.sends_since(rule.name, d.email_key, iso(now - window))
-            in_run = self.sends_this_run[(rule.name, d.email_key)] if planning else 0
+            sent = store.sends_since(rule.name, email_key, iso(now - window))
+            in_run = self.sends_this_run[(rule.name, email_key)] if planning else 0
             if sent + in_run >= count:
                 return "capped", None
         gap = self.config.delivery.marketing_gap
         if rule.marketing and gap and store.sent_any_since(
-                [r.name for r in self.config.rules if r.marketing], d.email_key, iso(now - gap)):
+                [r.name for r in self.config.rules if r.marketing], email_key, iso(now - gap)):
             return "marketing_gap", None
         on = trigger(rule.on)
         if on.waits_for_payment and _awaiting_payment(subject):
@@ -205,7 +207,8 @@ class Planner:
     def _where_context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
         return self._context(d, numeric_amounts(subject), customer)
 
-    def _context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
+    def _context(self, d: Decision, subject: dict | None, customer: dict | None
+                 ) -> dict[str, Any]:
         return {"order": subject if d.subject_type == "order" else None,
                 "cart": subject if d.subject_type == "cart" else None,
                 "customer": customer, "now": self.now}

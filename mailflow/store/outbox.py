@@ -9,12 +9,13 @@ windows and skip instances the outbox already has.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from mailflow.clock import from_iso, iso
 from mailflow.records import OutboxStatus
+from mailflow.store.connected import Connected, inserted_id
 
 
 class Selection(StrEnum):
@@ -119,10 +120,8 @@ _FOLLOW_UP_COLUMNS = ("key, rule, email AS \"to\", status, reason, dismissed_at,
                       " coalesce(claimed_at, decided_at) AS at")
 
 
-class OutboxQueries:
+class OutboxQueries(Connected):
     """Mixed into Store; every method here is SQL about rules and the outbox."""
-
-    conn: Any
 
     def rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
@@ -242,7 +241,7 @@ class OutboxQueries:
                 " status, due_at, decided_at, claimed_at, attempts, run_id)"
                 " VALUES (:key, :rule, :subject_type, :subject_id, :email, :email_key,"
                 " 'sending', :due_at, :decided_at, :decided_at, 1, :run_id)", d)
-            return cursor.lastrowid
+            return inserted_id(cursor)
         if row[1] not in CLAIMABLE:
             return None
         self.conn.execute(
@@ -346,13 +345,13 @@ class OutboxQueries:
 
     # -- runs, status and log ----------------------------------------------------------------
 
-    def start_run(self, command: str, now, started_at) -> int:
+    def start_run(self, command: str, now: datetime, started_at: datetime) -> int:
         cursor = self.conn.execute(
             "INSERT INTO runs (command, now, started_at) VALUES (?, ?, ?)",
             (command, iso(now), iso(started_at)))
-        return cursor.lastrowid
+        return inserted_id(cursor)
 
-    def finish_run(self, run_id: int, finished_at, counts: dict) -> None:
+    def finish_run(self, run_id: int, finished_at: datetime, counts: dict[str, int]) -> None:
         self.conn.execute("UPDATE runs SET finished_at = ?, counts = ? WHERE id = ?",
                           (iso(finished_at), json.dumps(counts), run_id))
 

@@ -118,7 +118,11 @@ class ImportWriter:
         existing = self._existing("orders", list(latest), "content_hash, status")
         stored = self._stored_orders([o for o in latest.values()
                                       if o.carried is not None and o.order_id in existing])
-        rows, lines, events, touched, merged = [], [], [], [], []
+        rows: list[tuple] = []
+        lines: list[tuple] = []
+        events: list[tuple] = []
+        touched: list[str] = []
+        merged: list[Order] = []
         for o in latest.values():
             before = existing.get(o.order_id)
             if o.order_id in stored:
@@ -219,7 +223,9 @@ class ImportWriter:
         counts = Counts()
         latest = {c.cart_id: c for c in batch}
         existing = self._existing("carts", list(latest), "content_hash")
-        rows, lines, touched = [], [], []
+        rows: list[tuple] = []
+        lines: list[tuple] = []
+        touched: list[str] = []
         for c in latest.values():
             values = (
                 c.cart_id, self.source, c.email, c.email_key, c.email_raw,
