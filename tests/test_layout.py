@@ -19,8 +19,8 @@ PACKAGE = Path(__file__).parent.parent / "mailflow"
 # - the store comes first: importing writes into it and the rules read from it, and it
 #   imports neither (the data flows importing → store → rules; the imports point at the store);
 # - config.py (rules.yaml) is validated against the rules' own registry (rules/triggers.py)
-#   and its `where:` compiler, so it belongs with the rules; importing needs only
-#   yamlfile.py of it;
+#   and its `where:` compiler, so it belongs with the rules (and starter.py, which reads
+#   it for `check` and for delivery's refusal); importing needs only yamlfile.py of it;
 # - consent sits below render: render signs the unsubscribe links with consent's tokens;
 #   consent's purge needs only the rules' windows and the store;
 # - console prints the reports of the stages below it, and web (serve) prints through it.
