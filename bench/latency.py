@@ -91,7 +91,7 @@ def order(number: int) -> dict:
 
 
 def message_id(key: str) -> str:
-    from mailflow.message import message_id as make
+    from mailflow.render.mime import message_id as make
 
     return make(key, DOMAIN)
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mailflow.clock import iso
-from mailflow.importing.records import Cart, Line, Order
+from mailflow.records import Cart, Line, Order
 from mailflow.store import Store
 
 MAILFLOW = shutil.which("mailflow") or str(Path(sys.executable).with_name("mailflow"))

@@ -21,10 +21,10 @@ from pathlib import Path
 os.environ.setdefault("MAILFLOW_SECRET", "bench")
 
 from mailflow.config import load_config
-from mailflow.context import message_context
-from mailflow.inline import available, inliner
-from mailflow.render import Renderer, fix_links, html_to_text
-from mailflow.samples import NOW, sample_customer, sample_order
+from mailflow.render.context import message_context
+from mailflow.render.inline import available, inliner
+from mailflow.render.samples import NOW, sample_customer, sample_order
+from mailflow.render.templates import Renderer, fix_links, html_to_text
 
 RULES = Path(__file__).parent.parent / "mailflow" / "data" / "rules.yaml"
 

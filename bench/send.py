@@ -45,7 +45,7 @@ from pathlib import Path
 
 import yaml
 
-from mailflow.prerender import WORKER_NICENESS, worker_count
+from mailflow.render.workers import WORKER_NICENESS, worker_count
 
 HERE = Path(__file__).resolve().parent
 PACKAGE_DATA = HERE.parent / "mailflow" / "data"

@@ -7,12 +7,18 @@ import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, overload
 
 import typer
 
-from mailflow.errors import EXIT_INTERRUPTED, MailflowError, UsageError
+from mailflow.errors import MailflowError, UsageError
+from mailflow.records import ExitCode
+
+if TYPE_CHECKING:
+    from mailflow.config import Config
+    from mailflow.store import Store
 
 app = typer.Typer(
     help="Automatic post-purchase e-mails from your shop's exports.",
@@ -76,7 +82,7 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console.error("interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
@@ -98,15 +104,19 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _open(g: Globals, *, rules: bool = False):
-    """The config (required when the command evaluates rules) and the store."""
+def _open(ctx: typer.Context, *, rules: bool = False) -> tuple[Config, Store]:
+    """The config (required when the command evaluates rules) and the store, which is closed
+    when the command ends."""
     from mailflow.config import load_config
     from mailflow.store import Store
 
+    g = _globals(ctx)
     config = load_config(g.config, check_templates=rules)
     if rules:
         config.require()
-    return config, Store.open(g.db)
+    store = Store.open(g.db)
+    ctx.call_on_close(store.close)
+    return config, store
 
 
 @app.command("init")
@@ -146,12 +156,13 @@ def import_command(
     from mailflow.clock import parse_now
     from mailflow.importing.service import expectations, import_files
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     moment = parse_now(now, config.shop.tz)
     with console.import_progress(not (json or quiet)) as progress:
         report = import_files(store, files, tz=config.shop.import_tz, now=moment, fmt=format,
                               kind=kind, mapping=mapping, progress=progress,
-                              expect=expectations(config))
+                              expect=expectations(config.shop.consent,
+                                                  sends_marketing=config.sends_marketing))
     console.import_report(report, as_json=json, quiet=quiet)
     return report.exit_code
 
@@ -162,9 +173,9 @@ def status_command(ctx: typer.Context, now: NowOption = None, json: JsonOption =
     """What the store holds and how fresh the newest import is."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.status import store_status
+    from mailflow.report.status import store_status
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     console.status_report(store_status(store, parse_now(now, config.shop.tz)), as_json=json)
     return 0
 
@@ -185,10 +196,10 @@ def send_command(
     """Evaluate the rules at --now and deliver what is due."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.sending import send_due
+    from mailflow.delivery.send import send_due
 
     g = _globals(ctx)
-    config, store = _open(g, rules=True)
+    config, store = _open(ctx, rules=True)
     moment = parse_now(now, config.shop.tz)
     if dry_run:  # reads only: no lock needed
         report = send_due(store, config, moment, dry_run=True, only_rule=rule, limit=limit)
@@ -216,15 +227,13 @@ def log_command(
 ) -> int:
     """Every decision: sent, skipped (with reason), deferred, failed, unknown."""
     from mailflow import console
-    from mailflow.clock import iso, parse_duration, parse_now
+    from mailflow.clock import iso, parse_now
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     cutoff = None
     if since is not None:
-        try:
-            cutoff = iso(parse_now(now, config.shop.tz) - parse_duration(since))
-        except ValueError as exc:
-            raise UsageError(f"--since: {exc}") from None
+        moment = parse_now(now, config.shop.tz)
+        cutoff = iso(moment - _duration("--since", since))
     console.log_report(store.log(email=email, rule=rule, since=cutoff), as_json=json)
     return 0
 
@@ -241,14 +250,15 @@ def check_command(
     """Validate rules.yaml (and flag the starter's placeholders left), and render every
     template in every locale against sample data."""
     from mailflow import console
-    from mailflow.preview import check_project
+    from mailflow.render.preview import check_project
 
-    config, store = _open(_globals(ctx), rules=True)
+    config, store = _open(ctx, rules=True)
     if sources:
         from mailflow.clock import parse_now
         from mailflow.importing.api.pull import pull_all
 
-        report = pull_all(store, config, parse_now(now, config.shop.tz), dry_run=True)
+        report = pull_all(store, config.apis, config.shop.tz, parse_now(now, config.shop.tz),
+                          dry_run=True)
         console.pull_report(report, as_json=False, quiet=False)
         if report.exit_code:
             return report.exit_code
@@ -280,14 +290,17 @@ def preview_command(
     now: NowOption = None,
 ) -> int:
     """Render one e-mail (built-in sample data unless --order/--cart/--customer), or --all."""
-    import sys
-
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.preview import as_format, compose_preview, gallery
+    from mailflow.render.preview import (
+        as_format,
+        compose_preview,
+        gallery,
+        open_in_browser,
+        save_preview,
+    )
 
-    g = _globals(ctx)
-    config, store = _open(g, rules=True)
+    config, store = _open(ctx, rules=True)
     if all_:
         if out is None:
             raise UsageError("preview --all needs --out DIR")
@@ -302,15 +315,12 @@ def preview_command(
                                   locale=locale, now=parse_now(now, config.shop.tz) if now else None)
         data = as_format(message, format)
         if out is None and not open_:
-            sys.stdout.buffer.write(data)
+            console.raw(data)
             return 0
-        target = out or Path(f"preview-{name}.{ {'text': 'txt'}.get(format, format) }")
-        target.write_bytes(data)
+        target = save_preview(data, name, format, out)
         console.line(f"wrote {target}")
     if open_:
-        import webbrowser
-
-        webbrowser.open(target.resolve().as_uri())
+        open_in_browser(target)
     return 0
 
 
@@ -321,10 +331,10 @@ def run_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = Fa
     """Import every new export matching sources:, then send: the cron entry point."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.cron import run_once
+    from mailflow.delivery.run import run_once
 
     g = _globals(ctx)
-    config, store = _open(g, rules=True)
+    config, store = _open(ctx, rules=True)
     with _locked(g, no_lock) as holding:
         if not holding:
             return 0
@@ -352,29 +362,19 @@ def pull_command(
     from mailflow.clock import parse_now
     from mailflow.importing.api.pull import pull_all
 
-    g = _globals(ctx)
-    config, store = _open(g)
+    config, store = _open(ctx)
     moment, window = parse_now(now, config.shop.tz), _duration("--since", since)
     if dry_run:
-        report = pull_all(store, config, moment, only=source, dry_run=True, since=window)
+        report = pull_all(store, config.apis, config.shop.tz, moment, only=source, dry_run=True,
+                          since=window)
     else:
-        with _locked(g, False) as holding:
+        with _locked(_globals(ctx), False) as holding:
             if not holding:
                 return 0
-            report = pull_all(store, config, moment, only=source, since=window)
+            report = pull_all(store, config.apis, config.shop.tz, moment, only=source,
+                              since=window)
     console.pull_report(report, as_json=json, quiet=quiet)
     return report.exit_code
-
-
-def _duration(option: str, text: str | None):
-    from mailflow.clock import parse_duration
-
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise UsageError(f"{option}: {exc}") from None
 
 
 KeysArgument = Annotated[list[str] | None, typer.Argument(
@@ -393,10 +393,10 @@ def resend_command(ctx: typer.Context, keys: KeysArgument = None, rule: FollowRu
                    now: NowOption = None, json: JsonOption = False) -> int:
     """Queue unknown or failed messages again, on purpose (the next send delivers them)."""
     from mailflow import console
-    from mailflow.attention import resend
     from mailflow.clock import parse_now
+    from mailflow.delivery.attention import resend
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     report = resend(store, keys or [], rule=rule, since=_duration("--since", since),
                     now=parse_now(now, config.shop.tz), dry_run=dry_run)
     console.follow_up_report(report, as_json=json)
@@ -410,17 +410,26 @@ def dismiss_command(ctx: typer.Context, keys: KeysArgument = None, rule: FollowR
                     now: NowOption = None, json: JsonOption = False) -> int:
     """Mark failed or unknown messages as seen: they no longer make every run exit 1."""
     from mailflow import console
-    from mailflow.attention import dismiss
     from mailflow.clock import parse_now
+    from mailflow.delivery.attention import dismiss
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     report = dismiss(store, keys or [], rule=rule, since=_duration("--since", since),
                      now=parse_now(now, config.shop.tz), dry_run=dry_run)
     console.follow_up_report(report, as_json=json)
     return 0
 
 
-def _duration(option: str, value: str | None):
+@overload
+def _duration(option: str, value: str) -> timedelta: ...
+
+
+@overload
+def _duration(option: str, value: None) -> None: ...
+
+
+def _duration(option: str, value: str | None) -> timedelta | None:
+    """A duration option (`--since 7d`), or exit 2 naming the option."""
     from mailflow.clock import parse_duration
 
     try:
@@ -441,9 +450,9 @@ def unsubscribe_command(
     """Stop marketing e-mails to these addresses (order e-mails still go)."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.subscriptions import address_of, unsubscribe
+    from mailflow.consent.suppressions import address_of, unsubscribe
 
-    config, store = _open(_globals(ctx))
+    config, store = _open(ctx)
     if token is None and not emails:
         raise UsageError("unsubscribe needs addresses, or --token TOKEN")
     addresses = [*(emails or []), *([address_of(token, config)] if token is not None else [])]
@@ -461,9 +470,9 @@ def resubscribe_command(
 ) -> int:
     """Undo an unsubscribe (bounces and complaints stay suppressed)."""
     from mailflow import console
-    from mailflow.subscriptions import resubscribe
+    from mailflow.consent.suppressions import resubscribe
 
-    _, store = _open(_globals(ctx))
+    _, store = _open(ctx)
     console.subscription_report(resubscribe(store, emails), "resubscribed", as_json=json)
     return 0
 
@@ -477,21 +486,16 @@ def serve_command(
     timeout: Annotated[str, typer.Option(help="Close a connection idle or half-sent this long.")] = "30s",
 ) -> int:
     """The one-click unsubscribe endpoint (RFC 8058) for the links in marketing e-mails."""
-    from mailflow.clock import parse_duration
-    from mailflow.tokens import secret_from_env
+    from mailflow.consent.tokens import secret_from_env
     from mailflow.web.server import serve
 
-    g = _globals(ctx)
-    config, store = _open(g)
-    store.close()
+    config, store = _open(ctx)
+    store.close()  # each request opens its own
     secret_from_env(config.unsubscribe.secret_env)  # refuse to start without it
-    try:
-        seconds = int(parse_duration(timeout).total_seconds())
-    except ValueError as exc:
-        raise UsageError(f"--timeout: {exc}") from None
+    seconds = int(_duration("--timeout", timeout).total_seconds())
     if seconds < 1:
         raise UsageError("--timeout: at least 1s")
-    serve(config, g.db, host, port, seconds)
+    serve(config, _globals(ctx).db, host, port, seconds)
     return 0
 
 
@@ -505,14 +509,11 @@ def purge_command(
 ) -> int:
     """Delete personal data past that age; suppressions are kept."""
     from mailflow import console
-    from mailflow.clock import parse_duration, parse_now
-    from mailflow.retention import purge_older_than
+    from mailflow.clock import parse_now
+    from mailflow.consent.purge import purge_older_than
 
-    config, store = _open(_globals(ctx), rules=True)
-    try:
-        age = parse_duration(older_than)
-    except ValueError as exc:
-        raise UsageError(f"--older-than: {exc}") from None
+    config, store = _open(ctx, rules=True)
+    age = _duration("--older-than", older_than)
     done = purge_older_than(store, config, age, parse_now(now, config.shop.tz))
     console.purge_report(done, as_json=json)
     return 0
@@ -529,14 +530,11 @@ def report_command(
 ) -> int:
     """Per rule: sent, skipped by reason, failed; carts recovered and their revenue."""
     from mailflow import console
-    from mailflow.clock import parse_duration, parse_now
-    from mailflow.report import build_report, write_html
+    from mailflow.clock import parse_now
+    from mailflow.report.outcomes import build_report, write_html
 
-    config, store = _open(_globals(ctx), rules=True)
-    try:
-        window = parse_duration(since) if since else None
-    except ValueError as exc:
-        raise UsageError(f"--since: {exc}") from None
+    config, store = _open(ctx, rules=True)
+    window = _duration("--since", since or None)
     report = build_report(store, config, parse_now(now, config.shop.tz), window)
     if html is not None:
         write_html(report, config, html)
@@ -548,7 +546,7 @@ def report_command(
 def _locked(g: Globals, no_lock: bool):
     """The run lock; says so on stderr (exit 0) when another run holds it."""
     from mailflow import console
-    from mailflow.lock import run_lock
+    from mailflow.delivery.lock import run_lock
 
     if no_lock:
         yield True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
+from typing import overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailflow.errors import UsageError
@@ -96,6 +97,18 @@ def parse_timestamp(text: str | None, tz: tzinfo) -> datetime | None:
     return _parse_cached(text, tz)
 
 
+@overload
+def iso(moment: datetime) -> str: ...
+
+
+@overload
+def iso(moment: None) -> None: ...
+
+
+@overload
+def iso(moment: datetime | None) -> str | None: ...
+
+
 def iso(moment: datetime | None) -> str | None:
     """The storage format: UTC, second precision, `Z`."""
     if moment is None:
@@ -112,7 +125,20 @@ def _iso(moment: datetime) -> str:
     return moment.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
+@overload
+def from_iso(text: str) -> datetime: ...
+
+
+@overload
+def from_iso(text: None) -> None: ...
+
+
+@overload
+def from_iso(text: str | None) -> datetime | None: ...
+
+
 def from_iso(text: str | None) -> datetime | None:
+    """A stored time; None for none (NULL, or an empty text, which the store never writes)."""
     if not text:
         return None
     return datetime.fromisoformat(text)

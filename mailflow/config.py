@@ -8,27 +8,23 @@ commands that send need one (`mailflow init` writes it).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
-from difflib import get_close_matches
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import yaml
 
-from mailflow.clock import parse_duration, timezone_named
-from mailflow.errors import ConfigError, UsageError
-from mailflow.importing.records import KINDS, STATUSES
+from mailflow.clock import timezone_named
+from mailflow.errors import UsageError
+from mailflow.importing.api.base import PLATFORMS, ApiSettings
+from mailflow.records import KINDS
+from mailflow.rules.triggers import CONDITIONS, TRIGGERS
+from mailflow.rules.where import compile_where
+from mailflow.yamlfile import Reader, compose_yaml, nearest
 
-TRIGGERS = ("cart.abandoned", "order.placed", *(f"order.{s}" for s in STATUSES),
-            "customer.created", "customer.inactive")
-CONDITIONS = ("order_completed", "order_paid", "order_cancelled", "paid_when_placed",
-              "pay_on_delivery", "online_payment", "superseded")
-# a step whose news the next one carries: "shipped" for an order already delivered
-_SUPERSEDABLE = ("order.awaiting_stock", "order.in_preparation", "order.invoiced",
-                 "order.shipped", "order.at_pickup_point")
 CATEGORIES = ("transactional", "marketing")
 SECURITY = ("starttls", "ssl", "none")
 MAX_CONNECTIONS = 16  # SMTP connections one run may open at once (delivery.connections)
@@ -110,7 +106,9 @@ class Shop:
 
 
 @dataclass
-class Sender:
+class SenderSettings:
+    """`sender:`: the From of every e-mail, and its Reply-To."""
+
     from_: str = ""
     reply_to: str | None = None
 
@@ -138,7 +136,9 @@ class Delivery:
 
 
 @dataclass
-class Unsubscribe:
+class UnsubscribeSettings:
+    """`unsubscribe:`: the one-click link's URL, the mailto, and where its secret is."""
+
     url: str | None = None
     mailto: str | None = None
     secret_env: str = "MAILFLOW_SECRET"
@@ -150,43 +150,6 @@ class Source:
     kind: str | None = None
     format: str | None = None
     mapping: str | None = None
-
-
-PLATFORMS = ("shopify", "woocommerce", "prestashop")
-
-
-@dataclass
-class ApiSettings:
-    """A `sources:` entry with `platform:`: a shop's API that `pull` and `run` fetch
-    (docs/sources.md)."""
-
-    name: str  # what `pull --source` and messages call it; the platform's name by default
-    platform: str
-    url: str
-    line: int = 0  # its line in rules.yaml, for messages
-    api_version: str | None = None  # Shopify: pinned, e.g. "2025-10"
-    token_env: str | None = None  # Shopify: the Admin API access token
-    key_env: str | None = None  # WooCommerce consumer key, PrestaShop webservice key
-    secret_env: str | None = None  # WooCommerce consumer secret
-    webhook_secret_env: str | None = None  # signs the platform's webhooks to `serve`
-    backfill: timedelta = timedelta(days=30)  # how far back a first pull reads
-    page_size: int = 100
-
-    @property
-    def pulls(self) -> bool:
-        """It names the credentials a pull needs (else it only receives webhooks)."""
-        return all(getattr(self, key) for key in PULL_CREDENTIALS[self.platform])
-
-    def secret(self, env_name: str | None, what: str, env: Mapping[str, str]) -> str:
-        """A credential from the environment; never from rules.yaml, never printed."""
-        if not env_name:
-            raise ConfigError(f"rules.yaml:{self.line}: source {self.name}: name the environment"
-                              f" variable that holds its {what}")
-        value = env.get(env_name)
-        if not value:
-            raise ConfigError(f"source {self.name}: the environment variable {env_name} ({what})"
-                              " is not set")
-        return value
 
 
 @dataclass
@@ -218,9 +181,9 @@ class Config:
     path: Path
     exists: bool
     shop: Shop = field(default_factory=Shop)
-    sender: Sender = field(default_factory=Sender)
+    sender: SenderSettings = field(default_factory=SenderSettings)
     delivery: Delivery = field(default_factory=Delivery)
-    unsubscribe: Unsubscribe = field(default_factory=Unsubscribe)
+    unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
     sources: list[Source] = field(default_factory=list)
     apis: list[ApiSettings] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
@@ -239,7 +202,7 @@ class Config:
         for rule in self.rules:
             if rule.name == name:
                 return rule
-        raise UsageError(f"no rule named {name!r}" + _nearest(name, [r.name for r in self.rules]))
+        raise UsageError(f"no rule named {name!r}" + nearest(name, [r.name for r in self.rules]))
 
     def require(self) -> Config:
         if not self.exists:
@@ -248,53 +211,7 @@ class Config:
         return self
 
 
-def default_skip_if(trigger: str) -> tuple[str, ...]:
-    if trigger == "cart.abandoned":
-        return ("order_completed",)
-    if trigger == "order.pending_payment":  # instructions only for a payment to make first
-        return ("order_paid", "order_cancelled", "pay_on_delivery", "online_payment")
-    if trigger == "order.paid":  # a card order's confirmation already says it is paid
-        return ("paid_when_placed", "order_cancelled", "pay_on_delivery", "online_payment")
-    if trigger in _SUPERSEDABLE:
-        return ("order_cancelled", "superseded")
-    if trigger.startswith("order.") and trigger not in ("order.cancelled", "order.refunded"):
-        return ("order_cancelled",)
-    return ()
-
-
-def _nearest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (expected one of: {', '.join(choices)})" if choices else ""
-
-
-class _Reader:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, node: yaml.Node, message: str) -> ConfigError:
-        return ConfigError(f"{self.path.name}:{node.start_mark.line + 1}: {message}")
-
-    def mapping(self, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, tuple]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"{where} should be a set of `key: value` lines")
-        found: dict[str, tuple] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key not in allowed:
-                raise self.fail(key_node, f"unknown key {key!r} in {where}" + _nearest(key, allowed))
-            if key in found:
-                raise self.fail(key_node, f"{key!r} appears twice in {where}")
-            found[key] = (value_node, yaml.safe_load(yaml.serialize(value_node)))
-        return found
-
-    def text(self, entry: tuple, where: str) -> str:
-        node, value = entry
-        if value is None or isinstance(value, dict | list):
-            raise self.fail(node, f"{where} needs a single value")
-        return str(value)
-
+class _Reader(Reader):
     def localized(self, entry: tuple, where: str) -> Localized:
         """One text, or a mapping of language code → text."""
         node = entry[0]
@@ -314,50 +231,6 @@ class _Reader:
             raise self.fail(node, f"{where} needs a text, or one per language like fr, en")
         return Localized(tuple(texts))
 
-    def duration(self, entry: tuple, where: str) -> timedelta:
-        try:
-            return parse_duration(entry[1])
-        except ValueError as exc:
-            raise self.fail(entry[0], f"{where}: {exc}") from None
-
-    def per(self, entry: tuple, where: str, pattern: re.Pattern, example: str) -> tuple:
-        match = pattern.match(str(entry[1]))
-        if not match:
-            raise self.fail(entry[0], f"{where} {entry[1]!r}: write it like {example!r}")
-        window = match.group(2)
-        if window.isalpha():  # "200/h", "1 per d": one of that unit
-            window = f"1{window}"
-        try:
-            return int(match.group(1)), parse_duration(window)
-        except ValueError as exc:
-            raise self.fail(entry[0], f"{where}: {exc}") from None
-
-    def whole(self, entry: tuple, where: str, lowest: int, highest: int) -> int:
-        node, value = entry
-        if isinstance(value, str) and value.strip().isdigit():  # port: "587"
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
-            raise self.fail(node, f"{where} {value!r}: a whole number from {lowest} to {highest}")
-        return value
-
-    def choice(self, entry: tuple, where: str, choices: tuple[str, ...]) -> str:
-        value = str(entry[1])
-        if value not in choices:
-            raise self.fail(entry[0], f"{where} {value!r} is not valid" + _nearest(value, choices))
-        return value
-
-
-def compose_yaml(path: Path, shown: str) -> yaml.Node | None:
-    """The YAML node tree (which keeps line numbers), or a ConfigError naming `shown:LINE`."""
-    try:
-        return yaml.compose(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ConfigError(f"{shown}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{shown}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-
 
 def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
     path = Path(path)
@@ -374,15 +247,16 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
         config.shop = _shop(r, top["shop"][0])
     if "sender" in top:
         s = r.mapping(top["sender"][0], "sender", ("from", "reply_to"))
-        config.sender = Sender(r.text(s["from"], "sender.from") if "from" in s else "",
-                               r.text(s["reply_to"], "sender.reply_to") if "reply_to" in s else None)
+        config.sender = SenderSettings(
+            r.text(s["from"], "sender.from") if "from" in s else "",
+            r.text(s["reply_to"], "sender.reply_to") if "reply_to" in s else None)
     if "delivery" in top:
         config.delivery = _delivery(r, top["delivery"][0])
     if "unsubscribe" in top:
         u = r.mapping(top["unsubscribe"][0], "unsubscribe", ("url", "mailto", "secret_env"))
-        config.unsubscribe = Unsubscribe(*(r.text(u[k], f"unsubscribe.{k}") if k in u else d
-                                           for k, d in (("url", None), ("mailto", None),
-                                                        ("secret_env", "MAILFLOW_SECRET"))))
+        config.unsubscribe = UnsubscribeSettings(**{
+            k: r.text(u[k], f"unsubscribe.{k}") for k in ("url", "mailto", "secret_env")
+            if k in u})
     if "sources" in top:
         config.sources, config.apis = _sources(r, top["sources"][0])
     if "rules" in top:
@@ -394,8 +268,9 @@ def _shop(r: _Reader, node: yaml.Node) -> Shop:
     keys = ("name", "url", "address", "timezone", "locale", "currency", "consent",
             "payment_instructions")
     found = r.mapping(node, "shop", keys)
-    shop = Shop(**{k: r.localized(v, f"shop.{k}") if k == "payment_instructions"
-                   else r.text(v, f"shop.{k}") for k, v in found.items()})
+    values: dict[str, Any] = {k: r.localized(v, f"shop.{k}") if k == "payment_instructions"
+                              else r.text(v, f"shop.{k}") for k, v in found.items()}
+    shop = Shop(**values)
     shop.timezone_given = "timezone" in found
     if "timezone" in found:
         try:
@@ -471,9 +346,6 @@ def _sources(r: _Reader, node: yaml.Node) -> tuple[list[Source], list[ApiSetting
 
 
 _API_KEYS = {"shopify": ("url", "api_version"), "woocommerce": ("url",), "prestashop": ("url",)}
-# the credentials a pull needs; a source without them only receives webhooks
-PULL_CREDENTIALS = {"shopify": ("token_env",), "woocommerce": ("key_env", "secret_env"),
-                    "prestashop": ("key_env",)}
 
 
 def _api(r: _Reader, item: yaml.Node) -> ApiSettings:
@@ -529,9 +401,10 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         raise r.fail(f["name"][0], f"rule name {name!r}: use lower-case letters, digits, - and _")
     if name in taken:
         raise r.fail(f["name"][0], f"two rules are named {name!r}")
-    rule = Rule(name=name, on=r.choice(f["on"], f"rule {name}: trigger", TRIGGERS),
+    rule = Rule(name=name, on=r.choice(f["on"], f"rule {name}: trigger", tuple(TRIGGERS)),
                 template=r.text(f["template"], "template"), line=item.start_mark.line + 1)
-    rule.skip_if = default_skip_if(rule.on)
+    on = TRIGGERS[rule.on]
+    rule.skip_if = on.skip_if
     if "after" in f:
         rule.after = r.duration(f["after"], f"rule {name}: after")
     if "category" in f:
@@ -544,12 +417,10 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         for condition in values:
             if condition not in CONDITIONS:
                 raise r.fail(node, f"rule {name}: unknown condition {condition!r}"
-                             + _nearest(str(condition), CONDITIONS))
+                             + nearest(str(condition), tuple(CONDITIONS)))
         rule.skip_if = tuple(values)
     if "where" in f:
         rule.where = r.text(f["where"], "where")
-        from mailflow.rules.where import compile_where
-
         try:
             compile_where(rule.where)
         except Exception as exc:
@@ -570,16 +441,17 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
             raise r.fail(f["enabled"][0], f"rule {name}: enabled is true or false")
         rule.enabled = f["enabled"][1]
     if "assume_delivered_after" in f:
-        if rule.on != "order.delivered":
+        if not on.may_assume_delivery:
+            allowed = ", ".join(t.name for t in TRIGGERS.values() if t.may_assume_delivery)
             raise r.fail(f["assume_delivered_after"][0], f"rule {name}: assume_delivered_after"
-                         " is for rules on order.delivered")
+                         f" is for rules on {allowed}")
         rule.assume_delivered_after = r.duration(f["assume_delivered_after"],
                                                  f"rule {name}: assume_delivered_after")
-    if rule.on == "customer.inactive" and not rule.after:
-        raise r.fail(item, f"rule {name}: customer.inactive needs `after` (how long inactive)")
+    if on.needs_after and not rule.after:
+        raise r.fail(item, f"rule {name}: {rule.on} needs `after` (how long inactive)")
     if folder is not None and not _template_exists(folder, rule.template):
         raise r.fail(f["template"][0], f"rule {name}: no template templates/{rule.template}.html"
-                     + _nearest(rule.template, template_names_in(folder)))
+                     + nearest(rule.template, template_names_in(folder)))
     return rule
 
 

@@ -16,8 +16,19 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mailflow.records import OutboxStatus
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
+    from rich.text import Text
+
+    from mailflow.consent.suppressions import SubscriptionReport
+    from mailflow.delivery.attention import FollowUp
+    from mailflow.delivery.run import RunReport
+    from mailflow.delivery.send import SendReport
+    from mailflow.importing.service import ImportReport, Progress
 
 
 @cache
@@ -25,20 +36,16 @@ def _consoles() -> tuple[Console, Console]:
     # rich is imported on first output: a quiet cron tick prints nothing and saves ~25 ms
     from rich.console import Console
 
-    plain = {"highlight": False, "soft_wrap": True, "markup": False, "emoji": False}
-    return Console(**plain), Console(stderr=True, **plain)
+    def plain(stderr: bool) -> Console:
+        return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
-
-def __getattr__(name: str) -> Console:
-    if name in ("out", "err"):
-        return _consoles()[name == "err"]
-    raise AttributeError(name)
+    return plain(False), plain(True)
 
 
 PROGRESS_MIN_BYTES = 5 << 20
 
 
-def _text(value: object) -> Any:
+def _text(value: object) -> Text:
     from rich.text import Text
 
     return Text(str(value))
@@ -66,12 +73,17 @@ def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def raw(data: bytes) -> None:
+    """Bytes on stdout as they are: `preview` of an e-mail."""
+    sys.stdout.buffer.write(data)
+
+
 def line(text: str) -> None:
     _print(_consoles()[0], _text(text))
 
 
 @contextmanager
-def import_progress(enabled: bool) -> Iterator[Any]:
+def import_progress(enabled: bool) -> Iterator[Progress | None]:
     """A progress callback for big files on a terminal; a no-op otherwise."""
     err = _consoles()[1]
     if not (enabled and err.is_terminal):
@@ -93,7 +105,7 @@ def import_progress(enabled: bool) -> Iterator[Any]:
         yield update
 
 
-def _import_problems(report: Any) -> None:
+def _import_problems(report: ImportReport) -> None:
     """On stderr, whatever the output format: rejected rows and refused files."""
     for f in report.files:
         for rejected in f.rejected:
@@ -105,11 +117,11 @@ def _import_problems(report: Any) -> None:
             error(f.error)
 
 
-def _send_problems(report: Any) -> None:
+def _send_problems(report: SendReport) -> None:
     """On stderr, whatever the output format: failed and unknown messages, a blocked
     delivery, messages a dead run left unknown."""
     for m in report.messages:
-        if m["status"] in ("failed", "unknown"):
+        if m["status"] in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             warn(f"{m['status']}: {m['rule']} to {m['to']}: {m['reason']}")
     if report.blocked:
         error(f"{report.blocked} (due mail stays queued)")
@@ -128,7 +140,7 @@ def _states(awaiting: dict[str, dict[str, int]]) -> str:
 
 def awaiting_line(awaiting: dict[str, dict[str, int]]) -> str:
     """Once per run: what keeps the exit code at 1, and the two ways out."""
-    failed = sum(states.get("failed", 0) for states in awaiting.values())
+    failed = sum(states.get(OutboxStatus.FAILED, 0) for states in awaiting.values())
     total = sum(n for states in awaiting.values() for n in states.values())
     rule = next(iter(awaiting)) if len(awaiting) == 1 else "RULE"
     if failed:
@@ -143,7 +155,7 @@ def awaiting_line(awaiting: dict[str, dict[str, int]]) -> str:
             " (until then every run exits 1)")
 
 
-def import_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+def import_report(report: ImportReport, *, as_json: bool, quiet: bool) -> None:
     _import_problems(report)
     if as_json:
         emit_json(report.as_json())
@@ -211,7 +223,7 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
     _print(_consoles()[0], table)
 
 
-def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+def send_report(report: SendReport, *, as_json: bool, quiet: bool) -> None:
     _send_problems(report)
     if as_json:
         emit_json(report.as_json())
@@ -224,9 +236,9 @@ def send_report(report: Any, *, as_json: bool, quiet: bool) -> None:
         what = f"{m['subject']!r}" if m["subject"] else (m["reason"] or "")
         line(f"{status:<10} {m['rule']:<22} {m['to'] or '-':<32} {what}")
     counts = report.counts
-    total = counts.get("would_send" if report.dry_run else "sent", 0)
+    total = counts.get(OutboxStatus.WOULD_SEND if report.dry_run else OutboxStatus.SENT, 0)
     rest = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())
-                     if s not in ("sent", "would_send"))
+                     if s not in (OutboxStatus.SENT, OutboxStatus.WOULD_SEND))
     line(f"{verb} {total}" + (f"; {rest}" if rest else "") + (" (dry run: nothing changed)"
                                                                if report.dry_run else ""))
 
@@ -264,7 +276,7 @@ def pull_report(report: Any, *, as_json: bool, quiet: bool) -> None:
              f" {w.customers.updated} updated")
 
 
-def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
+def run_report(report: RunReport, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         if report.pulled is not None:
             _pull_problems(report.pulled)
@@ -282,7 +294,7 @@ def run_report(report: Any, *, as_json: bool, quiet: bool) -> None:
     send_report(report.sent, as_json=False, quiet=quiet)
 
 
-def subscription_report(report: Any, verb: str, *, as_json: bool) -> None:
+def subscription_report(report: SubscriptionReport, verb: str, *, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_json())
         return
@@ -303,7 +315,7 @@ def purge_report(done: dict[str, Any], *, as_json: bool) -> None:
          f" kept {done['suppressions_kept']} suppressions")
 
 
-def outcome_report(report: dict[str, Any], *, as_json: bool, html: Any = None) -> None:
+def outcome_report(report: dict[str, Any], *, as_json: bool, html: Path | None = None) -> None:
     if as_json:
         emit_json(report)
         return
@@ -321,7 +333,7 @@ def outcome_report(report: dict[str, Any], *, as_json: bool, html: Any = None) -
         line(f"wrote {html}")
 
 
-def follow_up_report(report: Any, *, as_json: bool) -> None:
+def follow_up_report(report: FollowUp, *, as_json: bool) -> None:
     """`resend` / `dismiss`: each message acted on, and how many."""
     if as_json:
         emit_json(report.as_json())
@@ -348,7 +360,7 @@ def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
         emit_json(rows)
         return
     for r in rows:
-        detail = r["subject"] if r["status"] == "sent" else (r["reason"] or "")
+        detail = r["subject"] if r["status"] == OutboxStatus.SENT else (r["reason"] or "")
         if r.get("dismissed_at"):
             detail += f" (dismissed {r['dismissed_at']})"
         line(f"{r['decided_at']}  {r['status']:<9} {r['rule']:<22} {r['to'] or '-':<32} {detail}")

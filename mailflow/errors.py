@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_ATTENTION = 1
-EXIT_USAGE = 2
-EXIT_BLOCKED = 3
-EXIT_STORE_UNAVAILABLE = 4
-EXIT_INTERRUPTED = 130
+from mailflow.records import ExitCode
 
 
 class MailflowError(Exception):
     """Something the user can fix; `str()` is the one-line message, `details` lines (each
     `FILE:LINE: what`) are printed before it when there are several things to fix."""
 
-    exit_code = EXIT_USAGE
+    exit_code: ExitCode = ExitCode.USAGE
     details: tuple[str, ...] = ()
 
 
@@ -46,14 +41,14 @@ class RenderError(MailflowError):
 class DeliveryBlocked(MailflowError):
     """SMTP unreachable, login refused, TLS failure: nothing lost, mail stays queued."""
 
-    exit_code = EXIT_BLOCKED
+    exit_code = ExitCode.BLOCKED
 
 
 class StoreUnavailable(MailflowError):
     """The database is busy (another process writing) or the disk is full: nothing was lost,
     the next run tries again."""
 
-    exit_code = EXIT_STORE_UNAVAILABLE
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class StoreUnusable(MailflowError):
@@ -81,10 +76,10 @@ class SourceUnavailable(SourceError):
     """A shop's API is down, too slow or keeps refusing for now (5xx, 429, timeouts, after
     retries): nothing was skipped, the next pull starts from the same watermark."""
 
-    exit_code = EXIT_STORE_UNAVAILABLE
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class SourceRefused(SourceError):
     """A shop's API refused mailflow's credentials (401, 403): a human must fix them."""
 
-    exit_code = EXIT_BLOCKED
+    exit_code = ExitCode.BLOCKED

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from mailflow.message import message_id
+from mailflow.render.mime import message_id
 
 NOW = "2026-03-02T12:00:00"  # every run acts at this time: nothing in mailflow waits for the clock
 RULE = "order-confirmation"

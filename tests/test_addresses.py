@@ -36,7 +36,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailflow.addresses import check_address
+from mailflow.importing.addresses import check_address
 
 CORPORA = Path(__file__).parent / "fixtures" / "email"
 VALID_CATEGORIES = {"ISEMAIL_VALID_CATEGORY", "ISEMAIL_DNSWARN", "ISEMAIL_RFC5321"}

@@ -9,14 +9,14 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailflow.addresses import _plain_address
+from mailflow.importing.addresses import _plain_address
 
 FIXTURES = Path(__file__).parent / "fixtures" / "email"
 
 
 def slow(text: str):
     """What email-validator (with mailflow's policy) says, the fast path bypassed."""
-    import mailflow.addresses as addresses
+    import mailflow.importing.addresses as addresses
 
     original = addresses._plain_address
     addresses._plain_address = lambda _: None

@@ -22,7 +22,7 @@ from mailflow.importing import prestashop_states
 from mailflow.importing.api.base import ApiSettings, Batch
 from mailflow.importing.api.client import HttpClient
 from mailflow.importing.api.prestashop import PrestaShopApi, error_detail
-from mailflow.importing.records import Cart, Customer, Line, Order, Rejected
+from mailflow.records import Cart, Customer, Line, Order, Rejected
 
 ROOT = Path(__file__).parent.parent
 PARIS = ZoneInfo("Europe/Paris")

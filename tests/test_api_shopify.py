@@ -18,7 +18,7 @@ from mailflow.importing.api import shopify as api_shopify
 from mailflow.importing.api.base import ApiSettings, Batch
 from mailflow.importing.api.client import HttpClient
 from mailflow.importing.api.shopify import ShopifyApi
-from mailflow.importing.records import UPDATABLE_FIELDS, Cart, Customer, Order, Rejected
+from mailflow.records import UPDATABLE_FIELDS, Cart, Customer, Order, Rejected
 
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

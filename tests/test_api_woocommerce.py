@@ -21,7 +21,7 @@ from mailflow.importing.api.base import ApiSettings, Batch
 from mailflow.importing.api.client import HttpClient
 from mailflow.importing.api.woocommerce import WooCommerceApi, error_detail
 from mailflow.importing.formats import ParseContext
-from mailflow.importing.records import Cart, Customer, Line, Order, Rejected
+from mailflow.records import Cart, Customer, Line, Order, Rejected
 
 PARIS = ZoneInfo("Europe/Paris")
 SINCE = datetime(2026, 3, 1, tzinfo=UTC)

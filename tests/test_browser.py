@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from mailflow.config import load_config
-from mailflow.formatting import Formatter
-from mailflow.preview import compose_preview, resolve, template_locales, template_names
-from mailflow.samples import sample_subject
+from mailflow.render.filters import Formatter
+from mailflow.render.preview import compose_preview, resolve, template_locales, template_names
+from mailflow.render.samples import sample_subject
 
 DEFAULTS = Path(__file__).parent.parent / "mailflow" / "data" / "rules.yaml"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

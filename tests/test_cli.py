@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mailflow.store.migrations import MIGRATIONS
 
 CANONICAL = (
@@ -168,3 +170,31 @@ def test_error_text_with_brackets_is_printed_verbatim_on_a_terminal_too(mailflow
     assert colour.returncode == 2
     assert "\x1b[" in colour.stderr  # a terminal: the styled prefix
     assert f"{tmp_path / '[x] :100:.csv'}: no such file" in colour.stderr
+
+
+
+@pytest.mark.parametrize("command", [
+    ("status",), ("log",), ("send", "--dry-run", "--now", "2026-03-01T10:05"), ("report",),
+    ("send", "--rule", "nope"),  # one that fails
+])
+def test_every_command_closes_the_store_when_it_ends(mailflow, monkeypatch, command):
+    from mailflow.store import Store
+
+    opened, closed = [], []
+    real_open, real_close = Store.open.__func__, Store.close
+
+    def counting_open(cls, *args, **kwargs):
+        opened.append(1)
+        return real_open(cls, *args, **kwargs)
+
+    def counting_close(self):
+        closed.append(1)
+        real_close(self)
+
+    mailflow("init", mailflow.folder / "p")
+    mailflow.config = mailflow.folder / "p" / "rules.yaml"
+    monkeypatch.setattr(Store, "open", classmethod(counting_open))
+    monkeypatch.setattr(Store, "close", counting_close)
+    mailflow(*command)
+    assert opened == [1]
+    assert closed == [1]

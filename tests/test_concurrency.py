@@ -12,7 +12,7 @@ from collections import Counter
 from delivery_project import NOW, RULE, Project
 from smtp_server import SinkServer
 
-from mailflow.lock import run_lock
+from mailflow.delivery.lock import run_lock
 
 LOCK_HELD = "another mailflow run holds the lock"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailflow.config import load_config
-from mailflow.preview import compose_preview, template_locales, template_names
+from mailflow.render.preview import compose_preview, template_locales, template_names
 
 DEFAULTS = Path(__file__).parent.parent / "mailflow" / "data" / "rules.yaml"
 GOLDEN = Path(__file__).parent / "golden"

@@ -12,10 +12,10 @@ from lxml import html as lxml_html
 
 from mailflow.config import Shop, load_config
 from mailflow.errors import RenderError
-from mailflow.inline import available
-from mailflow.preview import compose_preview, template_locales, template_names
-from mailflow.render import Renderer, fix_links, safe_url
-from mailflow.samples import NOW
+from mailflow.render.inline import available
+from mailflow.render.preview import compose_preview, template_locales, template_names
+from mailflow.render.samples import NOW
+from mailflow.render.templates import Renderer, fix_links, safe_url
 
 DEFAULTS = Path(__file__).parent.parent / "mailflow" / "data"
 SHOP = Shop(name="Boutique", url="https://boutique.example", address="1 rue X, Paris",

@@ -1,4 +1,4 @@
-"""Rendering ahead in worker processes (mailflow/prerender.py): a big batch is rendered by
+"""Rendering ahead in worker processes (mailflow/render/workers.py): a big batch is rendered by
 forked workers while one process sends. Whatever renders a message, the customer gets the
 same e-mail; data that changes after planning is what the e-mail says; a worker that dies
 costs speed, never a message."""
@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from mailflow.config import load_config
-from mailflow.delivering import Sender
-from mailflow.prerender import MIN_BATCH, RenderAhead, worker_count
+from mailflow.delivery.connections import ConnectionWorker
+from mailflow.delivery.transports import FileTransport
+from mailflow.records import eml_name
+from mailflow.render.compose import Composer
+from mailflow.render.workers import MIN_BATCH, RenderAhead, worker_count
 from mailflow.rules.engine import Planner
-from mailflow.sending import Composer
 from mailflow.store import Store
-from mailflow.transports import FileTransport, eml_name
 
 NOW = "2026-03-02T12:00:00+00:00"
 RULES = """\
@@ -111,7 +112,7 @@ def planned(tmp_path):
 
 
 def send_all(store, planner, composer, sends, now, ahead, folder) -> list[dict]:
-    sender = Sender(store, planner, composer, FileTransport(folder / "outbox"), now,
+    sender = ConnectionWorker(store, planner, composer, FileTransport(folder / "outbox"), now,
                     store.start_run("send", now, datetime.now(UTC)))
     entries = [sender.send(d, ahead.take(d)) for d in sends]
     sender.close()
@@ -127,7 +128,7 @@ def test_an_order_changed_after_planning_is_sent_as_it_is_now(planned):
         # the shop's next export renames the customer of the first order, mid-run
         (folder / "orders.csv").write_text(orders_csv(1, first_name="Renée"), encoding="utf-8")
         run(folder, "import", "orders.csv", "--format", "mailflow", "--now", NOW)
-        sender = Sender(store, planner, composer, FileTransport(folder / "outbox"), now,
+        sender = ConnectionWorker(store, planner, composer, FileTransport(folder / "outbox"), now,
                         store.start_run("send", now, datetime.now(UTC)))
         sender.send(sends[0], first)
         second = ahead.take(sends[1])
@@ -179,7 +180,7 @@ def test_a_killed_run_leaves_no_lock_behind_even_while_its_workers_live(tmp_path
     from delivery_project import Project
     from smtp_server import SinkServer
 
-    from mailflow.lock import run_lock
+    from mailflow.delivery.lock import run_lock
 
     with SinkServer() as sink:
         project = Project(tmp_path, sink.port, 300)
@@ -201,10 +202,10 @@ def test_a_killed_run_leaves_no_lock_behind_even_while_its_workers_live(tmp_path
 
 
 def test_a_stuck_worker_is_given_up_and_the_sender_renders(planned, monkeypatch):
-    import mailflow.prerender
+    import mailflow.render.workers
 
     folder, store, config, planner, sends, now = planned
-    monkeypatch.setattr(mailflow.prerender, "WORKER_TIMEOUT", 0.3)
+    monkeypatch.setattr(mailflow.render.workers, "WORKER_TIMEOUT", 0.3)
     composer = Composer(config, planner)
     with RenderAhead(composer, planner, sends, now, workers=1) as ahead:
         os.kill(ahead.processes[0].pid, signal.SIGSTOP)  # alive, and never answering

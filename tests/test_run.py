@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailflow.lock import run_lock
+from mailflow.delivery.lock import run_lock
 
 HEADER = "order_id,email,first_name,status,created_at,total,line_name,line_quantity,line_price\n"
 ROW = "{id},{email},Ana,paid,2026-03-02 10:00,10.00,Mug,1,10.00\n"

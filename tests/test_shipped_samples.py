@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailflow.config import load_config
-from mailflow.samples import NOW, sample_customer, varied_orders
-from mailflow.sending import Composer
+from mailflow.render.compose import Composer
+from mailflow.render.preview import preview_secret
+from mailflow.render.samples import NOW, sample_customer, varied_orders
 
 DEFAULTS = Path(__file__).parent.parent / "mailflow" / "data"
 
@@ -35,7 +36,7 @@ def test_check_renders_a_partially_shipped_order_in_every_language(mailflow):
 
 def _shipped(label: str, locale: str) -> tuple[str, str]:
     config = load_config(DEFAULTS / "rules.yaml")
-    composer = Composer(config, inliner_name="premailer", preview=True)
+    composer = Composer(config, inliner_name="premailer", secret=preview_secret(config))
     [order] = [o for name, o in varied_orders(locale) if name == label]
     message = composer.message(key="k", rule=None, template="order_shipped", marketing=False,
                                order=order, cart=None, customer=sample_customer(locale),

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mailflow import errors
-from mailflow.errors import EXIT_STORE_UNAVAILABLE, EXIT_USAGE
+from mailflow.records import ExitCode
 
 CANONICAL = (
     "order_id,email,status,created_at,total,line_sku,line_name,line_quantity,line_price\n"
@@ -69,7 +68,7 @@ def test_a_busy_database_exits_4_and_the_same_import_succeeds_once_it_is_free(ma
     monkeypatch.setenv("MAILFLOW_DB_TIMEOUT", "1s")
     with write_lock_held(mailflow.db):
         busy = mailflow("import", orders)
-    assert busy.exit_code == EXIT_STORE_UNAVAILABLE == 4
+    assert busy.exit_code == ExitCode.UNAVAILABLE == 4
     line = one_line(busy.stderr)
     assert f"{mailflow.db}: database busy: another process is writing to it" in line
     assert "nothing was changed or lost, the next run tries again" in line
@@ -108,7 +107,7 @@ def test_a_full_disk_exits_4_and_leaves_the_database_as_it_was(mailflow):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     full = mailflow_process(mailflow, "import", str(orders), preexec_fn=small_files)
-    assert full.returncode == EXIT_STORE_UNAVAILABLE, full.stderr
+    assert full.returncode == ExitCode.UNAVAILABLE, full.stderr
     line = one_line(full.stderr)
     # EFBIG reaches SQLite as SQLITE_IOERR_WRITE (only ENOSPC becomes SQLITE_FULL)
     assert f"{mailflow.db}: cannot write to the disk (disk I/O error;" in line
@@ -148,7 +147,7 @@ def test_a_corrupt_file_exits_2_and_is_left_untouched(mailflow, make, says):
     mailflow.db.write_bytes(data)
     for command in (("status",), ("import", mailflow.write("o.csv", CANONICAL))):
         result = mailflow(*command)
-        assert result.exit_code == EXIT_USAGE
+        assert result.exit_code == ExitCode.USAGE
         assert f"{mailflow.db}: {says}" in one_line(result.stderr)
         assert mailflow.db.read_bytes() == data
 
@@ -160,7 +159,7 @@ def test_a_damaged_table_found_while_reading_exits_2_and_is_left_untouched(mailf
     data = _damage(data, page)
     mailflow.db.write_bytes(data)
     status = mailflow("status")  # opens fine: the damage is in the orders table
-    assert status.exit_code == EXIT_USAGE
+    assert status.exit_code == ExitCode.USAGE
     assert f"{mailflow.db}: the database is damaged" in one_line(status.stderr)
     assert "mailflow never repairs or overwrites it" in status.stderr
     assert mailflow.db.read_bytes() == data
@@ -188,7 +187,7 @@ def test_another_applications_database_is_refused_and_left_byte_identical(mailfl
                                                                           tables):
     data = _sqlite_file(mailflow.db, *statements)
     result = mailflow("import", mailflow.write("o.csv", CANONICAL))
-    assert result.exit_code == EXIT_USAGE
+    assert result.exit_code == ExitCode.USAGE
     line = one_line(result.stderr)
     assert (f"{mailflow.db}: an SQLite database of another application (tables {tables}), not"
             " mailflow's: point --db at mailflow's own file") in line
@@ -206,11 +205,11 @@ def test_an_empty_file_becomes_a_mailflow_database(mailflow):
 def test_a_db_path_in_a_missing_folder_or_naming_a_folder_is_one_line(mailflow):
     mailflow.db = mailflow.folder / "nowhere" / "mailflow.db"
     missing = mailflow("status")
-    assert missing.exit_code == EXIT_USAGE
+    assert missing.exit_code == ExitCode.USAGE
     assert f"the folder {mailflow.folder / 'nowhere'} does not exist" in one_line(missing.stderr)
     mailflow.db = mailflow.folder
     folder = mailflow("status")
-    assert folder.exit_code == EXIT_USAGE
+    assert folder.exit_code == ExitCode.USAGE
     assert f"{mailflow.folder}: is a folder, not a database file" in one_line(folder.stderr)
 
 
@@ -222,7 +221,7 @@ def test_a_database_of_a_newer_mailflow_is_refused(mailflow):
     conn.close()
     before = mailflow.dump()
     result = mailflow("status")
-    assert result.exit_code == EXIT_USAGE
+    assert result.exit_code == ExitCode.USAGE
     assert (f"{mailflow.db}: made by a newer mailflow (its schema has 0099_from_the_future"
             in one_line(result.stderr))
     assert mailflow.dump() == before
@@ -231,7 +230,7 @@ def test_a_database_of_a_newer_mailflow_is_refused(mailflow):
 def test_a_bad_wait_in_the_environment_is_a_usage_error(mailflow, monkeypatch):
     monkeypatch.setenv("MAILFLOW_DB_TIMEOUT", "soon")
     result = mailflow("status")
-    assert result.exit_code == EXIT_USAGE
+    assert result.exit_code == ExitCode.USAGE
     assert "MAILFLOW_DB_TIMEOUT: bad duration 'soon'" in one_line(result.stderr)
 
 
@@ -269,7 +268,7 @@ def test_a_read_only_database_in_a_read_only_folder_is_one_line(mailflow, folder
     folder_mode.chmod(0o555)
     for command in (("status",), ("import", str(mailflow.folder / "o.csv"))):
         result = mailflow_process(mailflow, *command, preexec_fn=preexec)
-        assert result.returncode == EXIT_USAGE
+        assert result.returncode == ExitCode.USAGE
         line = one_line(result.stderr)
         assert f"{mailflow.db}: its folder {mailflow.folder} is read-only" in line
         assert "make the folder writable by this user; nothing was changed" in line
@@ -284,14 +283,14 @@ def test_a_read_only_file_still_reads_and_refuses_writes_in_one_line(mailflow):
     assert status.returncode == 0, status.stderr
     more = mailflow.write("more.csv", CANONICAL.replace("A-1", "A-2"))
     write = mailflow_process(mailflow, "import", str(more), preexec_fn=preexec)
-    assert write.returncode == EXIT_USAGE
+    assert write.returncode == ExitCode.USAGE
     assert f"{mailflow.db}: the database is read-only" in one_line(write.stderr)
     assert mailflow.scalar("SELECT count(*) FROM orders") == 1
 
 
 def test_every_exit_code_is_in_the_readme_table():
-    """Exit codes are public API: each one in errors.py has its row in the README."""
+    """Exit codes are public API: each one of records.ExitCode has its row in the README."""
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("## Exit codes"):].split("\n## ")[0]
     rows = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)}
-    assert rows == {value for name, value in vars(errors).items() if name.startswith("EXIT_")}
+    assert rows == {int(code) for code in ExitCode}

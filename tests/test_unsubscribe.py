@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from mailflow.config import load_config
+from mailflow.consent.tokens import make_token
 from mailflow.store import Store
-from mailflow.tokens import make_token
 from mailflow.web.server import DEFAULT_TIMEOUT, Server
 from mailflow.web.unsubscribe import UnsubscribeApp
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from mailflow.config import load_config
-from mailflow.cron import EventSender
 from mailflow.store import Store
 from mailflow.web.app import App
+from mailflow.web.sender import EventSender
 from mailflow.web.server import Server
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from mailflow.clock import parse_timestamp
 from mailflow.errors import RowRejected
-from mailflow.importing.records import PAYMENT_CLASSES, STATUSES, Line, status_from_dates
+from mailflow.records import PAYMENT_CLASSES, STATUSES, Line, status_from_dates
 from mailflow.values import clean, parse_amount, parse_consent, parse_flag, parse_quantity
 
 __all__ = ["amount", "clean", "consent", "flag", "line_item", "payment_class_of",

@@ -9,7 +9,8 @@ from typing import Any
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build
 from mailflow.importing.columns import Columns, group_rows
-from mailflow.importing.records import (
+from mailflow.importing.source import CsvTable, JsonDocument
+from mailflow.records import (
     PAYMENT_CLASSES,
     UPDATABLE_FIELDS,
     Cart,
@@ -19,7 +20,6 @@ from mailflow.importing.records import (
     Rejected,
     Unsubscribe,
 )
-from mailflow.importing.source import CsvTable, JsonDocument
 
 ORDER_FIELDS = (
     "order_id", "email", "first_name", "last_name", "locale", "accepts_marketing", "status",
@@ -36,6 +36,7 @@ CUSTOMER_FIELDS = ("email", "first_name", "last_name", "locale", "accepts_market
                    "created_at")
 UNSUBSCRIBE_FIELDS = ("email", "at")
 PEOPLE_KINDS = ("customers", "unsubscribes")
+KIND_FROM_OPTION = False  # its header says orders or carts (importing/adapter.py)
 # A people file may come from anywhere: accept the usual names of its columns (Shopify's
 # Customers export of every vintage, PrestaShop's customers list, French re-saves).
 _EMAIL_NAMES = ("email", "e-mail", "email address", "e-mail address", "adresse e-mail",
@@ -57,7 +58,7 @@ StatusMap = Callable[[str], str]
 
 
 def _aliases(kind: str) -> dict[str, tuple[str, ...]]:
-    aliases = {f: (f,) for f in FIELDS_BY_KIND[kind]}
+    aliases: dict[str, tuple[str, ...]] = {f: (f,) for f in FIELDS_BY_KIND[kind]}
     aliases["email"] = _EMAIL_NAMES
     if "accepts_marketing" in aliases:
         aliases["accepts_marketing"] = CONSENT_NAMES
@@ -116,8 +117,8 @@ def build_order(get: Get, line: int, ctx, lines: list, status_map: StatusMap | N
     order_id = build.clean(get("order_id"))
     if order_id is None:
         raise RowRejected("no order id")
-    dates = {f: build.timestamp(get(f), f, tz)
-             for f in ("paid_at", "shipped_at", "delivered_at", "cancelled_at")}
+    dates: dict[str, Any] = {f: build.timestamp(get(f), f, tz)
+                             for f in ("paid_at", "shipped_at", "delivered_at", "cancelled_at")}
     raw_status = build.clean(get("status"))
     if raw_status is None:
         status = build.status_from_dates(*dates.values())
@@ -128,6 +129,8 @@ def build_order(get: Get, line: int, ctx, lines: list, status_map: StatusMap | N
     else:
         created = None
     method = build.clean(get("payment_method"))
+    amounts: dict[str, Any] = {f: build.amount(get(f), f)
+                               for f in ("subtotal", "shipping", "tax", "discount", "total")}
     return Order(
         order_id=order_id, line=line, email=build.clean(get("email")), status=status,
         created_at=created,
@@ -136,8 +139,7 @@ def build_order(get: Get, line: int, ctx, lines: list, status_map: StatusMap | N
         accepts_marketing=build.consent(get("accepts_marketing")),
         **dates,
         currency=build.clean(get("currency")),
-        **{f: build.amount(get(f), f) for f in ("subtotal", "shipping", "tax", "discount",
-                                                 "total")},
+        **amounts,
         payment_method=method, payment_class=_payment_class(get("payment_class"), method),
         shipping_method=build.clean(get("shipping_method")),
         tracking_number=build.clean(get("tracking_number")),

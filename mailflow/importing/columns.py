@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from mailflow.importing.records import Rejected
+from mailflow.records import Rejected
 
 
 def normalize(name: str) -> str:
@@ -21,13 +21,10 @@ class Columns:
         self.at: dict[str, int] = {}
         for field, names in aliases.items():
             for name in names:
-                i = positions.get(normalize(name))
-                if i is not None:
-                    self.at[field] = i
+                at = positions.get(normalize(name))
+                if at is not None:
+                    self.at[field] = at
                     break
-
-    def has(self, *fields: str) -> bool:
-        return all(f in self.at for f in fields)
 
     def reader(self, row: list[str]) -> Callable[[str], str | None]:
         """`get(field)`: the stripped cell, or None when empty, absent or `""`."""

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import tzinfo as TzInfo
+from functools import partial
 from pathlib import Path
-from types import ModuleType
 
 from mailflow.errors import NotAnExport, UsageError
 from mailflow.importing import canonical, mapping, shopify, woocommerce
-from mailflow.importing.records import KINDS, Record, Rejected
+from mailflow.importing.adapter import Adapter, ParseContext
 from mailflow.importing.source import CsvTable, JsonDocument, SourceFile, open_csv, open_json
+from mailflow.records import KINDS, Record, Rejected
 
-ADAPTERS: dict[str, ModuleType] = {
+ADAPTERS: dict[str, Adapter] = {
     "mailflow": canonical,
     "shopify": shopify,
     "woocommerce": woocommerce,
 }
 FORMAT_NAMES = (*ADAPTERS, "mapping")
-
-
-@dataclass(frozen=True)
-class ParseContext:
-    name: str  # the file, as the user named it
-    tz: TzInfo  # the shop's timezone, for naive timestamps
-    now: datetime
 
 
 @dataclass
@@ -60,12 +52,10 @@ def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
             found = adapter.detect_json(doc.data)
             if found:
                 chosen = _kind(kind, found, source, adapter)
-                return OpenedExport(
-                    _name(adapter), chosen, lambda ctx, a=adapter, k=chosen: a.read_json(doc, k, ctx),
-                    lambda: None, lambda: source.size)
-        if kind in canonical.PEOPLE_KINDS:
-            return OpenedExport("mailflow", kind,
-                                lambda ctx: canonical.read_json(doc, kind, ctx),
+                return OpenedExport(_name(adapter), chosen, partial(adapter.read_json, doc, chosen),
+                                    lambda: None, lambda: source.size)
+        if kind is not None and kind in canonical.PEOPLE_KINDS:
+            return OpenedExport("mailflow", kind, partial(canonical.read_json, doc, kind),
                                 lambda: None, lambda: source.size)
         raise NotAnExport(_unknown_shape(source, fmt, "JSON"))
     table = _csv(source)
@@ -74,10 +64,9 @@ def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
         if found and (kind not in canonical.PEOPLE_KINDS or found == kind):
             chosen = _kind(kind, found, source, adapter)
             return _csv_export(_name(adapter), chosen, table,
-                               lambda ctx, a=adapter, k=chosen: a.read_csv(table, k, ctx))
-    if kind in canonical.PEOPLE_KINDS:  # any file with an e-mail column will do
-        return _csv_export("mailflow", kind, table,
-                           lambda ctx: canonical.read_csv(table, kind, ctx))
+                               partial(adapter.read_csv, table, chosen))
+    if kind is not None and kind in canonical.PEOPLE_KINDS:  # any file with an e-mail column
+        return _csv_export("mailflow", kind, table, partial(canonical.read_csv, table, kind))
     table.close()
     raise NotAnExport(_unknown_shape(source, fmt, "CSV"))
 
@@ -92,17 +81,17 @@ def _csv_export(fmt: str, kind: str, table: CsvTable,
                         lambda: table.rows_read)
 
 
-def _kind(forced: str | None, detected: str, source: SourceFile, adapter: ModuleType) -> str:
+def _kind(forced: str | None, detected: str, source: SourceFile, adapter: Adapter) -> str:
     """The adapter's detection names the kind; --kind may only choose where the adapter
     cannot tell orders from carts by itself (Shopify's two CSV exports look alike)."""
     if forced is None or forced == detected:
         return detected
-    if {forced, detected} == {"orders", "carts"} and getattr(adapter, "KIND_FROM_OPTION", False):
+    if {forced, detected} == {"orders", "carts"} and adapter.KIND_FROM_OPTION:
         return forced
     raise NotAnExport(f"{source.name}: --kind {forced} does not fit this file ({detected})")
 
 
-def _name(adapter: ModuleType) -> str:
+def _name(adapter: Adapter) -> str:
     return next(name for name, module in ADAPTERS.items() if module is adapter)
 
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import yaml
 
-from mailflow.config import compose_yaml
 from mailflow.errors import ConfigError, NotAnExport, RowRejected
 from mailflow.importing import build, canonical
 from mailflow.importing.columns import Columns, normalize
-from mailflow.importing.records import KINDS, STATUSES, Record, Rejected
 from mailflow.importing.source import CsvTable
+from mailflow.records import KINDS, STATUSES, Record, Rejected
+from mailflow.yamlfile import compose_yaml
 
 
 @dataclass

@@ -9,20 +9,22 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from mailflow.addresses import check_address
 from mailflow.clock import AssumedUTC
-from mailflow.errors import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, MailflowError, NotAnExport
-from mailflow.importing.formats import ParseContext, open_export
-from mailflow.importing.records import (
+from mailflow.errors import MailflowError, NotAnExport
+from mailflow.importing.adapter import ParseContext
+from mailflow.importing.addresses import check_address
+from mailflow.importing.formats import open_export
+from mailflow.importing.source import open_source
+from mailflow.records import (
     Cart,
     Customer,
+    ExitCode,
     Fulfillment,
     Order,
     Record,
     Rejected,
     Unsubscribe,
 )
-from mailflow.importing.source import open_source
 from mailflow.store import ImportWriter, Store
 from mailflow.store.writes import Counts
 
@@ -63,12 +65,12 @@ class ImportReport:
     unsubscribes: int = 0
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if any(f.error for f in self.files):
-            return EXIT_USAGE
+            return ExitCode.USAGE
         if any(f.rejected or f.warnings for f in self.files):
-            return EXIT_ATTENTION
-        return EXIT_OK
+            return ExitCode.ATTENTION
+        return ExitCode.OK
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -90,9 +92,10 @@ class Expectations:
     consent: str | None = None  # marketing rules are on: shop.consent (optional|required)
 
 
-def expectations(config: Any) -> Expectations:
-    """What this shop's rules make worth saying about an import."""
-    return Expectations(consent=config.shop.consent if config.sends_marketing else None)
+def expectations(consent: str, *, sends_marketing: bool) -> Expectations:
+    """What this shop's rules make worth saying about an import: consent (`shop.consent`)
+    matters only while some marketing rule is on."""
+    return Expectations(consent=consent if sends_marketing else None)
 
 
 @dataclass
@@ -113,12 +116,12 @@ def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo | None
     """Import each file in its own transaction. A refused file changes nothing and the others
     still import; the report's exit code says the worst that happened. `tz`: the timezone of
     naive timestamps; None when the shop set none (read as UTC, and the file says so)."""
-    paths = [Path(p) for p in paths]
-    for path in paths:  # a typo in one name must not leave the others half-done
+    files = [Path(p) for p in paths]
+    for path in files:  # a typo in one name must not leave the others half-done
         if not path.is_file():
             raise MailflowError(f"{path}: no such file")
     report = ImportReport()
-    for path in paths:
+    for path in files:
         result = FileResult(str(path))
         report.files.append(result)
         try:
@@ -140,8 +143,9 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
         if store.import_done(source.sha256, export.kind):
             result.skipped = "already imported"
             return
-        assumed = AssumedUTC() if tz is None else None
-        ctx = ParseContext(source.name, assumed or tz, now)
+        zone = tz if tz is not None else AssumedUTC()  # and the file will say so
+        assumed = zone if isinstance(zone, AssumedUTC) else None
+        ctx = ParseContext(source.name, zone, now)
         noticed = _Noticed()
         staged = ImportReport()  # counted apart, merged only once the file has committed
         if source.size > 8 << 20:

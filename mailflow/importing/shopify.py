@@ -5,7 +5,7 @@ the column map are in docs/formats/shopify.md."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
@@ -14,7 +14,8 @@ from typing import Any
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build, canonical
 from mailflow.importing.columns import Columns, normalize, strip_excel_guard
-from mailflow.importing.records import (
+from mailflow.importing.source import CsvTable, JsonDocument
+from mailflow.records import (
     UPDATABLE_FIELDS,
     Cart,
     Customer,
@@ -24,7 +25,6 @@ from mailflow.importing.records import (
     Record,
     Rejected,
 )
-from mailflow.importing.source import CsvTable, JsonDocument
 from mailflow.values import parse_quantity
 
 # Shopify's two CSV exports share one header (no recovery URL column since at least 2023),
@@ -381,8 +381,10 @@ def read_json(doc: JsonDocument, kind: str, ctx: Any) -> Iterator[Record | Rejec
         raise NotAnExport(f"{doc.source.name}: not a Shopify REST Admin document")
     if _JSON_ROOTS[key] != kind:
         raise NotAnExport(f"{doc.source.name}: --kind {kind} does not fit a Shopify {key!r} file")
-    make = {"order": _json_order, "checkout": _json_cart, "fulfillment": _json_fulfillment,
-            "customer": _json_customer}[key.removesuffix("s")]
+    makers: dict[str, Callable[[dict, int, tzinfo], Record]] = {
+        "order": _json_order, "checkout": _json_cart, "fulfillment": _json_fulfillment,
+        "customer": _json_customer}
+    make = makers[key.removesuffix("s")]
     value = doc.data[key]
     if isinstance(value, dict):
         found = re.search(f'"{key}"\\s*:', doc.text)

@@ -235,7 +235,8 @@ def _array_item_offsets(text: str, key: str | None) -> list[int]:
     offsets: list[int] = []
     index = begin + 1
     while True:
-        index = _WS.match(text, index).end()
+        blank = _WS.match(text, index)  # [\s,]* always matches
+        index = blank.end() if blank else index
         if index >= len(text) or text[index] == "]":
             return offsets
         offsets.append(index)

@@ -15,7 +15,9 @@ from typing import Any
 
 from mailflow.errors import RowRejected
 from mailflow.importing import build, shopify, woocommerce
-from mailflow.importing.records import Customer, Record, Rejected
+from mailflow.importing.service import ImportReport, merge_reports, write_records
+from mailflow.records import Customer, Record, Rejected
+from mailflow.store import Store
 
 Reader = Callable[[dict, int, tzinfo], Record]
 
@@ -27,14 +29,17 @@ class _Context:  # what the WooCommerce adapter reads from a file's ParseContext
     name: str = "webhook"
 
 
+_SHOPIFY_READERS: dict[str, Reader] = {
+    "orders": shopify._json_order, "fulfillments": shopify._json_fulfillment,
+    "checkouts": shopify._json_cart, "customers": shopify._json_customer}
+
+
 def _shopify_reader(topic: str) -> Reader | None:
-    resource = topic.split("/", 1)[0]
-    return {"orders": shopify._json_order, "fulfillments": shopify._json_fulfillment,
-            "checkouts": shopify._json_cart, "customers": shopify._json_customer}.get(resource)
+    return _SHOPIFY_READERS.get(topic.split("/", 1)[0])
 
 
 def _woo_customer(item: dict, line: int, tz: tzinfo) -> Customer:
-    billing = item.get("billing") if isinstance(item.get("billing"), dict) else {}
+    billing: dict = item["billing"] if isinstance(item.get("billing"), dict) else {}
     return Customer(
         email=build.clean(item.get("email")) or build.clean(billing.get("email")), line=line,
         first_name=build.clean(item.get("first_name")), last_name=build.clean(item.get("last_name")),
@@ -68,3 +73,24 @@ def records_of(platform: str, topic: str | None, body: bytes, tz: tzinfo,
     except RowRejected as exc:
         return [Rejected(None, exc.reason)], f"rejected: {exc.reason}"
     return [], f"ignored: no webhooks from {platform}"
+
+
+def import_events(store: Store, tz: tzinfo, now: datetime) -> ImportReport:
+    """Import the webhook events `serve` kept and nobody imported yet, each in one transaction
+    with its mark: an event is imported once, whoever does it."""
+    report = ImportReport()
+    events = store.waiting_webhooks()
+    if not events:
+        return report
+    with store.transaction():
+        import_id = store.start_webhook_import(now)
+    for event in events:
+        records, outcome = records_of(event["platform"], event["topic"], event["body"], tz, now)
+        staged = ImportReport()
+        with store.transaction():
+            if not store.webhook_done(event["id"], now, outcome):
+                continue
+            writer = store.pull_writer(import_id, event["platform"], now)
+            write_records(writer, records, staged, now, event["source"])
+        merge_reports(report, staged)
+    return report

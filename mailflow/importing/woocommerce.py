@@ -22,10 +22,11 @@ from typing import Any
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build, canonical
 from mailflow.importing.columns import Columns, normalize
-from mailflow.importing.records import UPDATABLE_FIELDS, Cart, Line, Order, Record, Rejected
 from mailflow.importing.source import CsvTable, JsonDocument
+from mailflow.records import UPDATABLE_FIELDS, Cart, Line, Order, Record, Rejected
 
 DRAFT = "checkout-draft"
+KIND_FROM_OPTION = False  # its data says orders or carts (importing/adapter.py)
 
 # REST status slugs (core, then common plugins), without the `wc-` prefix.
 STATUS_SLUGS = {

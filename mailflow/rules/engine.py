@@ -11,8 +11,9 @@ from typing import Any
 
 from mailflow.clock import from_iso, iso
 from mailflow.config import Config, Rule
-from mailflow.importing.records import STATUS_PROGRESS
+from mailflow.records import Action, OutboxStatus
 from mailflow.rules.timing import add_after, quiet_until
+from mailflow.rules.triggers import condition, trigger
 from mailflow.rules.where import numeric_amounts, where_holds
 from mailflow.store import Store
 
@@ -21,9 +22,6 @@ from mailflow.store import Store
 STALE_LOOKBACK = timedelta(days=7)
 # Calendar-day `after`s move by an hour across DST: widen the SQL window, filter exactly.
 MARGIN = timedelta(hours=2)
-# An order paid this soon after it was placed was paid at checkout (card, PayPal): its
-# confirmation says so, and a separate "payment received" would be noise.
-PAID_WHEN_PLACED = timedelta(minutes=15)
 # What an order.placed confirmation waits for: an online payment still under way or failed
 # (the customer may pay again) is no order yet to thank anyone for.
 AWAITING_PAYMENT = "awaiting_payment"
@@ -39,16 +37,15 @@ class Decision:
     email: str | None
     email_key: str | None
     due_at: datetime
-    action: str  # send | skip | defer | fail
+    action: Action
     reason: str | None = None
     next_attempt_at: datetime | None = None
     recorded: bool = False  # the outbox already has this key (a postponed message)
 
     @property
-    def status(self) -> str:
+    def status(self) -> OutboxStatus:
         """The outbox status this decision records."""
-        return {"skip": "skipped", "defer": "deferred", "send": "queued",
-                "fail": "failed"}[self.action]
+        return self.action.records
 
     def row(self, now: datetime, run_id: int | None) -> dict[str, Any]:
         return {"key": self.key, "rule": self.rule.name, "subject_type": self.subject_type,
@@ -65,7 +62,7 @@ class Planner:
         self.now = now
         self.tz = config.shop.tz
         self.sends_this_run: Counter[tuple[str, str]] = Counter()
-        self._seen: dict[tuple[str, str], dict | None] = {}  # subjects read while planning
+        self._seen: dict[tuple[str, str | None], dict | None] = {}  # rows read while planning
 
     def plan(self, only_rule: str | None = None) -> list[Decision]:
         rules = [self.config.rule(only_rule)] if only_rule else self.config.rules
@@ -84,10 +81,10 @@ class Planner:
             return
         reached: set[str] = set()
         for d in decisions:
-            if d.action != "send" or not d.rule.marketing or not d.email_key:
+            if d.action is not Action.SEND or not d.rule.marketing or not d.email_key:
                 continue
             if d.email_key in reached:
-                d.action, d.reason = "skip", "marketing_gap"
+                d.action, d.reason = Action.SKIP, "marketing_gap"
             reached.add(d.email_key)
 
     def _rule_decisions(self, rule: Rule) -> list[Decision]:
@@ -98,20 +95,22 @@ class Planner:
         for row in self.store.pending(rule.name, iso(now)):
             waiting.append((Decision(row["key"], rule, row["subject_type"], row["subject_id"],
                                      row["email"], row["email_key"], from_iso(row["due_at"]),
-                                     "send", recorded=True), None))
-        for c in self.store.trigger_candidates(rule.name, rule.on, iso(lo), iso(hi),
-                                               rule.assume_delivered_after):
+                                     Action.SEND, recorded=True), None))
+        on = trigger(rule.on)
+        for c in self.store.trigger_candidates(rule.name, on.selects, iso(lo), iso(hi),
+                                               status=on.status,
+                                               assume_delivered_after=rule.assume_delivered_after):
             due = add_after(from_iso(c["trigger_at"]), rule.after, self.tz)
             if due > now or now - due > rule.expire_after + STALE_LOOKBACK:
                 continue
             waiting.append((Decision(f"{rule.name}:{c['instance']}", rule, c["subject_type"],
-                                     c["subject_id"], c["email"], c["email_key"], due, "send"),
+                                     c["subject_id"], c["email"], c["email_key"], due, Action.SEND),
                             c["email_problem"]))
         waiting.sort(key=lambda pair: (pair[0].due_at, pair[0].key))
         decisions = []
         for d, problem in waiting:
             self.decide(d, problem, planning=True)
-            if d.action == "send":  # a cap counts what this run will send before it is sent
+            if d.action is Action.SEND:  # a cap counts what this run will send before it is sent
                 self.sends_this_run[(rule.name, d.email_key or "")] += 1
             decisions.append(d)
         return decisions
@@ -119,28 +118,29 @@ class Planner:
     def decide(self, d: Decision, email_problem: str | None, *, planning: bool = False) -> Decision:
         """Set d.action/reason from the store as it is now. Also the re-check at the moment of
         sending (planning=False), when this run's earlier sends are already in the store."""
-        d.action, d.reason, d.next_attempt_at = "send", None, None
+        d.action, d.reason, d.next_attempt_at = Action.SEND, None, None
         if not planning:  # re-read: it may have changed since planning
             self._seen.pop((d.subject_type, d.subject_id), None)
             self._seen.pop(("customer", d.email_key), None)
         reason, wait = self._verdict(d, email_problem, planning)
         if reason is not None and reason.startswith("where_error"):
-            d.action, d.reason = "fail", reason
+            d.action, d.reason = Action.FAIL, reason
         elif reason is not None:
-            d.action, d.reason = "skip", reason
+            d.action, d.reason = Action.SKIP, reason
         elif wait is not None:
-            d.action, d.reason, d.next_attempt_at = "defer", wait[0], wait[1]
+            d.action, d.reason, d.next_attempt_at = Action.DEFER, wait[0], wait[1]
         return d
 
-    def _verdict(self, d: Decision, email_problem: str | None, planning: bool):
+    def _verdict(self, d: Decision, email_problem: str | None, planning: bool
+                 ) -> tuple[str | None, tuple[str, datetime] | None]:
         rule, now, store = d.rule, self.now, self.store
-        confirmation = rule.on == "order.placed"
-        if now - d.due_at > rule.expire_after and not confirmation:
+        on = trigger(rule.on)
+        if now - d.due_at > rule.expire_after and not on.waits_for_payment:
             return "stale", None
         subject = self._subject(d)
         if subject is None:
             return "subject_gone", None
-        if confirmation and now - self._paid_due(d, subject) > (
+        if on.waits_for_payment and now - self._paid_due(d, subject) > (
                 AWAITING_PAYMENT_LIMIT if _awaiting_payment(subject) else rule.expire_after):
             return "stale", None
         started = subject.get("history_before")
@@ -149,7 +149,8 @@ class Planner:
         if not d.email:
             problem = email_problem or subject.get("email_problem") or "missing_email"
             return problem.split(":", 1)[0], None
-        suppressed = store.suppression_reasons(d.email_key, iso(now))
+        email_key = d.email_key or ""  # an address always has its key
+        suppressed = store.suppression_reasons(email_key, iso(now))
         if suppressed - {"unsubscribed"}:
             return "suppressed", None
         customer = self._customer(d, subject)
@@ -161,9 +162,11 @@ class Planner:
                 consent = subject.get("accepts_marketing")
             if consent == 0 or (consent is None and self.config.shop.consent == "required"):
                 return "no_consent", None
-        for condition in rule.skip_if:
-            if self._condition_holds(condition, d, subject):
-                return condition, None
+        for name in rule.skip_if:
+            skip = condition(name)
+            if d.subject_type == skip.about and skip.holds(store, subject, d.email_key,
+                                                           on.status):
+                return name, None
         if rule.where:
             try:
                 holds = where_holds(rule.where, self._where_context(d, subject, customer))
@@ -173,17 +176,17 @@ class Planner:
                 return "where", None
         if rule.cap is not None:
             count, window = rule.cap
-            sent = store.sends_since(rule.name, d.email_key, iso(now - window))
-            in_run = self.sends_this_run[(rule.name, d.email_key)] if planning else 0
+            sent = store.sends_since(rule.name, email_key, iso(now - window))
+            in_run = self.sends_this_run[(rule.name, email_key)] if planning else 0
             if sent + in_run >= count:
                 return "capped", None
         gap = self.config.delivery.marketing_gap
         if rule.marketing and gap and store.sent_any_since(
-                [r.name for r in self.config.rules if r.marketing], d.email_key, iso(now - gap)):
+                [r.name for r in self.config.rules if r.marketing], email_key, iso(now - gap)):
             return "marketing_gap", None
-        if rule.on == "order.placed" and _awaiting_payment(subject):
+        if on.waits_for_payment and _awaiting_payment(subject):
             return None, (AWAITING_PAYMENT, now)
-        if rule.on == "cart.abandoned" and self.config.delivery.max_data_age is not None:
+        if on.needs_fresh_orders and self.config.delivery.max_data_age is not None:
             newest = store.newest_orders_data()
             if newest is None or now - from_iso(newest) > self.config.delivery.max_data_age:
                 return None, ("stale_data", now)
@@ -217,33 +220,11 @@ class Planner:
             self._seen[key] = read(d.subject_id)
         return self._seen[key]
 
-    def _condition_holds(self, condition: str, d: Decision, subject: dict) -> bool:
-        if condition == "order_completed" and d.subject_type == "cart":
-            return bool(subject.get("completed_at") or subject.get("order_id")
-                        or self.store.ordered_since(d.email_key, subject["created_at"]))
-        if condition == "order_paid" and d.subject_type == "order":
-            return subject["status"] != "pending_payment"
-        if condition == "order_cancelled" and d.subject_type == "order":
-            return subject["status"] in ("cancelled", "refunded")
-        if condition == "paid_when_placed" and d.subject_type == "order":
-            paid, created = subject.get("paid_at"), subject.get("created_at")
-            if paid and created:
-                return from_iso(paid) - from_iso(created) <= PAID_WHEN_PLACED
-            # paid when first seen, no payment time: paid at checkout, not news to anyone
-            return self.store.status_event_source(subject["id"], "paid") == "inferred"
-        if condition == "superseded" and d.subject_type == "order":
-            step = STATUS_PROGRESS.get(d.rule.on.removeprefix("order."), 99)
-            return STATUS_PROGRESS.get(subject["status"], -1) > step
-        if condition == "pay_on_delivery" and d.subject_type == "order":
-            return subject.get("payment_class") == "on_delivery"
-        if condition == "online_payment" and d.subject_type == "order":
-            return subject.get("payment_class") == "online"
-        return False
-
     def _where_context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
         return self._context(d, numeric_amounts(subject), customer)
 
-    def _context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
+    def _context(self, d: Decision, subject: dict | None, customer: dict | None
+                 ) -> dict[str, Any]:
         return {"order": subject if d.subject_type == "order" else None,
                 "cart": subject if d.subject_type == "cart" else None,
                 "customer": customer, "now": self.now}

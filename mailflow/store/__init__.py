@@ -7,7 +7,6 @@ run inside `transaction()`, which takes SQLite's write lock up front (BEGIN IMME
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -16,33 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from mailflow.clock import iso
+from mailflow.store.connected import inserted_id
 from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, translated
+from mailflow.store.history import HistoryQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.outbox import OutboxQueries
-from mailflow.store.retention import RetentionQueries
 from mailflow.store.sources import SourceQueries
 from mailflow.store.writes import ImportWriter
 
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, RetentionQueries, SourceQueries):
+class Store(OutboxQueries, HistoryQueries, SourceQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn
         self.path = path
         self.timeout = timeout
-
-    @functools.cached_property
-    def db(self):
-        """The same connection as a sqlite_utils.Database, for introspection.
-
-        Imported on first use: sqlite-utils costs ~40 ms of start-up that a cron tick with
-        nothing due should not pay.
-        """
-        import sqlite_utils
-
-        return sqlite_utils.Database(self.conn)
 
     @classmethod
     def open(cls, path: str | Path, *, timeout: timedelta | None = None) -> Store:
@@ -50,7 +39,7 @@ class Store(OutboxQueries, RetentionQueries, SourceQueries):
         path = str(path)
         timeout = db_timeout() if timeout is None else timeout
         with translated(path, timeout):
-            # a run's sender threads share the connection, one step at a time (delivering.py)
+            # a run's sender threads share the connection, one step at a time (delivery/connections.py)
             conn = sqlite3.connect(path, isolation_level=None, timeout=timeout.total_seconds(),
                                    check_same_thread=False)
             try:
@@ -124,7 +113,7 @@ class Store(OutboxQueries, RetentionQueries, SourceQueries):
             "INSERT INTO imports (path, sha256, format, kind, imported_at) VALUES (?, ?, ?, ?, ?)",
             (path, sha256, fmt, kind, iso(now)),
         )
-        return ImportWriter(self.conn, cursor.lastrowid, fmt, iso(now))
+        return ImportWriter(self.conn, inserted_id(cursor), fmt, iso(now))
 
     def finish_import(self, import_id: int, rows: int, rejected: int, summary: str) -> None:
         self.conn.execute(

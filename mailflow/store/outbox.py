@@ -9,13 +9,27 @@ windows and skip instances the outbox already has.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from mailflow.clock import from_iso, iso
+from mailflow.records import OutboxStatus
+from mailflow.store.connected import Connected, inserted_id
+
+
+class Selection(StrEnum):
+    """The queries that find trigger instances; rules/triggers.py says which trigger runs which."""
+
+    CART_EPISODES = "cart_episodes"  # a cart with lines, at its last activity
+    ORDERS_PLACED = "orders_placed"
+    STATUS_ENTERED = "status_entered"  # an order entering a status (its status event)
+    CUSTOMERS_CREATED = "customers_created"  # signed up, or first ordered
+    CUSTOMERS_LAST_ORDER = "customers_last_order"  # a customer and their last order
+
 
 _CANDIDATES = {
-    "cart.abandoned": (
+    Selection.CART_EPISODES: (
         "SELECT 'cart:' || c.id || '@' || c.updated_at AS instance, 'cart' AS subject_type,"
         " c.id AS subject_id, c.updated_at AS trigger_at, c.email, c.email_key, c.email_problem"
         " FROM carts c WHERE c.updated_at > :lo AND c.updated_at <= :hi"
@@ -23,13 +37,13 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':cart:' || c.id || '@' || c.updated_at)"
     ),
-    "order.placed": (
+    Selection.ORDERS_PLACED: (
         "SELECT 'order:' || o.id AS instance, 'order' AS subject_type, o.id AS subject_id,"
         " o.created_at AS trigger_at, o.email, o.email_key, o.email_problem"
         " FROM orders o WHERE o.created_at > :lo AND o.created_at <= :hi"
         " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':order:' || o.id)"
     ),
-    "order.status": (
+    Selection.STATUS_ENTERED: (
         "SELECT 'order:' || e.order_id || ':' || e.status AS instance, 'order' AS subject_type,"
         " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
         " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
@@ -37,9 +51,30 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || e.order_id || ':' || e.status)"
     ),
-    # with assume_delivered_after: a delivery the data reports, unless the assumed one (the
-    # shipment + :shift) came first, which is then the trigger; one instance either way
-    "order.delivered.reported": (
+    # a customer who signed up (a customers export's created_at) or first ordered; never a
+    # visitor known only from a cart
+    Selection.CUSTOMERS_CREATED: (
+        "SELECT 'customer:' || c.email_key AS instance, 'customer' AS subject_type,"
+        " c.email_key AS subject_id, coalesce(c.created_at, c.first_order_at) AS trigger_at,"
+        " c.email, c.email_key, NULL AS email_problem FROM customers c"
+        " WHERE coalesce(c.created_at, c.first_order_at) > :lo"
+        " AND coalesce(c.created_at, c.first_order_at) <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':customer:' || c.email_key)"
+    ),
+    Selection.CUSTOMERS_LAST_ORDER: (
+        "SELECT 'customer:' || c.email_key || '@' || c.last_order_at AS instance,"
+        " 'customer' AS subject_type, c.email_key AS subject_id, c.last_order_at AS trigger_at,"
+        " c.email, c.email_key, NULL AS email_problem FROM customers c"
+        " WHERE c.last_order_at > :lo AND c.last_order_at <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.key = :rule || ':customer:' || c.email_key || '@' || c.last_order_at)"
+    ),
+}
+# Selection.STATUS_ENTERED for `delivered` with assume_delivered_after: a delivery the data
+# reports, unless the assumed one (the shipment + :shift) came first, which is then the
+# trigger; one instance either way
+_DELIVERED_OR_ASSUMED = (
+    (
         "SELECT 'order:' || e.order_id || ':delivered' AS instance, 'order' AS subject_type,"
         " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
         " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
@@ -49,7 +84,7 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || e.order_id || ':delivered')"
     ),
-    "order.delivered.assumed": (
+    (
         "SELECT 'order:' || s.order_id || ':delivered' AS instance, 'order' AS subject_type,"
         " s.order_id AS subject_id, strftime('%Y-%m-%dT%H:%M:%SZ', s.at, :shift) AS trigger_at,"
         " o.email, o.email_key, o.email_problem"
@@ -61,29 +96,21 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || s.order_id || ':delivered')"
     ),
-    # a customer who signed up (a customers export's created_at) or first ordered; never a
-    # visitor known only from a cart
-    "customer.created": (
-        "SELECT 'customer:' || c.email_key AS instance, 'customer' AS subject_type,"
-        " c.email_key AS subject_id, coalesce(c.created_at, c.first_order_at) AS trigger_at,"
-        " c.email, c.email_key, NULL AS email_problem FROM customers c"
-        " WHERE coalesce(c.created_at, c.first_order_at) > :lo"
-        " AND coalesce(c.created_at, c.first_order_at) <= :hi"
-        " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':customer:' || c.email_key)"
-    ),
-    "customer.inactive": (
-        "SELECT 'customer:' || c.email_key || '@' || c.last_order_at AS instance,"
-        " 'customer' AS subject_type, c.email_key AS subject_id, c.last_order_at AS trigger_at,"
-        " c.email, c.email_key, NULL AS email_problem FROM customers c"
-        " WHERE c.last_order_at > :lo AND c.last_order_at <= :hi"
-        " AND NOT EXISTS (SELECT 1 FROM outbox x"
-        "   WHERE x.key = :rule || ':customer:' || c.email_key || '@' || c.last_order_at)"
-    ),
-}
-CLAIMABLE = ("queued", "deferred")
+)
+CLAIMABLE = (OutboxStatus.QUEUED, OutboxStatus.DEFERRED)  # what a run may take
+FOLLOW_UP = (OutboxStatus.UNKNOWN, OutboxStatus.FAILED)  # what `resend` and `dismiss` act on
+# what went to the server, or may have: what caps and the marketing gap count
+HANDED_OVER = (OutboxStatus.SENT, OutboxStatus.SENDING, OutboxStatus.UNKNOWN)
+
+
+def _among(statuses: tuple[OutboxStatus, ...]) -> str:
+    """A group of statuses as SQL text: `('queued', 'deferred')`."""
+    return "(" + ", ".join(f"'{status}'" for status in statuses) + ")"
+
+
+_CLAIMABLE, _FOLLOW_UP, _HANDED_OVER = _among(CLAIMABLE), _among(FOLLOW_UP), _among(HANDED_OVER)
 LOG_COLUMNS = ("key", "rule", "email AS \"to\"", "status", "reason", "subject", "due_at",
                "decided_at", "sent_at", "message_id", "attempts", "dismissed_at")
-FOLLOW_UP = ("unknown", "failed")  # what `resend` and `dismiss` act on
 # Failed or unknown messages that keep `send` and `run` at exit 1 until resent or dismissed:
 # a template or a where: to fix, or maybe delivered. An SMTP refusal is the server's answer
 # (a hard bounce also suppresses the address): it makes only its own run exit 1.
@@ -93,10 +120,8 @@ _FOLLOW_UP_COLUMNS = ("key, rule, email AS \"to\", status, reason, dismissed_at,
                       " coalesce(claimed_at, decided_at) AS at")
 
 
-class OutboxQueries:
+class OutboxQueries(Connected):
     """Mixed into Store; every method here is SQL about rules and the outbox."""
-
-    conn: Any
 
     def rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
@@ -109,25 +134,27 @@ class OutboxQueries:
 
     # -- what is due ---------------------------------------------------------------------
 
-    def trigger_candidates(self, rule: str, trigger: str, lo: str, hi: str,
+    def trigger_candidates(self, rule: str, selects: Selection, lo: str, hi: str, *,
+                           status: str | None = None,
                            assume_delivered_after: timedelta | None = None) -> list[dict]:
-        """Trigger instances whose time lies in (lo, hi] and that this rule never decided."""
+        """Trigger instances whose time lies in (lo, hi] and that this rule never decided;
+        `status`: the one STATUS_ENTERED selects."""
         params: dict[str, Any] = {"rule": rule, "lo": lo, "hi": hi}
-        if trigger in _CANDIDATES:
-            return self.rows(_CANDIDATES[trigger], params)
-        if trigger == "order.delivered" and assume_delivered_after is not None:
-            params["shift"] = f"+{int(assume_delivered_after.total_seconds())} seconds"
-            params["shipped_lo"] = iso(from_iso(lo) - assume_delivered_after)
-            params["shipped_hi"] = iso(from_iso(hi) - assume_delivered_after)
-            return (self.rows(_CANDIDATES["order.delivered.reported"], params)
-                    + self.rows(_CANDIDATES["order.delivered.assumed"], params))
-        params["status"] = trigger.split(".", 1)[1]
-        return self.rows(_CANDIDATES["order.status"], params)
+        if selects is Selection.STATUS_ENTERED:
+            if status is None:
+                raise ValueError("Selection.STATUS_ENTERED needs the status entered")
+            if status == "delivered" and assume_delivered_after is not None:
+                params["shift"] = f"+{int(assume_delivered_after.total_seconds())} seconds"
+                params["shipped_lo"] = iso(from_iso(lo) - assume_delivered_after)
+                params["shipped_hi"] = iso(from_iso(hi) - assume_delivered_after)
+                return [row for sql in _DELIVERED_OR_ASSUMED for row in self.rows(sql, params)]
+            params["status"] = status
+        return self.rows(_CANDIDATES[selects], params)
 
     def pending(self, rule: str, now: str) -> list[dict]:
         """Messages decided earlier that wait (quiet hours, data age, SMTP deferral) and are due."""
         return self.rows(
-            "SELECT * FROM outbox WHERE rule = ? AND status IN ('queued', 'deferred')"
+            f"SELECT * FROM outbox WHERE rule = ? AND status IN {_CLAIMABLE}"
             " AND coalesce(next_attempt_at, due_at) <= ? ORDER BY due_at, id", (rule, now))
 
     # -- facts the conditions need --------------------------------------------------------
@@ -178,14 +205,14 @@ class OutboxQueries:
         marks = ", ".join("?" * len(rules))
         return self.conn.execute(
             f"SELECT 1 FROM outbox WHERE email_key = ? AND rule IN ({marks})"
-            " AND status IN ('sent', 'sending', 'unknown') AND sent_at > ? LIMIT 1",
+            f" AND status IN {_HANDED_OVER} AND sent_at > ? LIMIT 1",
             (email_key, *rules, since)).fetchone() is not None
 
     def sends_since(self, rule: str, email_key: str, since: str) -> int:
         """Messages of this rule that went (or may have gone) to this person since `since`."""
         return self.conn.execute(
             "SELECT count(*) FROM outbox WHERE email_key = ? AND rule = ?"
-            " AND status IN ('sent', 'sending', 'unknown') AND sent_at > ?",
+            f" AND status IN {_HANDED_OVER} AND sent_at > ?",
             (email_key, rule, since)).fetchone()[0]
 
     def newest_import(self, kind: str) -> str | None:
@@ -207,7 +234,7 @@ class OutboxQueries:
                         next_attempt_at: str | None, now: str) -> None:
         self.conn.execute(
             "UPDATE outbox SET status = ?, reason = ?, next_attempt_at = ?, decided_at = ?"
-            " WHERE key = ? AND status IN ('queued', 'deferred')",
+            f" WHERE key = ? AND status IN {_CLAIMABLE}",
             (status, reason, next_attempt_at, now, key))
 
     def claim(self, d: dict[str, Any]) -> int | None:
@@ -221,7 +248,7 @@ class OutboxQueries:
                 " status, due_at, decided_at, claimed_at, attempts, run_id)"
                 " VALUES (:key, :rule, :subject_type, :subject_id, :email, :email_key,"
                 " 'sending', :due_at, :decided_at, :decided_at, 1, :run_id)", d)
-            return cursor.lastrowid
+            return inserted_id(cursor)
         if row[1] not in CLAIMABLE:
             return None
         self.conn.execute(
@@ -287,7 +314,7 @@ class OutboxQueries:
 
     def to_follow_up(self, *, rule: str | None, since: str | None) -> list[dict]:
         """Failed and unknown messages nobody dismissed, of this rule, failed since `since`."""
-        clauses, params = ["status IN ('unknown', 'failed')", "dismissed_at IS NULL"], []
+        clauses, params = [f"status IN {_FOLLOW_UP}", "dismissed_at IS NULL"], []
         if rule:
             clauses.append("rule = ?")
             params.append(rule)
@@ -303,7 +330,7 @@ class OutboxQueries:
             return sum(self.conn.execute(
                 "UPDATE outbox SET status = 'queued', reason = 'resend requested', due_at = ?,"
                 " next_attempt_at = ?, decided_at = ?, dismissed_at = NULL"
-                " WHERE key = ? AND status IN ('unknown', 'failed')",
+                f" WHERE key = ? AND status IN {_FOLLOW_UP}",
                 (now, now, now, key)).rowcount for key in keys)
 
     def dismiss(self, keys: list[str], now: str) -> int:
@@ -311,27 +338,27 @@ class OutboxQueries:
         with self.transaction():
             return sum(self.conn.execute(
                 "UPDATE outbox SET dismissed_at = ? WHERE key = ?"
-                " AND status IN ('unknown', 'failed') AND dismissed_at IS NULL",
+                f" AND status IN {_FOLLOW_UP} AND dismissed_at IS NULL",
                 (now, key)).rowcount for key in keys)
 
     def awaiting_human(self) -> dict[str, dict[str, int]]:
         """rule -> {status: count} of the messages that wait for a human."""
         counts: dict[str, dict[str, int]] = {}
         for rule, status, n in self.conn.execute(
-                "SELECT rule, status, count(*) FROM outbox WHERE status IN ('unknown', 'failed')"
+                f"SELECT rule, status, count(*) FROM outbox WHERE status IN {_FOLLOW_UP}"
                 f" AND {_AWAITING_HUMAN} GROUP BY rule, status ORDER BY 1, 2"):
             counts.setdefault(rule, {})[status] = n
         return counts
 
     # -- runs, status and log ----------------------------------------------------------------
 
-    def start_run(self, command: str, now, started_at) -> int:
+    def start_run(self, command: str, now: datetime, started_at: datetime) -> int:
         cursor = self.conn.execute(
             "INSERT INTO runs (command, now, started_at) VALUES (?, ?, ?)",
             (command, iso(now), iso(started_at)))
-        return cursor.lastrowid
+        return inserted_id(cursor)
 
-    def finish_run(self, run_id: int, finished_at, counts: dict) -> None:
+    def finish_run(self, run_id: int, finished_at: datetime, counts: dict[str, int]) -> None:
         self.conn.execute("UPDATE runs SET finished_at = ?, counts = ? WHERE id = ?",
                           (iso(finished_at), json.dumps(counts), run_id))
 
@@ -349,7 +376,7 @@ class OutboxQueries:
     def next_due(self) -> str | None:
         return self.conn.execute(
             "SELECT min(coalesce(next_attempt_at, due_at)) FROM outbox"
-            " WHERE status IN ('queued', 'deferred')").fetchone()[0]
+            f" WHERE status IN {_CLAIMABLE}").fetchone()[0]
 
     def log(self, *, email: str | None, rule: str | None, since: str | None) -> list[dict]:
         clauses, params = [], []

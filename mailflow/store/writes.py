@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mailflow.clock import from_iso, iso
-from mailflow.importing.records import (
+from mailflow.records import (
     STATUS_PROGRESS,
     Cart,
     Customer,
@@ -127,7 +127,11 @@ class ImportWriter:
                                   " platform_updated_at")
         stored = self._stored_orders([o for o in latest.values()
                                       if o.carried is not None and o.order_id in existing])
-        rows, lines, events, touched, merged = [], [], [], [], []
+        rows: list[tuple] = []
+        lines: list[tuple] = []
+        events: list[tuple] = []
+        touched: list[str] = []
+        merged: list[Order] = []
         for o in latest.values():
             before = existing.get(o.order_id)
             if before is not None and o.changed_at is not None and before[2] is not None \
@@ -238,7 +242,9 @@ class ImportWriter:
         counts = Counts()
         latest = {c.cart_id: c for c in batch}
         existing = self._existing("carts", list(latest), "content_hash, updated_at")
-        rows, lines, touched = [], [], []
+        rows: list[tuple] = []
+        lines: list[tuple] = []
+        touched: list[str] = []
         for c in latest.values():
             values = (
                 c.cart_id, self.source, c.email, c.email_key, c.email_raw,
@@ -276,8 +282,8 @@ class ImportWriter:
     def write_customers(self, batch: list[Customer], now: datetime) -> None:
         """People of a customers export. One that no earlier export listed signed up since
         the last one, if the export itself gives no date (Shopify's does not)."""
-        people = [c for c in batch if c.email]
-        keys = [c.email.lower() for c in people]
+        pairs = [(c.email.lower(), c) for c in batch if c.email]
+        keys = [key for key, _ in pairs]
         if self._listed_before is None:  # before this file wrote anyone
             self._listed_before = self.conn.execute(
                 "SELECT 1 FROM customers WHERE listed_at IS NOT NULL LIMIT 1").fetchone() is not None
@@ -287,7 +293,7 @@ class ImportWriter:
         self._customers_from(
             (key, c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing, now,
              c.created_at or (now if self._listed_before and key not in listed else None),
-             c.created_at or now, None, None) for key, c in zip(keys, people, strict=True))
+             c.created_at or now, None, None) for key, c in pairs)
         self.conn.execute("UPDATE customers SET listed_at = ? WHERE listed_at IS NULL AND"
                           " email_key IN (SELECT value FROM json_each(?))",
                           (self.now, json.dumps(keys)))

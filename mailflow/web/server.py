@@ -52,8 +52,10 @@ class Server:
             app, map=self._map, sockets=[_listen(host, port)], backlog=BACKLOG, threads=THREADS,
             connection_limit=CONNECTION_LIMIT, channel_timeout=timeout,
             cleanup_interval=CLEANUP_INTERVAL, max_request_body_size=MAX_REQUEST_BODY,
-            asyncore_use_poll=USE_POLL, expose_tracebacks=False, ident="mailflow", log_socket_errors=False)
-        self.port: int = self._waitress.effective_port
+            asyncore_use_poll=USE_POLL, expose_tracebacks=False, ident="mailflow",
+            log_socket_errors=False)
+        # one socket, one server; types-waitress knows neither its effective_port nor its trigger
+        self.port: int = self._waitress.effective_port  # type: ignore[union-attr]
 
     @property
     def url(self) -> str:
@@ -71,14 +73,15 @@ class Server:
     def stop(self) -> None:
         """From another thread: the event loop closes every connection itself, which ends run()."""
         self._stopped = True
-        self._waitress.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+        self._waitress.trigger.pull_trigger(  # type: ignore[union-attr]  # see __init__
+            lambda: wasyncore.close_all(self._map))
 
 
 def serve(config: Config, db: Path, host: str, port: int, timeout: int) -> None:
     """`mailflow serve`: the unsubscribe endpoint and the webhooks until ^C (raised again: exit
     130, as for every command) or a signal; kept webhook events are imported, and what they
     make due is sent, by a background sender under the run lock."""
-    from mailflow.cron import EventSender
+    from mailflow.web.sender import EventSender
 
     sender = EventSender(config, db)
     app = App(config, db, sender.wake)

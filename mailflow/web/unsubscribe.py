@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 from mailflow import console
 from mailflow.config import Config
+from mailflow.consent.suppressions import BadToken, address_of, unsubscribe
 from mailflow.errors import ConfigError, MailflowError, UsageError
-from mailflow.formatting import normalize_locale
+from mailflow.render.filters import normalize_locale
 from mailflow.store import Store
-from mailflow.subscriptions import BadToken, address_of, unsubscribe
 
 MAX_BODY = 1024
 ONE_CLICK = "List-Unsubscribe=One-Click"

@@ -43,7 +43,7 @@ from mailflow.importing import build, prestashop_states
 from mailflow.importing.api import paging
 from mailflow.importing.api.base import ApiSettings, Batch, Clock, Sleep
 from mailflow.importing.api.client import HttpClient, Response
-from mailflow.importing.records import Cart, Customer, Order, Rejected
+from mailflow.records import Cart, Customer, Order, Rejected
 
 CHUNK = 50  # ids in one `filter[id]=[…]`: keeps the URL short
 PEOPLE = "[id,email,firstname,lastname,newsletter,id_lang,is_guest,deleted,date_add]"

@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from mailflow.clock import from_iso, iso
-from mailflow.config import ApiSettings, Config
-from mailflow.errors import EXIT_OK, MailflowError, SourceError, UsageError
-from mailflow.importing.api.base import OVERLAP, Platform
+from mailflow.errors import MailflowError, SourceError, UsageError
+from mailflow.importing.api.base import OVERLAP, ApiSettings, Platform
 from mailflow.importing.service import ImportReport, merge_reports, write_records
+from mailflow.records import ExitCode
 from mailflow.store import Store
 
 Sleep = Callable[[float], None]
@@ -44,7 +44,7 @@ class SourcePull:
     fetched: dict[str, int] = field(default_factory=dict)  # per kind: orders, checkouts…
     rejected: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
-    exit_code: int = EXIT_OK
+    exit_code: ExitCode = ExitCode.OK
     first: bool = False
     waited: float = 0.0  # seconds spent on retries and the API's throttling
     skipped: str | None = None  # why it was not pulled at all
@@ -63,11 +63,11 @@ class PullReport:
     written: ImportReport = field(default_factory=ImportReport)
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         codes = [s.exit_code for s in self.sources]
         if any(s.rejected for s in self.sources):
-            codes.append(1)
-        return max(codes, default=EXIT_OK)
+            codes.append(ExitCode.ATTENTION)
+        return max(codes, default=ExitCode.OK)
 
     def as_json(self) -> dict[str, Any]:
         written = self.written.as_json()
@@ -92,24 +92,25 @@ def platform_named(name: str) -> Platform:
     return getattr(importlib.import_module(module), cls)()
 
 
-def chosen(config: Config, only: str | None) -> list[ApiSettings]:
+def chosen(apis: list[ApiSettings], only: str | None) -> list[ApiSettings]:
     if only is None:
-        return list(config.apis)
-    found = [a for a in config.apis if a.name == only]
+        return list(apis)
+    found = [a for a in apis if a.name == only]
     if not found:
-        names = ", ".join(a.name for a in config.apis) or "none in rules.yaml"
+        names = ", ".join(a.name for a in apis) or "none in rules.yaml"
         raise UsageError(f"--source {only!r}: no such API source ({names})")
     return found
 
 
-def pull_all(store: Store, config: Config, now: datetime, *, only: str | None = None,
+def pull_all(store: Store, apis: list[ApiSettings], tz: tzinfo, now: datetime, *,
+             only: str | None = None,
              dry_run: bool = False, since: timedelta | None = None,
              env: Mapping[str, str] = os.environ, sleep: Sleep = time.sleep,
              clock: Clock = lambda: datetime.now(UTC),
              platforms: Callable[[str], Platform] = platform_named) -> PullReport:
     """Pull each API source in turn; one that fails says why and the others still pull."""
     report = PullReport(dry_run=dry_run)
-    for settings in chosen(config, only):
+    for settings in chosen(apis, only):
         result = SourcePull(settings.name, settings.platform)
         report.sources.append(result)
         if not settings.pulls:
@@ -117,7 +118,7 @@ def pull_all(store: Store, config: Config, now: datetime, *, only: str | None = 
             continue
         try:
             _pull_one(store, settings, platforms(settings.platform), result, report.written,
-                      now=now, tz=config.shop.tz, dry_run=dry_run, since=since, env=env,
+                      now=now, tz=tz, dry_run=dry_run, since=since, env=env,
                       sleep=sleep, clock=clock)
         except MailflowError as exc:  # a source's credentials, its API: this source only
             result.error, result.exit_code = str(exc), exc.exit_code

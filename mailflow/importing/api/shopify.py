@@ -49,7 +49,7 @@ from mailflow.importing import build, shopify
 from mailflow.importing.api import shopify_queries as q
 from mailflow.importing.api.base import ApiSettings, Batch, Clock, Sleep
 from mailflow.importing.api.client import HttpClient
-from mailflow.importing.records import Record, Rejected
+from mailflow.records import Record, Rejected
 
 _VERSION = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])|unstable")
 THROTTLE_TRIES = 6  # THROTTLED answers in a row to one query before giving up for this run

@@ -46,7 +46,7 @@ from mailflow.importing.api import paging
 from mailflow.importing.api.base import ApiSettings, Batch, Clock, Sleep
 from mailflow.importing.api.client import HttpClient, Response
 from mailflow.importing.formats import ParseContext
-from mailflow.importing.records import Customer, Record, Rejected
+from mailflow.records import Customer, Record, Rejected
 
 API = "wp-json/wc/v3"
 LARGEST_PAGE = 100  # the API's maximum `per_page`

@@ -4,21 +4,30 @@ of every template in every locale) and the template half of `mailflow check`."""
 from __future__ import annotations
 
 import html
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from mailflow.config import Config, Rule, template_names_in
-from mailflow.context import cart_view, customer_view, order_view
 from mailflow.errors import RenderError, UsageError
-from mailflow.samples import NOW, sample_subject, varied_subjects
-from mailflow.sending import Composed, Composer
-from mailflow.store import Store
+from mailflow.render.compose import Composed, Composer
+from mailflow.render.context import cart_view, customer_view, order_view
+from mailflow.render.samples import NOW, sample_subject, varied_subjects
 
 FORMATS = ("html", "text", "eml")
 _MARKETING_TEMPLATES = ("abandoned_cart", "review_request", "welcome", "win_back")
 _RAW_LINK = re.compile(r"""\s(?:href|src)\s*=\s*["']([^"']*)["']""", re.I)
+
+
+class Rows(Protocol):
+    """What `preview --order/--cart/--customer` reads: the store's rows (Store has these)."""
+
+    def order(self, order_id: str) -> dict[str, Any] | None: ...
+    def cart(self, cart_id: str) -> dict[str, Any] | None: ...
+    def customer(self, email_key: str | None) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -29,6 +38,13 @@ class Target:
     trigger: str
     marketing: bool
     rule: Rule | None
+
+
+def preview_secret(config: Config) -> bytes:
+    """What signs a preview's unsubscribe link: the real secret when it is set, else a
+    stand-in (a preview's links need not work, and it never asks for the secret)."""
+    return os.environ.get(config.unsubscribe.secret_env, "").encode() or \
+        b"preview-only, not a valid token"
 
 
 def template_names(config: Config) -> list[str]:
@@ -62,7 +78,7 @@ def resolve(config: Config, name: str) -> Target:
     return Target(name, trigger, name in _MARKETING_TEMPLATES, None)
 
 
-def compose_preview(config: Config, store: Store | None, name: str, *, order: str | None = None,
+def compose_preview(config: Config, store: Rows | None, name: str, *, order: str | None = None,
                     cart: str | None = None, customer: str | None = None,
                     locale: str | None = None, now: datetime | None = None,
                     inliner: str | None = None) -> Composed:
@@ -76,7 +92,7 @@ def compose_preview(config: Config, store: Store | None, name: str, *, order: st
         views = sample_subject(target.trigger, locale or config.shop.locale)
     order_v, cart_v, customer_v = views
     person = order_v or cart_v or customer_v or {}
-    composer = Composer(config, inliner_name=inliner, preview=True)
+    composer = Composer(config, inliner_name=inliner, secret=preview_secret(config))
     return composer.message(
         key=f"preview:{name}:{person.get('id') or person.get('email')}", rule=target.rule,
         template=target.template, marketing=target.marketing, order=order_v, cart=cart_v,
@@ -84,7 +100,7 @@ def compose_preview(config: Config, store: Store | None, name: str, *, order: st
         locale=locale)
 
 
-def _from_store(store: Store, order: str | None, cart: str | None, customer: str | None):
+def _from_store(store: Rows, order: str | None, cart: str | None, customer: str | None):
     if order:
         row = store.order(order)
         if row is None:
@@ -109,6 +125,19 @@ def as_format(message: Composed, fmt: str) -> bytes:
     if fmt == "text":
         return message.rendered.text.encode()
     return message.build()
+
+
+def save_preview(data: bytes, name: str, fmt: str, out: Path | None) -> Path:
+    """Write one preview to `out`, by default `preview-NAME.html` (`.txt`, `.eml`) here."""
+    target = out or Path(f"preview-{name}.{ {'text': 'txt'}.get(fmt, fmt) }")
+    target.write_bytes(data)
+    return target
+
+
+def open_in_browser(path: Path) -> None:
+    import webbrowser
+
+    webbrowser.open(path.resolve().as_uri())
 
 
 def gallery(config: Config, out: Path, inliner: str | None = None) -> Path:
@@ -160,7 +189,7 @@ def check_templates(config: Config) -> list[str]:
     """Every template in every locale rendered against sample data, and every `where:`;
     problems as `templates/FILE[:LINE]: what` or `rules.yaml:LINE: ...`."""
     problems = check_wheres(config)
-    composer = Composer(config, preview=True)
+    composer = Composer(config, secret=preview_secret(config))
     for name in template_names(config):
         target = resolve(config, name)
         for locale in template_locales(config, name):

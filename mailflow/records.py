@@ -1,14 +1,18 @@
-"""What every adapter turns an export into: platform-neutral records.
+"""The vocabulary every stage shares: the records an export becomes, the statuses of an
+order and of a message, what a decision does, and the exit codes.
 
-Adapters yield these (or raise RowRejected for a row that cannot be used); the import
+Adapters yield the records (or raise RowRejected for a row that cannot be used); the import
 service validates addresses and hands them to the store. Amounts are decimal strings,
-times are aware datetimes (UTC), statuses come from STATUSES.
+times are aware datetimes (UTC), order statuses come from STATUSES.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import IntEnum, StrEnum
 
 STATUSES = (
     "pending_payment",
@@ -29,6 +33,48 @@ KINDS = ("orders", "carts", "customers", "unsubscribes")
 # ends of their own): what moves a stored order on, and what makes an e-mail superseded.
 STATUS_PROGRESS = {"pending_payment": 0, "paid": 1, "awaiting_stock": 2, "in_preparation": 2,
                    "invoiced": 3, "shipped": 4, "at_pickup_point": 5, "delivered": 6}
+
+
+class ExitCode(IntEnum):
+    """The same for every command (README, "Exit codes"): scripts may rely on them."""
+
+    OK = 0  # done, including "nothing to do"
+    ATTENTION = 1  # done, but something needs a human
+    USAGE = 2  # bad usage, config or file, or a --db mailflow cannot use: nothing changed
+    BLOCKED = 3  # delivery blocked: nothing lost, due mail stays queued
+    UNAVAILABLE = 4  # the database busy, the disk full, a shop's API down: try again later
+    INTERRUPTED = 130
+
+
+class OutboxStatus(StrEnum):
+    """Where a message is (the outbox's `status`, and the `status` of `send`'s report)."""
+
+    QUEUED = "queued"  # to send, when its turn comes
+    DEFERRED = "deferred"  # waits (quiet hours, stale data, an SMTP 4xx) until next_attempt_at
+    SENDING = "sending"  # claimed by a run; one its run left becomes unknown
+    SENT = "sent"
+    SKIPPED = "skipped"  # never sent, for its reason
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # maybe delivered: never resent by itself
+    WOULD_SEND = "would_send"  # only in a dry run's report, never stored
+
+
+class Action(StrEnum):
+    """What a decision does with a message."""
+
+    SEND = "send"
+    SKIP = "skip"
+    DEFER = "defer"
+    FAIL = "fail"
+
+    @property
+    def records(self) -> OutboxStatus:
+        """The outbox status a decision with this action records."""
+        return _RECORDED_AS[self]
+
+
+_RECORDED_AS = {Action.SEND: OutboxStatus.QUEUED, Action.SKIP: OutboxStatus.SKIPPED,
+                Action.DEFER: OutboxStatus.DEFERRED, Action.FAIL: OutboxStatus.FAILED}
 
 
 def status_from_dates(paid: object, shipped: object, delivered: object, cancelled: object) -> str:
@@ -181,3 +227,11 @@ class Rejected:
 
     line: int | None
     reason: str
+
+
+def eml_name(key: str) -> str:
+    """The file the `file` transport writes for a message key, and purge removes: readable,
+    and unique (keys that differ only in punctuation, `#1001` and `_1001`, must not
+    overwrite each other)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9@._-]+', '_', key)[:170]}-{digest}.eml"

@@ -1,8 +1,9 @@
-"""Delivering a run's messages: one `Sender` per connection, each sending one message at a
-time and recording each outcome in the transaction that claims its next message, so `sent`
-is committed before the next SMTP command (or QUIT), in one write transaction a message.
+"""Delivering a run's messages: one ConnectionWorker per connection, each sending one message
+at a time and recording each outcome in the transaction that claims its next message, so
+`sent` is committed before the next SMTP command (or QUIT), in one write transaction a
+message.
 
-With `delivery.connections` above 1, senders run in threads, one SMTP connection each: a
+With `delivery.connections` above 1, workers run in threads, one SMTP connection each: a
 slow server's replies are waited for side by side. Everything but the SMTP exchange (the
 store, the planner, rendering) runs under one lock, so the threads never share a step.
 """
@@ -14,37 +15,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from mailflow.clock import iso
+from mailflow.delivery.transports import Transport
 from mailflow.errors import DeliveryBlocked, MailflowError, RenderError
+from mailflow.records import Action, OutboxStatus
 from mailflow.rules.engine import Decision, Planner
 from mailflow.store import Store
-from mailflow.transports import Outcome
 
 if TYPE_CHECKING:
-    from mailflow.prerender import Prepared, RenderAhead
-    from mailflow.sending import Composer
+    from mailflow.render.compose import Composer
+    from mailflow.render.workers import Prepared, RenderAhead
 
 
-class Transport(Protocol):
-    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome: ...
-    def close(self) -> None: ...
-
-
-def report_entry(d: Decision, status: str, subject: str | None = None,
+def report_entry(d: Decision, status: OutboxStatus, subject: str | None = None,
                  msg_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
     """One line of the report; `reason` overrides the decision's own (an SMTP reply)."""
     if reason is None:
         reason = d.reason
-        if status == "deferred" and d.next_attempt_at is not None:
+        if status is OutboxStatus.DEFERRED and d.next_attempt_at is not None:
             reason = f"{d.reason} until {iso(d.next_attempt_at)}"
     return {"rule": d.rule.name, "to": d.email, "subject": subject, "status": status,
             "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at)}
 
 
 def render_failed_entry(d: Decision, exc: RenderError) -> dict[str, Any]:
-    return report_entry(d, "failed", reason=f"render_error: {exc}")
+    return report_entry(d, OutboxStatus.FAILED, reason=f"render_error: {exc}")
 
 
 def _record(store: Store, d: Decision, now: datetime, run_id: int | None) -> None:
@@ -66,7 +63,7 @@ class _Pending:
 
     outbox_id: int
     d: Decision
-    status: str
+    status: OutboxStatus
     reason: str | None = None
     detail: str | None = None
     subject: str | None = None
@@ -74,17 +71,17 @@ class _Pending:
     suppress: bool = False
 
 
-class Sender:
-    """Sends one message at a time and records each outcome in the transaction that claims
-    the next message: `sent` is committed before the next SMTP command (or QUIT), and a
-    message costs one write transaction instead of two."""
+class ConnectionWorker:
+    """The worker of one connection (its transport): sends one message at a time and records
+    each outcome in the transaction that claims the next message, so `sent` is committed
+    before the next SMTP command (or QUIT), and a message costs one write transaction."""
 
     def __init__(self, store: Store, planner: Planner, composer: Composer | None,
                  transport: Transport, now: datetime, run_id: int,
                  lock: threading.RLock | None = None) -> None:
         self.store, self.planner, self.composer = store, planner, composer
         self.transport, self.now, self.run_id = transport, now, run_id
-        self.lock = lock or threading.RLock()  # shared by the senders of one run
+        self.lock = lock or threading.RLock()  # shared by the workers of one run
         self.unrecorded: _Pending | None = None
 
     @contextmanager
@@ -110,10 +107,10 @@ class Sender:
 
     def send(self, d: Decision, prepared: Prepared | None) -> dict[str, Any] | None:
         """Re-check and claim (one transaction), render unless rendered ahead from rows still
-        current, send. Only the SMTP exchange runs outside the lock shared by the senders."""
+        current, send. Only the SMTP exchange runs outside the lock shared by the workers."""
         with self._step():
             self.planner.decide(d, None)  # the conditions once more, at the moment of sending
-            if d.action != "send":
+            if d.action is not Action.SEND:
                 _record(self.store, d, self.now, self.run_id)
                 return report_entry(d, d.status)
             outbox_id = self.store.claim(d.row(self.now, self.run_id))
@@ -124,20 +121,20 @@ class Sender:
             subject, msg_id, data = self._message(d, prepared, rows)
         except RenderError as exc:  # this message only: the run goes on with the others
             entry = render_failed_entry(d, exc)
-            self.unrecorded = _Pending(outbox_id, d, "failed", entry["reason"], str(exc))
+            self.unrecorded = _Pending(outbox_id, d, OutboxStatus.FAILED, entry["reason"], str(exc))
             return entry
         except BaseException as exc:  # nothing was sent: give the message back
             self._give_back(outbox_id, "error", repr(exc))
             raise
         try:
-            outcome = self.transport.deliver(data, sender=self.composer.sender.addr_spec,
-                                             recipient=d.email, key=d.key)
+            outcome = self.transport.deliver(data, mail_from=self._composer().mail_from,
+                                             recipient=d.email or "", key=d.key)
         except Exception as exc:  # not handed over: back in the queue, and the batch stops
             blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
                 f"delivery failed: {type(exc).__name__}: {exc}")
             self._give_back(outbox_id, "blocked", str(blocked))
             raise blocked from None
-        reason = None if outcome.status == "sent" else outcome.detail
+        reason = None if outcome.status is OutboxStatus.SENT else outcome.detail
         self.unrecorded = _Pending(outbox_id, d, outcome.status, reason, outcome.detail,
                                    subject, msg_id, outcome.suppress)
         if outcome.suppress:  # another connection's next re-check must see the bounce
@@ -149,30 +146,33 @@ class Sender:
         """Rendered ahead, if from the rows the store still has; else rendered now (outside
         the transaction: SQLite's write lock is not held while a message renders)."""
         if prepared is not None and prepared.rows == rows:
-            if prepared.error is not None:
-                raise RenderError(prepared.error)
-            return prepared.subject, prepared.message_id, prepared.data
+            return prepared.built()
         with self.lock:
             try:
-                message = self.composer.message_from_rows(d.key, d.rule, d.email, rows, self.now)
+                message = self._composer().message_from_rows(d.key, d.rule, d.email, rows,
+                                                             self.now)
                 return message.subject, message.message_id, message.build()
             except MailflowError:  # a RenderError, or a config problem that stops the run
                 raise
             except Exception as exc:  # this message's data (a view, a date): it fails alone
-                from mailflow.render import render_failure
+                from mailflow.render.templates import render_failure
 
                 raise render_failure(exc, f"{d.rule.template}.html") from None
+
+    def _composer(self) -> Composer:
+        assert self.composer is not None, "a run with messages to send makes a Composer"
+        return self.composer
 
     def _give_back(self, outbox_id: int, reason: str, detail: str) -> None:
         now = iso(self.now)
         with self._step():
-            self.store.mark(outbox_id, "deferred", now, reason=reason, detail=detail,
+            self.store.mark(outbox_id, OutboxStatus.DEFERRED, now, reason=reason, detail=detail,
                             next_attempt_at=now)
 
     def _record_outcome(self, o: _Pending) -> None:
         now = iso(self.now)
         next_attempt = None
-        if o.status == "deferred":
+        if o.status is OutboxStatus.DEFERRED:
             next_attempt = iso(self.now + retry_delay(self.store.attempts(o.outbox_id)))
         self.store.mark(o.outbox_id, o.status, now, reason=o.reason, subject=o.subject,
                         message_id=o.message_id, next_attempt_at=next_attempt, detail=o.detail)
@@ -192,24 +192,25 @@ class Sender:
             self.transport.close()
 
 
-def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sender],
+def deliver_all(decisions: list[Decision], ahead: RenderAhead,
+                workers: list[ConnectionWorker],
                 entries: dict[int, dict[str, Any]]) -> str | None:
-    """Record the skips of `decisions`, then send its sends, in order, over `senders` (which
+    """Record the skips of `decisions`, then send its sends, in order, over `workers` (which
     share one lock). Fills `entries` (report lines by position in `decisions`) as it goes;
-    returns why delivery stopped (DeliveryBlocked), if it did. Each sender records its last
+    returns why delivery stopped (DeliveryBlocked), if it did. Each worker records its last
     outcome as soon as it runs out of work."""
     queue: list[tuple[int, Decision]] = []
     for number, d in enumerate(decisions):
-        if d.action == "send":
+        if d.action is Action.SEND:
             queue.append((number, d))
         else:
-            entries[number] = senders[0].skip(d)
+            entries[number] = workers[0].skip(d)
     work = iter(queue)
     stop = threading.Event()
     problems: list[BaseException] = []
-    lock = senders[0].lock
+    lock = workers[0].lock
 
-    def run(sender: Sender) -> None:
+    def run(worker: ConnectionWorker) -> None:
         try:
             while not stop.is_set():
                 with lock:
@@ -218,18 +219,18 @@ def deliver_all(decisions: list[Decision], ahead: RenderAhead, senders: list[Sen
                         break
                     number, d = item
                     prepared = ahead.take(d)
-                entry = sender.send(d, prepared)
+                entry = worker.send(d, prepared)
                 if entry is not None:
                     entries[number] = entry
-            sender.settle()
+            worker.settle()
         except BaseException as exc:
             problems.append(exc)
             stop.set()
 
-    if len(senders) == 1:
-        run(senders[0])
+    if len(workers) == 1:
+        run(workers[0])
     else:
-        threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in senders]
+        threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in workers]
         for thread in threads:
             thread.start()
         try:

@@ -11,7 +11,7 @@ inlining, text, bytes): the same code on many messages stays in the CPU's caches
 third faster than one message at a time.
 
 A worker renders from the rows the planner holds when the chunk is handed out (read while
-planning). The sender re-reads them at the moment of sending; if anything changed, or a
+planning). The send process re-reads them at the moment of sending; if anything changed, or a
 worker failed or took longer than WORKER_TIMEOUT, it renders the message itself.
 """
 
@@ -23,18 +23,25 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailflow.errors import MailflowError, RenderError
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from mailflow.render.compose import Composed, Composer
+    from mailflow.rules.engine import Decision, Planner
 
 CHUNK = 50  # messages per worker round trip: ~50 ms of rendering
 MIN_BATCH = 2 * CHUNK  # below this, forking costs more than it saves
 WORKERS_ENV = "MAILFLOW_RENDER_WORKERS"
-# The sender is the critical path (each message waits for the one before); workers only
+# The send process is the critical path (each message waits for the one before); workers only
 # fill the CPU it leaves: one per core, at a lower priority. Measured on 2 cores: 10% faster
-# than one worker at the sender's priority; on one core, 20% faster than no worker at all.
+# than one worker at the send process's priority; on one core, 20% faster than no worker at all.
 WORKER_NICENESS = 10
-WORKER_TIMEOUT = 60.0  # seconds for a chunk (~50 ms normally): then the sender renders
+WORKER_TIMEOUT = 60.0  # seconds for a chunk (~50 ms normally): then the send process renders
 
 Job = tuple[str, str, "str | None", dict[str, Any]]  # key, rule name, e-mail, rows
 Result = tuple["str | None", "str | None", "bytes | None", "str | None"]
@@ -49,6 +56,13 @@ class Prepared:
     message_id: str | None = None
     data: bytes | None = None
     error: str | None = None  # a RenderError's message
+
+    def built(self) -> tuple[str, str, bytes]:
+        """(subject, Message-ID, bytes), or the RenderError it met."""
+        if self.error is not None or self.subject is None or self.message_id is None \
+                or self.data is None:
+            raise RenderError(self.error or "rendered ahead without a result")
+        return self.subject, self.message_id, self.data
 
 
 def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) -> int:
@@ -67,19 +81,19 @@ def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) 
     return max(cores or 1, 1)
 
 
-def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
+def render_chunk(composer: Composer, jobs: list[Job], now: datetime) -> list[Result]:
     """(subject, message id, bytes, render error) for each job, one stage at a time. Any
     exception of one message's rendering is that message's error, never the chunk's."""
-    from mailflow.render import render_failure
+    from mailflow.render.templates import render_failure
 
-    composed: list[Any] = []
+    composed: list[Composed | RenderError] = []
     for key, rule_name, email, rows in jobs:
         rule = composer.config.rule(rule_name)
         try:
             composed.append(composer.message_from_rows(key, rule, email, rows, now))
         except RenderError as exc:
             composed.append(exc)
-        except MailflowError:  # the config's (sender.from, the secret): the sender says it
+        except MailflowError:  # the config's (sender.from, the secret): the send process says it
             raise
         except Exception as exc:
             composed.append(render_failure(exc, f"{rule.template}.html"))
@@ -101,14 +115,13 @@ def render_chunk(composer: Any, jobs: list[Job], now: datetime) -> list[Result]:
     return results
 
 
-def _serve(conn: Any, others: list[Any], composer: Any, now: datetime) -> None:
-    from mailflow.lock import held
-
-    for fd in held():  # the run lock is the sender's: it must end with the sender
+def _serve(conn: Connection, others: list[Connection], composer: Composer, now: datetime,
+           inherited: frozenset[int]) -> None:
+    for fd in inherited:  # the run lock is the send process's: it ends with it
         os.close(fd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the send process's to handle
     os.nice(WORKER_NICENESS)
-    for other in others:  # so that the sender's death reaches every worker as end of file
+    for other in others:  # so that the send process's death reaches every worker as end of file
         other.close()
     while True:
         try:
@@ -117,7 +130,7 @@ def _serve(conn: Any, others: list[Any], composer: Any, now: datetime) -> None:
             break
         try:
             reply: Any = render_chunk(composer, jobs, now)
-        except Exception as exc:  # the sender renders these itself
+        except Exception as exc:  # the send process renders these itself
             reply = f"{type(exc).__name__}: {exc}"
         try:
             conn.send(reply)
@@ -130,16 +143,19 @@ class RenderAhead:
     """`take(d)` gives the decisions of `decisions`, in order, rendered by a worker, or None
     (render it yourself). A context manager: the workers stop at the end."""
 
-    def __init__(self, composer: Any, planner: Any, decisions: list[Any], now: datetime,
-                 workers: int) -> None:
+    def __init__(self, composer: Composer | None, planner: Planner, decisions: list[Decision],
+                 now: datetime, workers: int, inherited: frozenset[int] = frozenset()) -> None:
+        """`composer`: None when nothing is to be sent (and so rendered). `inherited`:
+        descriptors a worker closes first thing (the run lock's: delivery.lock.held())."""
         self.composer, self.planner, self.now = composer, planner, now
+        self.inherited = inherited
         self.chunks = [decisions[i:i + CHUNK] for i in range(0, len(decisions), CHUNK)]
         self.workers = min(workers, len(self.chunks))
-        self.pipes: list[Any] = []
-        self.processes: list[Any] = []
+        self.pipes: list[Connection] = []
+        self.processes: list[BaseProcess] = []
         self.in_flight: deque[tuple[int, list[dict[str, Any]]]] = deque()  # chunk, rows sent
         self.next_chunk = 0
-        self.ready: deque[tuple[Any, Prepared | None]] = deque()
+        self.ready: deque[tuple[Decision, Prepared | None]] = deque()
 
     def __enter__(self) -> RenderAhead:
         if self.workers:
@@ -149,7 +165,8 @@ class RenderAhead:
             for _ in range(self.workers):
                 ours, theirs = context.Pipe()
                 process = context.Process(
-                    target=_serve, args=(theirs, [*self.pipes, ours], self.composer, self.now),
+                    target=_serve, args=(theirs, [*self.pipes, ours], self.composer, self.now,
+                                       self.inherited),
                     daemon=True)
                 process.start()
                 theirs.close()
@@ -167,7 +184,7 @@ class RenderAhead:
                 process.kill()
                 process.join()
 
-    def take(self, d: Any) -> Prepared | None:
+    def take(self, d: Decision) -> Prepared | None:
         if not self.ready:
             self._next()
         expected, prepared = self.ready.popleft()
@@ -176,7 +193,7 @@ class RenderAhead:
         return prepared
 
     def _next(self) -> None:
-        if not self.in_flight:  # no workers (any more): the sender renders
+        if not self.in_flight:  # no workers (any more): the send process renders
             self.ready.extend((d, None) for d in self.chunks[self.next_chunk])
             self.next_chunk += 1
             return
@@ -191,7 +208,7 @@ class RenderAhead:
             except (EOFError, OSError):  # TimeoutError is an OSError
                 self._close_pipes()
         self._feed()  # that worker is idle now: the next chunk before this one is sent
-        if not isinstance(reply, list):  # the worker failed: the sender renders
+        if not isinstance(reply, list):  # the worker failed: the send process renders
             self.ready.extend((d, None) for d in self.chunks[number])
             return
         for d, row, (subject, message_id, data, error) in zip(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailflow.addresses import check_address
 from mailflow.clock import iso
 from mailflow.config import Config
+from mailflow.consent.tokens import read_token, secret_from_env
 from mailflow.errors import MailflowError, UsageError
+from mailflow.importing.addresses import check_address
 from mailflow.store import Store
-from mailflow.tokens import read_token, secret_from_env
 
 
 class BadToken(MailflowError):
@@ -30,7 +30,7 @@ def _addresses(emails: list[str]) -> list[str]:
     valid = []
     for raw in emails:
         checked = check_address(raw)
-        if checked.problem:
+        if checked.email is None:
             raise UsageError(f"{raw!r} is not an e-mail address ({checked.problem})")
         valid.append(checked.email)
     return valid

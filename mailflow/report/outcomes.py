@@ -13,8 +13,10 @@ from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config
-from mailflow.formatting import to_decimal
+from mailflow.records import OutboxStatus
+from mailflow.rules.triggers import trigger
 from mailflow.store import Store
+from mailflow.values import to_decimal
 
 RECOVERY_DAYS = 7
 # Orders that brought no money (or not yet): never a recovered cart, never revenue.
@@ -29,24 +31,28 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
     start = iso(now - since) if since is not None else None
     rules: dict[str, dict[str, Any]] = {}
     for rule, status, reason, count in store.outcome_counts(start):
-        entry = rules.setdefault(rule, {"sent": 0, "skipped": {}, "deferred": 0, "failed": 0,
-                                        "unknown": 0})
-        if status == "skipped":
-            entry["skipped"][reason or "unknown"] = entry["skipped"].get(reason, 0) + count
+        entry = rules.setdefault(rule, {OutboxStatus.SENT: 0, OutboxStatus.SKIPPED: {},
+                                        OutboxStatus.DEFERRED: 0, OutboxStatus.FAILED: 0,
+                                        OutboxStatus.UNKNOWN: 0})
+        if status == OutboxStatus.SKIPPED:
+            skipped = entry[OutboxStatus.SKIPPED]
+            skipped[reason or "unknown"] = skipped.get(reason, 0) + count
         elif status in entry:
             entry[status] += count
-    cart_rules = [r.name for r in config.rules if r.on == "cart.abandoned"]
-    reminded, recovered, counted = set(), set(), set()
+    cart_rules = [r.name for r in config.rules if trigger(r.on).subject == "cart"]
+    reminded: set[str] = set()
+    recovered: set[str] = set()
+    counted: set[str] = set()
     excluded: dict[str, set[str]] = {status: set() for status in NOT_RECOVERED}
     revenue: dict[str, Decimal] = defaultdict(Decimal)
     revenue_days: dict[str, Decimal] = defaultdict(Decimal)
-    for key, _sent_at, order_id, total, currency, status in (
+    for key, _sent_at, order_id, total, currency, order_status in (
             store.reminders_and_orders(cart_rules, start, RECOVERY_DAYS) if cart_rules else []):
         reminded.add(key)
-        if order_id is None:
+        if order_id is None or order_status is None:
             continue
-        if status in excluded:
-            excluded[status].add(order_id)
+        if order_status in excluded:
+            excluded[order_status].add(order_id)
             continue
         recovered.add(key)
         if order_id in counted:  # one order brought back by two reminders counts once

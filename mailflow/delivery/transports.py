@@ -3,34 +3,36 @@ bytes SMTP would send. (SMTP lives in its own module, the only one that uses smt
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from mailflow.errors import DeliveryBlocked
+from mailflow.records import OutboxStatus, eml_name
 
 
 @dataclass
 class Outcome:
-    status: str  # sent | deferred | failed | unknown
+    status: OutboxStatus  # sent, deferred, failed or unknown
     detail: str | None = None
     suppress: bool = False  # a permanent refusal of the address itself (5.1.x, 5.2.1)
 
 
-def eml_name(key: str) -> str:
-    """The file the `file` transport writes for a message key: readable, and unique (keys
-    that differ only in punctuation, `#1001` and `_1001`, must not overwrite each other)."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return f"{re.sub(r'[^A-Za-z0-9@._-]+', '_', key)[:170]}-{digest}.eml"
+class Transport(Protocol):
+    """What a run hands each built message to: SMTP (smtp.py) or the `file` transport."""
+
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
+        """Hand over one message; `mail_from` is the envelope's (SMTP's MAIL FROM)."""
+
+    def close(self) -> None: ...
 
 
 class FileTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome:
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
         target = self.folder / eml_name(key)
         temporary = target.with_suffix(".eml.tmp")
         try:
@@ -43,7 +45,7 @@ class FileTransport:
         except OSError as exc:
             raise DeliveryBlocked(f"cannot write to delivery.dir {self.folder}: {exc.strerror}"
                                   ) from None
-        return Outcome("sent", str(target))
+        return Outcome(OutboxStatus.SENT, str(target))
 
     def close(self) -> None:
         pass

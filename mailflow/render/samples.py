@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from mailflow.rules import triggers
+
 NOW = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)
 
 _LINES = [
@@ -61,12 +63,12 @@ def sample_customer(locale: str = "fr") -> dict:
 def sample_subject(trigger: str, locale: str) -> tuple[dict | None, dict | None, dict]:
     """(order, cart, customer) for a rule's trigger."""
     customer = sample_customer(locale)
-    if trigger == "cart.abandoned":
+    on = triggers.trigger(trigger)
+    if on.subject == "cart":
         return None, sample_cart(locale), customer
-    if trigger.startswith("customer."):
+    if on.subject == "customer":
         return None, None, customer
-    status = trigger.split(".", 1)[1] if trigger != "order.placed" else "paid"
-    return sample_order(status, locale), None, customer
+    return sample_order(on.status or "paid", locale), None, customer
 
 
 # -- varied data for `mailflow check` ---------------------------------------------------------
@@ -149,9 +151,11 @@ def varied_subjects(trigger: str, locale: str) -> list[tuple[str, dict | None, d
     """(what it is, order, cart, customer) for every shape a rule's trigger can meet: each
     order or cart with the usual customer, and the usual one with each customer (or none)."""
     customers = varied_customers(locale)
-    if trigger.startswith("customer."):
+    about = triggers.trigger(trigger).subject
+    if about == "customer":
         return [(label, None, None, c) for label, c in customers]
-    if trigger == "cart.abandoned":
+    subjects: list[tuple[str, dict | None, dict | None, dict | None]]
+    if about == "cart":
         subjects = [(label, None, c, customers[0][1]) for label, c in varied_carts(locale)]
     else:
         subjects = [(label, o, None, customers[0][1]) for label, o in varied_orders(locale)]

@@ -17,16 +17,19 @@ import ssl
 from collections.abc import Mapping
 
 from mailflow.config import Smtp
+from mailflow.delivery.transports import Outcome
 from mailflow.errors import ConfigError, DeliveryBlocked
-from mailflow.transports import Outcome
+from mailflow.records import OutboxStatus
 
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 LOCALHOST = ("localhost", "127.0.0.1", "::1")
 
 
-def _reply(code: int, text: bytes) -> str:
-    return f"{code} {text.decode('utf-8', 'replace')}".strip()
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {text}".strip()
 
 
 def enhanced_status(text: bytes) -> str | None:
@@ -57,10 +60,8 @@ class SmtpTransport:
         s, timeout = self.settings, self.settings.timeout.total_seconds()
         context = ssl.create_default_context()
         try:
-            if s.security == "ssl":
-                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=timeout, context=context)
-            else:
-                conn = smtplib.SMTP(s.host, s.port, timeout=timeout)
+            conn = smtplib.SMTP_SSL(s.host, s.port, timeout=timeout, context=context) \
+                if s.security == "ssl" else smtplib.SMTP(s.host, s.port, timeout=timeout)
             conn.ehlo()
             if s.security == "starttls":
                 if not conn.has_extn("starttls"):
@@ -98,7 +99,7 @@ class SmtpTransport:
 
     # -- one message ---------------------------------------------------------------------------
 
-    def deliver(self, data: bytes, *, sender: str, recipient: str, key: str) -> Outcome:
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
         if self.conn is not None and self.dirty:  # after a completed mail the state is clean
             try:
                 code, _ = self.conn.rset()
@@ -110,9 +111,9 @@ class SmtpTransport:
             self.conn = self._connect()
         conn = self.conn
         self.dirty = True
-        options = " SMTPUTF8" if not (sender + recipient).isascii() else ""
+        options = " SMTPUTF8" if not (mail_from + recipient).isascii() else ""
         try:
-            replies = self._envelope(conn, f"MAIL FROM:<{sender}>{options}", f"RCPT TO:<{recipient}>")
+            replies = self._envelope(conn, f"MAIL FROM:<{mail_from}>{options}", f"RCPT TO:<{recipient}>")
             for (code, text), stage, ok in zip(replies, ("MAIL FROM", "RCPT TO", "DATA"),
                                                ((250,), (250, 251), (354,)), strict=True):
                 if code not in ok:
@@ -123,17 +124,17 @@ class SmtpTransport:
             conn.send(payload + b".\r\n")
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            return Outcome("deferred", f"connection to {self.where} lost before the end of the"
-                                       f" message: {exc}")
+            return Outcome(OutboxStatus.DEFERRED, f"connection to {self.where} lost before the"
+                                                  f" end of the message: {exc}")
         try:
             code, text = conn.getreply()
         except (OSError, smtplib.SMTPException) as exc:  # TimeoutError is an OSError
             self._drop()
-            return Outcome("unknown", f"no reply from {self.where} after the message was sent:"
-                                      f" {exc or 'timeout'}")
+            return Outcome(OutboxStatus.UNKNOWN, f"no reply from {self.where} after the message"
+                                                 f" was sent: {exc or 'timeout'}")
         if 200 <= code < 300:
             self.dirty = False
-            return Outcome("sent", _reply(code, text))
+            return Outcome(OutboxStatus.SENT, _reply(code, text))
         return self._refused(code, text, "end of DATA")
 
     def _envelope(self, conn: smtplib.SMTP, mail: str, rcpt: str) -> list[tuple[int, bytes]]:
@@ -159,11 +160,11 @@ class SmtpTransport:
         status = enhanced_status(text)
         if code == 421:
             self._drop()  # the server is closing: reconnect for the next message
-            return Outcome("deferred", f"{stage}: {reply}")
+            return Outcome(OutboxStatus.DEFERRED, f"{stage}: {reply}")
         if 400 <= code < 500:
-            return Outcome("deferred", f"{stage}: {reply}")
+            return Outcome(OutboxStatus.DEFERRED, f"{stage}: {reply}")
         if (status or "").startswith("5.7.") or code in (530, 535):
             raise DeliveryBlocked(f"{self.where} refuses our mail ({stage}: {reply}): check the"
                                   " sender's authentication (SPF, DKIM, DMARC) and login")
-        suppress = bool(status) and (status.startswith("5.1.") or status == "5.2.1")
-        return Outcome("failed", f"{stage}: {reply}", suppress=suppress)
+        suppress = status is not None and (status.startswith("5.1.") or status == "5.2.1")
+        return Outcome(OutboxStatus.FAILED, f"{stage}: {reply}", suppress=suppress)

@@ -28,7 +28,8 @@ def one_line(value: str) -> str:
     return _LINE_BREAKS.sub(" ", value).strip()
 
 
-def parse_sender(value: str) -> Address:
+def parse_from_address(value: str) -> Address:
+    """`sender.from` as the From address (its domain also names the Message-IDs)."""
     pairs = getaddresses([value])
     if len(pairs) != 1 or "@" not in pairs[0][1]:
         raise ConfigError(f"sender.from {value!r}: write it like 'Shop name <hello@shop.example>'")
@@ -78,11 +79,11 @@ def _quoted_printable(text: str) -> bytes:
     return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
-def build_message(*, sender: Address, to: str, to_name: str | None, subject: str, text: str,
+def build_message(*, from_address: Address, to: str, to_name: str | None, subject: str, text: str,
                   html: str, msg_id: str, date: datetime, reply_to: str | None = None,
                   extra_headers: dict[str, str] | None = None) -> bytes:
     boundary = f"=_mailflow_{uuid.uuid4().hex}"  # "=_" never occurs in quoted-printable
-    lines = [f"From: {_mailbox(sender.display_name, sender.addr_spec)}",
+    lines = [f"From: {_mailbox(from_address.display_name, from_address.addr_spec)}",
              f"To: {_mailbox(to_name, to)}"]
     if reply_to:
         lines.append(f"Reply-To: {one_line(reply_to)}")

@@ -24,15 +24,14 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
     TemplateSyntaxError,
-    pass_eval_context,
     select_autoescape,
 )
 from markupsafe import Markup, escape
 
 from mailflow.config import Localized, Shop
 from mailflow.errors import RenderError
-from mailflow.formatting import Formatter, line_total, normalize_locale
-from mailflow.inline import inliner
+from mailflow.render.filters import Formatter, line_total, normalize_locale
+from mailflow.render.inline import inliner
 
 __all__ = ["RenderError", "Rendered", "Renderer", "html_to_text", "render_failure",
            "safe_url"]
@@ -73,8 +72,7 @@ def safe_url(value: object) -> str:
     return text if urlsplit(text).scheme.lower() in _SAFE_SCHEMES else ""
 
 
-@pass_eval_context
-def nl2br(eval_ctx, value: object) -> Markup:
+def nl2br(value: object) -> Markup:
     lines = str(value or "").splitlines()
     return Markup("<br>\n").join(escape(line) for line in lines)
 
@@ -117,7 +115,7 @@ class Renderer:
         parts = html_name.split(".")
         used = parts[1] if len(parts) == 3 else normalize_locale(self.shop.locale) or "en"
         env = self.environment(used)
-        language = locale if wanted == used else used  # fr_CA's own text in a French e-mail
+        language = locale if locale and wanted == used else used  # fr_CA's own text, in French
         context = self._localized(context, language)
         override = Localized.of(subject_override).for_locale(language, self.shop.locale)
         try:

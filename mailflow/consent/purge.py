@@ -10,9 +10,9 @@ from typing import Any
 from mailflow.clock import iso
 from mailflow.config import Config
 from mailflow.errors import UsageError
+from mailflow.records import eml_name
 from mailflow.rules.engine import STALE_LOOKBACK
 from mailflow.store import Store
-from mailflow.transports import eml_name
 
 
 def shortest_safe_age(config: Config) -> timedelta:

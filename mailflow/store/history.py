@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailflow.store.connected import Connected
+
 _ORDER_NEWEST = ("max(created_at, coalesce(paid_at, ''), coalesce(shipped_at, ''),"
                  " coalesce(delivered_at, ''), coalesce(cancelled_at, ''))")
 
 
-class RetentionQueries:
-    conn: Any
+class HistoryQueries(Connected):
+    """Mixed into Store: purge's deletes, and report's queries over past messages."""
 
     def purge_before(self, cutoff: str) -> dict[str, Any]:
         """Delete orders, carts, customers and decided messages older than `cutoff`; keep

@@ -1,0 +1,145 @@
+"""`mailflow send`: decide what is due at `now`, record every decision once, deliver.
+
+A dry run makes the same decisions and renders the same subjects, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mailflow.clock import iso
+from mailflow.config import Config
+from mailflow.delivery.connections import ConnectionWorker, deliver_all, render_failed_entry, report_entry
+from mailflow.delivery.transports import FileTransport, Transport
+from mailflow.errors import MailflowError, RenderError
+from mailflow.records import Action, ExitCode, OutboxStatus
+from mailflow.render.compose import Composer
+from mailflow.rules.engine import Decision, Planner
+from mailflow.starter import refuse_placeholders
+from mailflow.store import Store
+
+
+@dataclass
+class SendReport:
+    now: datetime
+    dry_run: bool
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    blocked: str | None = None  # why delivery stopped (SMTP, TLS, login, 5.7.x): exit 3
+    recovered: int = 0  # messages a dead run left mid-send, now `unknown`: exit 1
+    # rule -> {status: n}: failed and unknown messages, of this run or earlier ones, that
+    # nobody resent or dismissed yet: exit 1 until then
+    awaiting: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(m["status"] for m in self.messages))
+
+    @property
+    def awaiting_count(self) -> int:
+        return sum(n for states in self.awaiting.values() for n in states.values())
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.blocked:
+            return ExitCode.BLOCKED
+        needs_human = self.recovered or self.awaiting or \
+            {OutboxStatus.FAILED, OutboxStatus.UNKNOWN} & set(self.counts)
+        return ExitCode.ATTENTION if needs_human else ExitCode.OK
+
+    def as_json(self) -> dict[str, Any]:
+        return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
+                "counts": self.counts, "blocked": self.blocked,
+                "recovered_unknown": self.recovered,
+                "awaiting_human": {"count": self.awaiting_count, "rules": self.awaiting}}
+
+
+def default_transport(config: Config) -> Transport:
+    if config.delivery.transport == "smtp" and config.delivery.smtp is not None:
+        from mailflow.delivery.smtp import SmtpTransport
+
+        return SmtpTransport(config.delivery.smtp)
+    return FileTransport(config.folder / config.delivery.dir)
+
+
+def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = False,
+             only_rule: str | None = None, limit: int | None = None,
+             transport: Transport | None = None, recover: bool = False) -> SendReport:
+    """`recover`: the caller holds the run lock, so a message still `sending` belongs to a
+    run that died; it becomes `unknown` (maybe delivered) and is never resent by itself.
+    `transport`: send through this one instead of `delivery.connections` of the config's."""
+    if not dry_run and transport is None and config.delivery.transport == "smtp":
+        refuse_placeholders(config)  # before anything changes: exit 2
+    recovered = store.recover_interrupted(iso(now)) if recover and not dry_run else 0
+    planner = Planner(store, config, now)
+    decisions = planner.plan(only_rule)
+    report = SendReport(now, dry_run, recovered=recovered)
+    if config.delivery.rate_limit is not None:
+        count, window = config.delivery.rate_limit
+        budget = max(count - store.sent_since(iso(now - window)), 0)
+        limit = budget if limit is None else min(limit, budget)
+    sends = [d for d in decisions if d.action is Action.SEND][:limit]
+    chosen = {id(d) for d in sends}  # the others stay due: the next run takes them
+    decisions = [d for d in decisions if d.action is not Action.SEND or id(d) in chosen]
+    composer = Composer(config, planner) if sends else None
+    if dry_run:
+        report.messages = [_rehearse(d, composer, now) if d.action is Action.SEND
+                           else report_entry(d, d.status) for d in decisions]
+        report.awaiting = store.awaiting_human()
+        return report
+    from mailflow.delivery.lock import held
+    from mailflow.render.workers import RenderAhead, worker_count
+
+    connections = 1 if transport is not None or config.delivery.transport != "smtp" else \
+        max(min(config.delivery.connections, len(sends)), 1)
+    transports = [transport] if transport is not None else \
+        [default_transport(config) for _ in range(connections)]
+    run_id = store.start_run("send", now, datetime.now(UTC))
+    lock = threading.RLock()
+    connection_workers = [ConnectionWorker(store, planner, composer, t, now, run_id, lock)
+                          for t in transports]
+    entries: dict[int, dict[str, Any]] = {}
+    try:
+        with RenderAhead(composer, planner, sends, now, worker_count(len(sends)),
+                         inherited=held()) as ahead:
+            report.blocked = deliver_all(decisions, ahead, connection_workers, entries)
+    finally:
+        report.messages = [entries[n] for n in sorted(entries)]
+        try:
+            _close_all(connection_workers)
+        finally:
+            store.finish_run(run_id, datetime.now(UTC), report.counts)
+    report.awaiting = store.awaiting_human()
+    return report
+
+
+def _close_all(workers: list[ConnectionWorker]) -> None:
+    """Record each worker's last outcome and end its connection; one failing does not keep
+    the others from it (the first failure is raised after)."""
+    failure: BaseException | None = None
+    for worker in workers:
+        try:
+            worker.close()
+        except BaseException as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+
+
+def _rehearse(d: Decision, composer: Composer | None, now: datetime) -> dict[str, Any]:
+    """A dry run renders the subject (its template errors surface) and builds nothing."""
+    assert composer is not None, "a run with messages to send makes a Composer"
+    try:
+        message = composer.message_for(d, now)
+    except RenderError as exc:
+        return render_failed_entry(d, exc)
+    except MailflowError:
+        raise
+    except Exception as exc:  # the data of this one message: the real run fails it alone too
+        from mailflow.render.templates import render_failure
+
+        return render_failed_entry(d, render_failure(exc, f"{d.rule.template}.html"))
+    return report_entry(d, OutboxStatus.WOULD_SEND, message.subject, message.message_id)

@@ -1,0 +1,136 @@
+"""Composing one e-mail: the rule, the rows it is about and the shop's settings, rendered
+(templates.py) and, on demand, built into the bytes that are sent (mime.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mailflow.config import Config, Rule
+from mailflow.consent.tokens import make_token, secret_from_env
+from mailflow.errors import ConfigError
+from mailflow.rules.engine import Decision, Planner
+
+if TYPE_CHECKING:
+    from email.headerregistry import Address
+
+    from mailflow.render.templates import Rendered
+
+
+class Composer:
+    """Renders and builds the message for a decision (and for `preview`). Made at the first
+    message of a run, so that a tick with nothing due never loads Jinja or the email package."""
+
+    def __init__(self, config: Config, planner: Planner | None = None,
+                 inliner_name: str | None = None, *, secret: bytes | None = None) -> None:
+        """`secret` signs the unsubscribe links (a preview's need not work: preview.py gives
+        one); without it, the secret of `unsubscribe.secret_env`, asked for at once when a
+        marketing rule is enabled, so that a run stops before its first send."""
+        from mailflow.render.mime import parse_from_address
+        from mailflow.render.templates import Renderer
+
+        self.config = config
+        self.planner = planner
+        self.renderer = Renderer(config.folder / "templates", config.shop, inliner_name)
+        self.from_address = parse_from_address(config.sender.from_) if config.sender.from_ \
+            else None
+        self._secret = secret
+        if secret is None and any(r.enabled and r.marketing for r in config.rules):
+            self._secret = secret_from_env(config.unsubscribe.secret_env)
+
+    @property
+    def mail_from(self) -> str:
+        """The envelope's address (SMTP's MAIL FROM): the From's."""
+        if self.from_address is None:
+            raise ConfigError(f"{self.config.path.name}: sender.from is needed to send e-mail")
+        return self.from_address.addr_spec
+
+    def message_for(self, d: Decision, now: datetime) -> Composed:
+        """The message of a decision, from the rows its planner holds, not built yet."""
+        if self.planner is None:
+            raise ValueError("message_for reads the rows of the Composer's planner: give it one")
+        return self.message_from_rows(d.key, d.rule, d.email, self.planner.context(d), now)
+
+    def message_from_rows(self, key: str, rule: Rule, email: str | None, rows: dict[str, Any],
+                          now: datetime) -> Composed:
+        """The message of `rule` about these rows (Planner.context), not built yet."""
+        from mailflow.render.context import cart_view, customer_view, order_view
+
+        return self.message(
+            key=key, rule=rule, template=rule.template, marketing=rule.marketing,
+            order=order_view(rows["order"]), cart=cart_view(rows["cart"]),
+            customer=customer_view(rows["customer"]), to=email or "", now=now)
+
+    def message(self, *, key: str, rule: Rule | None, template: str, marketing: bool,
+                order: dict | None, cart: dict | None, customer: dict | None, to: str,
+                now: datetime, locale: str | None = None) -> Composed:
+        from mailflow.render.context import message_context, message_locale
+        from mailflow.render.mime import message_id
+
+        if self.from_address is None:
+            raise ConfigError(f"{self.config.path.name}: sender.from is needed to send e-mail")
+        unsubscribe_url, extra = self._unsubscribe(to) if marketing else (None, {})
+        context = message_context(
+            shop=self.config.shop, rule=rule, rule_name=template,
+            category="marketing" if marketing else "transactional", order=order, cart=cart,
+            customer=customer, unsubscribe_url=unsubscribe_url, now=now)
+        rendered = self.renderer.render(
+            template, locale or message_locale(order, cart, customer), context,
+            campaign=rule.name if rule else template, subject_override=rule.subject if rule else None)
+        person = order or cart or customer or {}
+        return Composed(rendered.subject, message_id(key, self.from_address.domain), rendered,
+                        self.from_address, self.config.sender.reply_to, to, _full_name(person),
+                        now, extra)
+
+    def _unsubscribe(self, email: str) -> tuple[str | None, dict[str, str]]:
+        settings = self.config.unsubscribe
+        if self._secret is None:
+            self._secret = secret_from_env(settings.secret_env)
+        token = make_token(email, self._secret)
+        links = []
+        url = settings.url.replace("{token}", token) if settings.url else None
+        if url:
+            links.append(f"<{url}>")
+        if settings.mailto:
+            links.append(f"<mailto:{settings.mailto}?subject=unsubscribe>")
+        headers = {"List-Unsubscribe": ", ".join(links)} if links else {}
+        if url:
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return url, headers
+
+
+@dataclass
+class Composed:
+    subject: str
+    message_id: str
+    rendered: Rendered
+    from_address: Address
+    reply_to: str | None
+    to: str
+    to_name: str | None
+    date: datetime
+    headers: dict[str, str]
+
+    def build(self) -> bytes:
+        """The message's bytes; a failure of the links, the inlining or the text part is this
+        message's RenderError."""
+        from mailflow.render.mime import build_message
+        from mailflow.render.templates import render_failure
+
+        try:
+            return build_message(
+                from_address=self.from_address, to=self.to, to_name=self.to_name,
+                subject=self.subject, text=self.rendered.text, html=self.rendered.html,
+                msg_id=self.message_id, date=self.date, reply_to=self.reply_to,
+                extra_headers=self.headers)
+        except Exception as exc:
+            raise render_failure(exc, self.rendered.template) from None
+
+
+def _full_name(row: dict[str, Any]) -> str | None:
+    parts = [row.get("first_name"), row.get("last_name")]
+    name = " ".join(p for p in parts if p)
+    return name or None
+
+
