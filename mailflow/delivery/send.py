@@ -73,7 +73,16 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     `transport`: send through this one instead of `delivery.connections` of the config's."""
     if not dry_run and transport is None and config.delivery.transport == "smtp":
         refuse_placeholders(config)  # before anything changes: exit 2
-    recovered = store.recover_interrupted(iso(now)) if recover and not dry_run else 0
+    recovered = 0
+    if recover and not dry_run:
+        files = transport if transport is not None else \
+            FileTransport(config.folder / config.delivery.dir) \
+            if config.delivery.transport != "smtp" else None
+        if isinstance(files, FileTransport):  # it can tell what it wrote: never `unknown`
+            recovered = store.recover_interrupted(iso(now), files.written)
+            files.sweep()
+        else:
+            recovered = store.recover_interrupted(iso(now))
     planner = Planner(store, config, now)
     decisions = planner.plan(only_rule)
     report = SendReport(now, dry_run, recovered=recovered)

@@ -9,6 +9,7 @@ windows and skip instances the outbox already has.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -16,6 +17,14 @@ from typing import Any
 from mailflow.clock import from_iso, iso
 from mailflow.records import OutboxStatus
 from mailflow.store.connected import Connected, inserted_id
+
+# What a message a dead run left `sending` becomes: (status, reason, attempt outcome, detail),
+# by what its transport can tell (None: nothing, as SMTP; True/False: written or not).
+_RECOVERED: dict[bool | None, tuple[str, str | None, str, str]] = {
+    None: ("unknown", "interrupted while sending", "unknown", "the run died while sending"),
+    True: ("sent", None, "sent", "the run died after writing it"),
+    False: ("queued", "the run died before writing it", "requeued", "never written"),
+}
 
 
 class Selection(StrEnum):
@@ -293,19 +302,25 @@ class OutboxQueries(Connected):
             "DELETE FROM suppressions WHERE email_key = ? AND reason = ?", (email.lower(), reason))
         return cursor.rowcount > 0
 
-    def recover_interrupted(self, now: str) -> int:
+    def recover_interrupted(self, now: str, written: Callable[[str], bool] | None = None) -> int:
         """Messages a dead run left mid-send: they may have gone out, so `unknown`, never resent
-        by themselves. Only call this while holding the run lock (no other run is sending)."""
+        by themselves; with `written(key)`, a transport that can tell (`file`): `sent` if it holds
+        the message, else back in the queue. Call holding the run lock. Returns the unknowns."""
+        unknown = 0
         with self.transaction():
-            rows = self.conn.execute("SELECT id FROM outbox WHERE status = 'sending'").fetchall()
-            for (outbox_id,) in rows:
+            for outbox_id, key in self.conn.execute(
+                    "SELECT id, key FROM outbox WHERE status = 'sending'").fetchall():
+                said = None if written is None else written(key)
+                unknown += said is None
+                status, reason, outcome, detail = _RECOVERED[said]
                 self.conn.execute(
-                    "UPDATE outbox SET status = 'unknown', reason = 'interrupted while sending',"
-                    " sent_at = coalesce(sent_at, claimed_at) WHERE id = ?", (outbox_id,))
-                self.conn.execute(
-                    "INSERT INTO outbox_attempts (outbox_id, at, outcome, detail)"
-                    " VALUES (?, ?, 'unknown', 'the run died while sending')", (outbox_id, now))
-        return len(rows)
+                    "UPDATE outbox SET status = ?, reason = ?, next_attempt_at = CASE WHEN ?"
+                    " = 'queued' THEN ? ELSE next_attempt_at END, sent_at = CASE WHEN ? = 'queued'"
+                    " THEN sent_at ELSE coalesce(sent_at, claimed_at) END WHERE id = ?",
+                    (status, reason, status, now, status, outbox_id))
+                self.conn.execute("INSERT INTO outbox_attempts (outbox_id, at, outcome, detail)"
+                                  " VALUES (?, ?, ?, ?)", (outbox_id, now, outcome, detail))
+        return unknown
 
     def messages_by_key(self, keys: list[str]) -> list[dict]:
         marks = ", ".join("?" * len(keys))
