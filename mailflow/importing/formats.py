@@ -29,6 +29,7 @@ class OpenedExport:
     close: Callable[[], None]
     bytes_read: Callable[[], int]
     rows_read: Callable[[], int] | None = None  # CSV data rows; None: one per record
+    warnings: Callable[[], list[str]] = list  # what reading the file itself found
 
 
 def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
@@ -78,7 +79,7 @@ def _csv(source: SourceFile) -> CsvTable:
 def _csv_export(fmt: str, kind: str, table: CsvTable,
                 records: Callable[[ParseContext], Iterator[Record | Rejected]]) -> OpenedExport:
     return OpenedExport(fmt, kind, records, table.close, lambda: table.bytes_read,
-                        lambda: table.rows_read)
+                        lambda: table.rows_read, lambda: table.warnings)
 
 
 def _kind(forced: str | None, detected: str, source: SourceFile, adapter: Adapter) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
@@ -159,11 +160,11 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
             for record in export.records(ctx):
                 records += 1
                 if isinstance(record, Rejected):
-                    result.rejected.append({"line": record.line, "reason": record.reason})
+                    result.rejected.append(_rejection(record.line, record.reason))
                     continue
                 problem = _check_people(record)
                 if problem:
-                    result.rejected.append({"line": record.line, "reason": problem})
+                    result.rejected.append(_rejection(record.line, problem))
                     continue
                 _notice(noticed, record)
                 batch = batches[type(record)]
@@ -178,7 +179,7 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
                     result.rejected += _flush(writer, record_type, batch, staged, now, source.name)
             staged.customers.add(writer.customers)
             result.rows = export.rows_read() if export.rows_read else records
-            result.warnings = _warnings(noticed, staged, expect, assumed)
+            result.warnings = [*export.warnings(), *_warnings(noticed, staged, expect, assumed)]
             store.finish_import(writer.import_id, result.rows, len(result.rejected),
                                 json.dumps(staged.as_json()))
         if progress:
@@ -267,7 +268,25 @@ def _flush(writer: ImportWriter, record_type: type, batch: list, staged: ImportR
     (staged.carts if record_type is Cart else staged.orders).add(counts)
     staged.lines += counts.lines
     staged.status_changes += counts.status_changes
-    return [{"line": line, "reason": reason} for line, reason in counts.rejected]
+    return [_rejection(line, reason) for line, reason in counts.rejected]
+
+
+SHOWN = 80  # characters of a cell a rejection quotes: a 100 MB cell is not a message
+_QUOTED = re.compile(r"""(['"])((?:\\.|(?!\1).)*)\1""", re.DOTALL)
+
+
+def _rejection(line: int, reason: str) -> dict[str, Any]:
+    """A rejected row for the report: each quoted value cut to SHOWN characters."""
+    def cut(match: re.Match[str]) -> str:
+        quote, text = match.group(1), match.group(2)
+        return match.group(0) if len(text) <= SHOWN else \
+            f"{quote}{text[:SHOWN]}{quote}… ({len(text):,} characters)"
+
+    if len(reason) > SHOWN:
+        reason = _QUOTED.sub(cut, reason)
+        if len(reason) > 4 * SHOWN:
+            reason = reason[:4 * SHOWN] + "…"
+    return {"line": line, "reason": reason}
 
 
 def write_records(writer: ImportWriter, records: Iterable[Record | Rejected],
@@ -279,11 +298,11 @@ def write_records(writer: ImportWriter, records: Iterable[Record | Rejected],
     batches: dict[type, list] = {}
     for record in records:
         if isinstance(record, Rejected):
-            rejected.append({"line": record.line, "reason": record.reason})
+            rejected.append(_rejection(record.line, record.reason))
             continue
         problem = _check_people(record)
         if problem:
-            rejected.append({"line": record.line, "reason": problem})
+            rejected.append(_rejection(record.line, problem))
             continue
         batches.setdefault(type(record), []).append(record)
     for record_type, batch in batches.items():

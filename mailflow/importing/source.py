@@ -135,6 +135,7 @@ class CsvTable:
     _reader: Any
     rows_read: int = 0
     _header_end: int = field(default=0)
+    warnings: list[str] = field(default_factory=list)  # imported, but a human should know
 
     @property
     def bytes_read(self) -> int:
@@ -143,22 +144,54 @@ class CsvTable:
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         reader = self._reader
         previous_end = self._header_end
+        twins = _twins(self.header)
         try:
             for cells in reader:
                 start = previous_end + 1
                 previous_end = reader.line_num
                 if not cells or not any(cells):
                     continue
+                if twins:
+                    self._same_twins(twins, cells, start)
                 self.rows_read += 1
                 yield start, cells
+            for positions in twins:
+                self.warnings.append(f"the column {self.header[positions[0]]!r} appears"
+                                     f" {len(positions)} times (columns"
+                                     f" {', '.join(str(i + 1) for i in positions)}), with the"
+                                     " same values on every row: read once")
         except csv.Error as exc:
             raise NotAnExport(f"{self.source.name}:{previous_end + 1}: {_csv_reason(exc)}") from None
         except UnicodeDecodeError:
             raise NotAnExport(f"{self.source.name}:{previous_end + 1}: not valid"
                               f" {self.source.encoding} text: save the export again") from None
 
+    def _same_twins(self, twins: list[list[int]], cells: list[str], line: int) -> None:
+        """A column named twice is refused unless its cells agree: which one to trust?"""
+        width = len(cells)
+        for positions in twins:
+            values = {cells[i].strip() if i < width else "" for i in positions}
+            if len(values) > 1:
+                raise NotAnExport(
+                    f"{self.source.name}:{line}: the column {self.header[positions[0]]!r}"
+                    f" appears {len(positions)} times (columns"
+                    f" {', '.join(str(i + 1) for i in positions)}) with different values:"
+                    " mailflow cannot tell which to read; remove or rename the others")
+
     def close(self) -> None:
         self._text.close()
+
+
+def _twins(header: list[str]) -> list[list[int]]:
+    """Positions of each non-empty column name the header holds more than once."""
+    from mailflow.importing.columns import normalize
+
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        key = normalize(name)
+        if key:
+            seen.setdefault(key, []).append(i)
+    return [positions for positions in seen.values() if len(positions) > 1]
 
 
 def _csv_reason(exc: csv.Error) -> str:

@@ -230,9 +230,7 @@ def _amount(item: dict, field: str, tax_field: str) -> str | None:
 def _lines(item: dict) -> list[Line]:
     lines = []
     gross = _includes_tax(item)
-    for entry in item.get("line_items") or []:
-        if not isinstance(entry, dict):
-            raise RowRejected("line item is not an object")
+    for entry in _entries(item, "line_items"):
         line = build.line_item(entry.get("sku"), entry.get("name"), entry.get("quantity"),
                                entry.get("price"))
         line.name = html.unescape(line.name) if line.name else None
@@ -248,20 +246,42 @@ def _subtotal(item: dict) -> str | None:
     """The lines' sum before discounts: with their tax when the shop's prices include it."""
     gross = _includes_tax(item)
     present = []
-    for entry in item.get("line_items") or []:
-        if isinstance(entry, dict):
-            amount = _with_tax(entry, "subtotal", "subtotal_tax", "line subtotal") if gross \
-                else build.amount(entry.get("subtotal"), "line subtotal")
-            if amount is not None:
-                present.append(Decimal(amount))
+    for entry in _entries(item, "line_items"):
+        amount = _with_tax(entry, "subtotal", "subtotal_tax", "line subtotal") if gross \
+            else build.amount(entry.get("subtotal"), "line subtotal")
+        if amount is not None:
+            present.append(Decimal(amount))
     return str(sum(present, Decimal(0))) if present else None
+
+
+def _entries(item: dict, key: str) -> list[dict]:
+    """`line_items`, `shipping_lines`, `meta_data`: a list of objects (a PHP array with holes
+    in its keys comes out as an object of objects); absent or null is none. Anything else is
+    not what WooCommerce writes: the order is rejected, the rest of the file imports."""
+    value = item.get(key)
+    if value is None:
+        return []
+    entries = list(value.values()) if isinstance(value, dict) else value
+    if isinstance(entries, list) and all(isinstance(v, dict) for v in entries):
+        return entries
+    if isinstance(value, dict):
+        what = "an object whose values are not objects"
+    elif isinstance(value, list):
+        what = "a list holding " + _JSON_TYPES[next(type(v) for v in value if not isinstance(v, dict))]
+    else:
+        what = _JSON_TYPES[type(value)]
+    raise RowRejected(f"{key} should be a list of objects, not {what}")
+
+
+_JSON_TYPES = {str: "text", int: "a number", float: "a number", bool: "true/false",
+               list: "a list", type(None): "null"}
 
 
 def _meta(item: dict) -> dict[str, Any]:
     """Order meta as key → value; a repeated key keeps its first value, as get_meta() does."""
     meta: dict[str, Any] = {}
-    for entry in item.get("meta_data") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+    for entry in _entries(item, "meta_data"):
+        if isinstance(entry.get("key"), str):
             meta.setdefault(entry["key"], entry.get("value"))
     return meta
 
@@ -342,7 +362,7 @@ def _order(item: dict, line: int, ctx) -> Order:
     paid = _when(item, "date_paid", ctx)
     completed = _when(item, "date_completed", ctx)
     number, url, carrier, shipped_on = _tracking(meta, ctx)
-    shipping_lines = [s for s in item.get("shipping_lines") or [] if isinstance(s, dict)]
+    shipping_lines = _entries(item, "shipping_lines")
     payment_class = build.payment_class_of(item.get("payment_method"),
                                            item.get("payment_method_title"))
     if payment_class == "on_delivery" and slug in _UNPAID_ON_DELIVERY:
