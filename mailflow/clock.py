@@ -28,6 +28,7 @@ _DAY_FIRST = re.compile(
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
 _DURATION_FULL = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+LONGEST_DURATION = timedelta(days=36500)
 # Four-digit years only, so that stored text sorts as time; also keeps UTC conversion in range.
 _FIRST_YEAR, _LAST_YEAR = 1000, 9998
 
@@ -169,4 +170,6 @@ def parse_duration(text: str | int | float) -> timedelta:
     if not _DURATION_FULL.match(value):
         raise ValueError(f"bad duration {text!r}: use e.g. 90s, 20m, 24h, 7d or 1h30m")
     seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
+    if seconds > LONGEST_DURATION.total_seconds():  # timedelta and dates overflow further on
+        raise ValueError(f"duration {text!r} is too long (at most {LONGEST_DURATION.days}d)")
     return timedelta(seconds=seconds)

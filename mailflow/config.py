@@ -28,7 +28,8 @@ from mailflow.yamlfile import Reader, compose_yaml, nearest
 CATEGORIES = ("transactional", "marketing")
 SECURITY = ("starttls", "ssl", "none")
 MAX_CONNECTIONS = 16  # SMTP connections one run may open at once (delivery.connections)
-_NAME = re.compile(r"^[a-z0-9_-]+$")
+_NAME = re.compile(r"^[a-z0-9_-]+\Z")
+_TEMPLATE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _CAP = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
 _QUIET = re.compile(r"^\s*(\d{1,2}):(\d\d)\s*-\s*(\d{1,2}):(\d\d)\s*$")
@@ -315,7 +316,8 @@ def _delivery(r: _Reader, node: yaml.Node) -> Delivery:
         if "security" in s:
             smtp.security = r.choice(s["security"], "delivery.smtp.security", SECURITY)
         if "timeout" in s:
-            smtp.timeout = r.duration(s["timeout"], "delivery.smtp.timeout")
+            smtp.timeout = r.duration(s["timeout"], "delivery.smtp.timeout",
+                                      shortest=timedelta(seconds=1), longest=timedelta(minutes=10))
         delivery.smtp = smtp
     if delivery.transport == "smtp" and delivery.smtp is None:
         raise r.fail(d["transport"][0], "transport smtp needs a delivery.smtp section")
@@ -403,6 +405,10 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
         raise r.fail(f["name"][0], f"two rules are named {name!r}")
     rule = Rule(name=name, on=r.choice(f["on"], f"rule {name}: trigger", tuple(TRIGGERS)),
                 template=r.text(f["template"], "template"), line=item.start_mark.line + 1)
+    if not _TEMPLATE.fullmatch(rule.template):
+        raise r.fail(f["template"][0], f"rule {name}: template {rule.template!r}: the name of an"
+                     " e-mail in templates/ (like order_confirmation), without a folder or"
+                     " extension")
     on = TRIGGERS[rule.on]
     rule.skip_if = on.skip_if
     if "after" in f:
@@ -428,11 +434,15 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
     if "expire_after" in f:
         rule.expire_after = r.duration(f["expire_after"], f"rule {name}: expire_after")
     if "quiet_hours" in f:
-        match = _QUIET.match(str(f["quiet_hours"][1]))
-        if not match or int(match.group(1)) > 23 or int(match.group(3)) > 23:
+        match = _QUIET.fullmatch(str(f["quiet_hours"][1]))
+        h1, m1, h2, m2 = map(int, match.groups()) if match else (99, 0, 0, 0)
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
             raise r.fail(f["quiet_hours"][0], f"rule {name}: quiet_hours: write it like"
-                         " \"21:00-08:00\" (shop time)")
-        h1, m1, h2, m2 = map(int, match.groups())
+                         " \"21:00-08:00\" (shop time, hours 0-23, minutes 0-59)")
+        if (h1, m1) == (h2, m2):
+            raise r.fail(f["quiet_hours"][0], f"rule {name}: quiet_hours starts and ends at the"
+                         " same minute: a window of nothing, or of the whole day (then set"
+                         " `enabled: false`)")
         rule.quiet_hours = (time(h1, m1), time(h2, m2))
     if "subject" in f:
         rule.subject = r.localized(f["subject"], f"rule {name}: subject")

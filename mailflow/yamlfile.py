@@ -13,17 +13,72 @@ import yaml
 from mailflow.clock import parse_duration
 from mailflow.errors import ConfigError
 
+LONGEST_WINDOW = timedelta(days=3660)  # after, expire_after, cap windows…: ten years
+MAX_BYTES = 1 << 20  # a rules.yaml is a few KB: more is a mistake, or an attack
+MAX_VALUES = 20_000  # values once aliases are expanded (the starter's has about 300)
+
 
 def compose_yaml(path: Path, shown: str) -> yaml.Node | None:
-    """The YAML node tree (which keeps line numbers), or a ConfigError naming `shown:LINE`."""
+    """The YAML node tree (which keeps line numbers), or a ConfigError naming `shown:LINE`:
+    also for a file too big, not UTF-8, or whose aliases expand beyond MAX_VALUES."""
     try:
-        return yaml.compose(path.read_text(encoding="utf-8-sig"))
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ConfigError(f"{shown}:1: the file is {size / 1e6:.1f} MB, more than a rules or"
+                              f" mapping file ever needs ({MAX_BYTES >> 10} KB at most)")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read: {exc.strerror}") from None
+    text = _utf8(data, shown)
+    try:
+        root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{shown}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{shown}: not valid YAML: nested too deeply") from None
+    if root is not None:
+        _expanded_size(root, shown, {}, set())
+    return root
+
+
+def _utf8(data: bytes, shown: str) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096]:
+        raise ConfigError(f"{shown}:1: UTF-16 text: save the file as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start]
+        guess = " (Windows-1252, as Excel or Notepad save it?)" if byte >= 0x80 else ""
+        raise ConfigError(f"{shown}:{line}: not UTF-8 text: byte 0x{byte:02x}{guess}; save the"
+                          " file as UTF-8") from None
+
+
+def _expanded_size(node: yaml.Node, shown: str, sizes: dict[int, int], open_: set[int]) -> int:
+    """How many values `node` stands for once every alias is expanded (each node counted
+    once per use: a YAML alias bomb is a few lines that expand to billions)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise ConfigError(f"{shown}:{node.start_mark.line + 1}: an alias refers to the value"
+                          " that holds it: it never ends")
+    open_.add(key)
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(child, shown, sizes, open_) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, shown, sizes, open_) + _expanded_size(v, shown, sizes, open_)
+                     for k, v in node.value)
+    open_.discard(key)
+    if total > MAX_VALUES:
+        raise ConfigError(f"{shown}:{node.start_mark.line + 1}: its aliases expand to more than"
+                          f" {MAX_VALUES:,} values: write the values out (is this a YAML alias"
+                          " bomb?)")
+    sizes[key] = total
+    return total
 
 
 def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -32,6 +87,14 @@ def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     if close:
         return f" (did you mean {close[0]!r}?)"
     return f" (expected one of: {', '.join(choices)})" if choices else ""
+
+
+def _shown(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 class Reader:
@@ -63,11 +126,19 @@ class Reader:
             raise self.fail(node, f"{where} needs a single value")
         return str(value)
 
-    def duration(self, entry: tuple, where: str) -> timedelta:
+    def duration(self, entry: tuple, where: str, *, shortest: timedelta = timedelta(0),
+                 longest: timedelta = LONGEST_WINDOW) -> timedelta:
+        """A duration within [shortest, longest]: ten years at most by default, so that every
+        date a rule computes from it stays a date."""
         try:
-            return parse_duration(entry[1])
+            value = parse_duration(entry[1])
         except ValueError as exc:
             raise self.fail(entry[0], f"{where}: {exc}") from None
+        if value > longest:
+            raise self.fail(entry[0], f"{where}: {entry[1]!r} is longer than {_shown(longest)}")
+        if value < shortest:
+            raise self.fail(entry[0], f"{where}: {entry[1]!r} is shorter than {_shown(shortest)}")
+        return value
 
     def per(self, entry: tuple, where: str, pattern: re.Pattern, example: str) -> tuple:
         match = pattern.match(str(entry[1]))
@@ -76,10 +147,8 @@ class Reader:
         window = match.group(2)
         if window.isalpha():  # "200/h", "1 per d": one of that unit
             window = f"1{window}"
-        try:
-            return int(match.group(1)), parse_duration(window)
-        except ValueError as exc:
-            raise self.fail(entry[0], f"{where}: {exc}") from None
+        window_entry = (entry[0], window)
+        return int(match.group(1)), self.duration(window_entry, where)
 
     def whole(self, entry: tuple, where: str, lowest: int, highest: int) -> int:
         node, value = entry

@@ -275,7 +275,7 @@ SHOWN = 80  # characters of a cell a rejection quotes: a 100 MB cell is not a me
 _QUOTED = re.compile(r"""(['"])((?:\\.|(?!\1).)*)\1""", re.DOTALL)
 
 
-def _rejection(line: int, reason: str) -> dict[str, Any]:
+def _rejection(line: int | None, reason: str) -> dict[str, Any]:
     """A rejected row for the report: each quoted value cut to SHOWN characters."""
     def cut(match: re.Match[str]) -> str:
         quote, text = match.group(1), match.group(2)
