@@ -25,6 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # plain help and usage errors: typer's rich formatting imports ~80 ms of rich and
+    # markdown-it before the first line (CONTRACT §10: `--help` under 200 ms)
+    rich_markup_mode=None,
 )
 
 NowOption = Annotated[str | None, typer.Option("--now", help="Act as if it were this time "
