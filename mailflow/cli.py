@@ -377,6 +377,43 @@ def pull_command(
     return report.exit_code
 
 
+codes_app = typer.Typer(help="Single-use discount codes for the rules' offers (pools).",
+                        no_args_is_help=True)
+app.add_typer(codes_app, name="codes")
+
+
+@codes_app.command("import")
+@guarded
+def codes_import_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A CSV of codes (a Code column), or one per line.")],
+    pool: Annotated[str, typer.Option(help="The pool a rule's `offer: {pool: NAME}` names.")],
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> int:
+    """Add single-use codes to an offer's pool; each goes to one recipient, once."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.importing.codes import import_codes
+
+    config, store = _open(ctx)
+    report = import_codes(store, file, pool, parse_now(now, config.shop.tz))
+    console.codes_report(report, as_json=json, used_by=config.offer_pools)
+    return report.exit_code
+
+
+@codes_app.command("status")
+@guarded
+def codes_status_command(ctx: typer.Context, json: JsonOption = False) -> int:
+    """Each pool: its codes, how many were given, how many are left."""
+    from mailflow import console
+    from mailflow.importing.codes import pools_status
+
+    config, store = _open(ctx)
+    console.pools_report(pools_status(store, config.offer_pools), as_json=json)
+    return 0
+
+
 KeysArgument = Annotated[list[str] | None, typer.Argument(
     metavar="KEY...", help="Message keys, as `mailflow log` shows them.", show_default=False)]
 FollowRuleOption = Annotated[str | None, typer.Option(
