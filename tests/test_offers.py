@@ -14,19 +14,19 @@ import pytest
 RULES = """\
 shop:
   name: Boutique Test
-  url: https://boutique.example
+  url: https://boutique-test.example
   address: 1 rue Test, 75001 Paris
   timezone: Europe/Paris
   locale: fr
   currency: EUR
 sender:
-  from: Boutique Test <bonjour@boutique.example>
+  from: Boutique Test <bonjour@boutique-test.example>
 delivery:
   transport: file
   dir: outbox
   marketing_gap: 0
 unsubscribe:
-  url: https://boutique.example/unsub?token={{token}}
+  url: https://boutique-test.example/unsub?token={{token}}
   secret_env: MAILFLOW_TEST_SECRET
 rules:
   - name: abandoned-cart
@@ -65,7 +65,7 @@ class Shop:
 
     def carts(self, count: int, *, first: int = 0, locale: str = "fr") -> None:
         rows = [f"C-{n:03d},client{n:03d}@example.com,Lou,yes,{locale},2026-03-02 10:00:00,"
-                f"2026-03-02 11:{n % 40:02d}:00,34.00,https://boutique.example/cart/{n},"
+                f"2026-03-02 11:{n % 40:02d}:00,34.00,https://boutique-test.example/cart/{n},"
                 f"THE-1,Théière,1,34.00" for n in range(first, first + count)]
         path = self.mf.write(f"carts{first}.csv", CART_HEADER + "\n".join(rows) + "\n")
         result = self.mf("import", path, "--now", NOW)
@@ -252,3 +252,28 @@ def test_an_offer_in_rules_yaml_is_checked_with_its_line(mailflow):
     mailflow.write_config(RULES.format(offer="      pool: x\n      code: Y\n"))
     result = mailflow("check")
     assert result.exit_code == 2 and "needs either `code:`" in result.stderr
+
+
+def test_check_names_a_rule_whose_email_never_shows_its_code(shop, mailflow):
+    assert mailflow("check").exit_code == 0, mailflow("check").stderr
+    mailflow.config.write_text(mailflow.config.read_text() + """\
+  - name: shipped
+    on: order.shipped
+    template: order_shipped
+    offer: {code: EXPEDIE5}
+""")
+    result = mailflow("check")
+    assert result.exit_code == 1
+    assert "templates/order_shipped.fr.html: rule shipped has an offer, and this e-mail never" \
+           " shows its code ({{ m.offer(offer, \"fr\") }})" in " ".join(result.stderr.split())
+
+
+def test_purge_keeps_a_given_code_given_but_forgets_who_got_it(shop, mailflow):
+    shop.carts(2)
+    shop.codes(3)
+    assert mailflow("send", "--now", NOW).exit_code == 1  # 1 left, below warn_below
+    assert mailflow("purge", "--older-than", "30d", "--now", "2026-06-01T12:00:00").exit_code == 0
+    rows = mailflow.query("SELECT code, outbox_key FROM offer_codes ORDER BY id")
+    assert [r["outbox_key"].startswith("purged:") for r in rows[:2]] == [True, True]
+    assert rows[2]["outbox_key"] is None
+    assert mailflow("codes", "status", "--json").json()["pools"][0]["left"] == 1
