@@ -324,6 +324,32 @@ def preview_command(
     return 0
 
 
+@app.command("send-test")
+@guarded
+def send_test_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A rule or template name.")],
+    to: Annotated[str, typer.Option("--to", help="Your own address: the test goes there.")],
+    order: Annotated[str | None, typer.Option(help="Use this order from the store.")] = None,
+    cart: Annotated[str | None, typer.Option(help="Use this cart from the store.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Use this customer (e-mail).")] = None,
+    locale: Annotated[str | None, typer.Option(help="Language of the e-mail.")] = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> int:
+    """Send one e-mail, marked [TEST], to your own address through the configured transport;
+    recorded nowhere (docs/delivery.md)."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.delivery.send_test import send_test
+
+    config, store = _open(ctx, rules=True)
+    report = send_test(config, store, name, to, now=parse_now(now, config.shop.tz), order=order,
+                       cart=cart, customer=customer, locale=locale)
+    console.send_test_report(report, as_json=json)
+    return report.exit_code
+
+
 @app.command("run")
 @guarded
 def run_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = False,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mailflow.delivery.attention import FollowUp
     from mailflow.delivery.run import RunReport
     from mailflow.delivery.send import SendReport
+    from mailflow.delivery.send_test import SendTestReport
     from mailflow.importing.codes import CodesReport
     from mailflow.importing.service import ImportReport, Progress
 
@@ -413,3 +414,20 @@ def pools_report(pools: list[dict[str, Any]], *, as_json: bool) -> None:
         line(f"{p['pool']}: {p['codes']} codes, {p['given']} given, {p['left']} left{warn_below}{low}")
     if not pools:
         line("no offer pools: `mailflow codes import FILE --pool NAME` adds codes to one")
+
+
+def send_test_report(report: SendTestReport, *, as_json: bool) -> None:
+    """`send-test`: where the one e-mail went, and the starter's values still in it."""
+    for placeholder in report.placeholders:
+        warn(placeholder)
+    if report.placeholders:
+        warn("the test went anyway (it goes to you): replace these before customers get mail")
+    if report.status is not OutboxStatus.SENT:
+        warn(f"{report.status}: {report.detail}")
+    if as_json:
+        emit_json(report.as_json())
+        return
+    if report.status is OutboxStatus.SENT:
+        where = f"written to {report.detail}" if report.transport == "file" else \
+            f"accepted by the SMTP server ({report.detail})"
+        line(f"sent {report.subject!r} to {report.to}: {where}; nothing was recorded")

@@ -81,7 +81,9 @@ def resolve(config: Config, name: str) -> Target:
 def compose_preview(config: Config, store: Rows | None, name: str, *, order: str | None = None,
                     cart: str | None = None, customer: str | None = None,
                     locale: str | None = None, now: datetime | None = None,
-                    inliner: str | None = None) -> Composed:
+                    inliner: str | None = None, to: str | None = None) -> Composed:
+    """`to`: the recipient, whose address the unsubscribe link is signed for (send-test's
+    owner, never the customer whose data it shows); by default the data's own address."""
     target = resolve(config, name)
     moment = now or NOW
     if order or cart or customer:
@@ -96,7 +98,7 @@ def compose_preview(config: Config, store: Rows | None, name: str, *, order: str
     return composer.message(
         key=f"preview:{name}:{person.get('id') or person.get('email')}", rule=target.rule,
         template=target.template, marketing=target.marketing, order=order_v, cart=cart_v,
-        customer=customer_v, to=person.get("email") or "customer@example.com", now=moment,
+        customer=customer_v, to=to or person.get("email") or "customer@example.com", now=moment,
         locale=locale)
 
 
