@@ -327,6 +327,32 @@ def preview_command(
     return 0
 
 
+@app.command("send-test")
+@guarded
+def send_test_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A rule or template name.")],
+    to: Annotated[str, typer.Option("--to", help="Your own address: the test goes there.")],
+    order: Annotated[str | None, typer.Option(help="Use this order from the store.")] = None,
+    cart: Annotated[str | None, typer.Option(help="Use this cart from the store.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Use this customer (e-mail).")] = None,
+    locale: Annotated[str | None, typer.Option(help="Language of the e-mail.")] = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> int:
+    """Send one e-mail, marked [TEST], to your own address through the configured transport;
+    recorded nowhere (docs/delivery.md)."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.delivery.send_test import send_test
+
+    config, store = _open(ctx, rules=True)
+    report = send_test(config, store, name, to, now=parse_now(now, config.shop.tz), order=order,
+                       cart=cart, customer=customer, locale=locale)
+    console.send_test_report(report, as_json=json)
+    return report.exit_code
+
+
 @app.command("run")
 @guarded
 def run_command(ctx: typer.Context, now: NowOption = None, json: JsonOption = False,
@@ -378,6 +404,43 @@ def pull_command(
                               since=window)
     console.pull_report(report, as_json=json, quiet=quiet)
     return report.exit_code
+
+
+codes_app = typer.Typer(help="Single-use discount codes for the rules' offers (pools).",
+                        no_args_is_help=True)
+app.add_typer(codes_app, name="codes")
+
+
+@codes_app.command("import")
+@guarded
+def codes_import_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A CSV of codes (a Code column), or one per line.")],
+    pool: Annotated[str, typer.Option(help="The pool a rule's `offer: {pool: NAME}` names.")],
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> int:
+    """Add single-use codes to an offer's pool; each goes to one recipient, once."""
+    from mailflow import console
+    from mailflow.clock import parse_now
+    from mailflow.importing.codes import import_codes
+
+    config, store = _open(ctx)
+    report = import_codes(store, file, pool, parse_now(now, config.shop.tz))
+    console.codes_report(report, as_json=json, used_by=config.offer_pools)
+    return report.exit_code
+
+
+@codes_app.command("status")
+@guarded
+def codes_status_command(ctx: typer.Context, json: JsonOption = False) -> int:
+    """Each pool: its codes, how many were given, how many are left."""
+    from mailflow import console
+    from mailflow.importing.codes import pools_status
+
+    config, store = _open(ctx)
+    console.pools_report(pools_status(store, config.offer_pools), as_json=json)
+    return 0
 
 
 KeysArgument = Annotated[list[str] | None, typer.Argument(

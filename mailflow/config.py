@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from mailflow.clock import timezone_named
+from mailflow.content import Offer, read_offer
 from mailflow.errors import UsageError
 from mailflow.importing.api.base import PLATFORMS, ApiSettings
+from mailflow.localized import Localized, read_localized
 from mailflow.records import KINDS
 from mailflow.rules.triggers import CONDITIONS, TRIGGERS
 from mailflow.rules.where import compile_where
@@ -33,54 +35,6 @@ _TEMPLATE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _CAP = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
 _QUIET = re.compile(r"^\s*(\d{1,2}):(\d\d)\s*-\s*(\d{1,2}):(\d\d)\s*$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:_[A-Z]{2})?$")
-
-
-def language_key(locale: str | None) -> str | None:
-    """`fr-ca`, `fr_CA`, `FR` → `fr_CA`, `fr`: how a Localized value's keys are written."""
-    if not locale or not locale.strip():
-        return None
-    language, _, region = locale.strip().replace("-", "_").partition("_")
-    return f"{language.lower()}_{region.upper()}" if region else language.lower()
-
-
-@dataclass(frozen=True)
-class Localized:
-    """A sentence the shop writes into its e-mails: one text for every language (`texts` is
-    `(("", text),)`), or one per language code (`fr`, `en`, `fr_CA`)."""
-
-    texts: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def of(cls, value: str | dict[str, str] | Localized | None) -> Localized:
-        if isinstance(value, Localized):
-            return value
-        if isinstance(value, dict):
-            return cls(tuple((str(k), str(v)) for k, v in value.items()))
-        return cls((("", value),)) if value else cls()
-
-    def __bool__(self) -> bool:
-        return any(text.strip() for _, text in self.texts)
-
-    def for_locale(self, locale: str | None, shop_locale: str | None = None) -> str:
-        """The text for a message in `locale`: that language (or its region's variant), else
-        the shop's language, else English, else the first one written."""
-        if not self.texts:
-            return ""
-        by_language = dict(self.texts)
-        if "" in by_language:
-            return by_language[""]
-        for wanted in (language_key(locale), language_key(shop_locale), "en"):
-            if not wanted:
-                continue
-            base = wanted.split("_")[0]
-            for code in (wanted, base):
-                if code in by_language:
-                    return by_language[code]
-            for code, text in self.texts:  # fr_CA for a message in fr
-                if code.split("_")[0] == base:
-                    return text
-        return self.texts[0][1]
 
 
 @dataclass
@@ -171,6 +125,7 @@ class Rule:
     # `order.delivered` only: for orders the data never says arrived, count them delivered
     # this long after they shipped (None: only a real delivery fires the rule)
     assume_delivered_after: timedelta | None = None
+    offer: Offer | None = None  # a discount code the e-mail carries (content.py)
 
     @property
     def marketing(self) -> bool:
@@ -199,6 +154,15 @@ class Config:
         """Some enabled rule sends marketing: consent in the exports matters."""
         return any(r.enabled and r.marketing for r in self.rules)
 
+    @property
+    def offer_pools(self) -> dict[str, int]:
+        """pool -> warn_below (the highest) of the enabled rules whose offer uses a pool."""
+        pools: dict[str, int] = {}
+        for r in self.rules:
+            if r.enabled and r.offer is not None and r.offer.pool is not None:
+                pools[r.offer.pool] = max(pools.get(r.offer.pool, 0), r.offer.warn_below)
+        return pools
+
     def rule(self, name: str) -> Rule:
         for rule in self.rules:
             if rule.name == name:
@@ -215,22 +179,7 @@ class Config:
 class _Reader(Reader):
     def localized(self, entry: tuple, where: str) -> Localized:
         """One text, or a mapping of language code → text."""
-        node = entry[0]
-        if not isinstance(node, yaml.MappingNode):
-            return Localized.of(self.text(entry, where))
-        texts: list[tuple[str, str]] = []
-        for key_node, value_node in node.value:
-            code = str(key_node.value)
-            if not _LANGUAGE.match(code):
-                raise self.fail(key_node, f"{where}: {code!r} is not a language code: write"
-                                " one text, or one per language like fr, en or fr_CA")
-            if code in dict(texts):
-                raise self.fail(key_node, f"{where}: {code!r} appears twice")
-            texts.append((code, self.text((value_node, yaml.safe_load(yaml.serialize(value_node))),
-                                          f"{where}.{code}")))
-        if not texts:
-            raise self.fail(node, f"{where} needs a text, or one per language like fr, en")
-        return Localized(tuple(texts))
+        return read_localized(self, entry, where)
 
 
 def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
@@ -381,7 +330,8 @@ def _api(r: _Reader, item: yaml.Node) -> ApiSettings:
 
 
 _RULE_KEYS = ("name", "on", "after", "template", "category", "cap", "skip_if", "where",
-              "expire_after", "quiet_hours", "subject", "enabled", "assume_delivered_after")
+              "expire_after", "quiet_hours", "subject", "enabled", "assume_delivered_after",
+              "offer")
 
 
 def _rules(r: _Reader, node: yaml.Node, folder: Path | None) -> list[Rule]:
@@ -457,6 +407,8 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
                          f" is for rules on {allowed}")
         rule.assume_delivered_after = r.duration(f["assume_delivered_after"],
                                                  f"rule {name}: assume_delivered_after")
+    if "offer" in f:
+        rule.offer = read_offer(r, f["offer"], f"rule {name}: offer")
     if on.needs_after and not rule.after:
         raise r.fail(item, f"rule {name}: {rule.on} needs `after` (how long inactive)")
     if folder is not None and not _template_exists(folder, rule.template):

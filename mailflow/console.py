@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from mailflow.delivery.attention import FollowUp
     from mailflow.delivery.run import RunReport
     from mailflow.delivery.send import SendReport
+    from mailflow.delivery.send_test import SendTestReport
+    from mailflow.importing.codes import CodesReport
     from mailflow.importing.service import ImportReport, Progress
 
 
@@ -131,6 +133,17 @@ def _send_problems(report: SendReport) -> None:
              " themselves; see `mailflow log` and `mailflow resend KEY`")
     if report.awaiting:
         warn(awaiting_line(report.awaiting))
+    for low in report.low_pools:
+        warn(low_pool_line(low))
+
+
+def low_pool_line(low: dict[str, Any]) -> str:
+    """A pool of offer codes running out: said by every run until codes are imported."""
+    left = low["left"]
+    what = "no code left" if not left else f"only {left} code{'s' if left > 1 else ''} left"
+    return (f"offer pool {low['pool']}: {what} (warn_below: {low['warn_below']}); messages that"
+            f" would carry one are skipped as no_code_left: import more with `mailflow codes"
+            f" import FILE --pool {low['pool']}`")
 
 
 def _states(awaiting: dict[str, dict[str, int]]) -> str:
@@ -234,7 +247,8 @@ def send_report(report: SendReport, *, as_json: bool, quiet: bool) -> None:
     for m in report.messages:
         status = m["status"].replace("_", " ")
         what = f"{m['subject']!r}" if m["subject"] else (m["reason"] or "")
-        line(f"{status:<10} {m['rule']:<22} {m['to'] or '-':<32} {what}")
+        code = f" (code {m['offer_code']})" if m.get("offer_code") else ""
+        line(f"{status:<10} {m['rule']:<22} {m['to'] or '-':<32} {what}{code}")
     counts = report.counts
     total = counts.get(OutboxStatus.WOULD_SEND if report.dry_run else OutboxStatus.SENT, 0)
     rest = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())
@@ -361,9 +375,59 @@ def log_report(rows: list[dict[str, Any]], *, as_json: bool) -> None:
         return
     for r in rows:
         detail = r["subject"] if r["status"] == OutboxStatus.SENT else (r["reason"] or "")
+        if r.get("offer_code"):
+            detail += f" (code {r['offer_code']})"
         if r.get("dismissed_at"):
             detail += f" (dismissed {r['dismissed_at']})"
         line(f"{r['decided_at']}  {r['status']:<9} {r['rule']:<22} {r['to'] or '-':<32} {detail}")
     if not rows:
         line("no decisions recorded")
 
+
+
+def codes_report(report: CodesReport, *, as_json: bool, used_by: dict[str, int]) -> None:
+    """`codes import`: what the file added to its pool, and how many are left."""
+    for rejected in report.rejected:
+        warn(f"{report.path}:{rejected['line']}: {rejected['reason']}")
+    if report.pool not in used_by:
+        warn(f"no enabled rule has `offer: {{pool: {report.pool}}}` yet: the codes wait in the"
+             " pool until one does")
+    if as_json:
+        emit_json(report.as_json())
+        return
+    extra = [f"{n} {what}" for n, what in ((report.already, "already in the pool"),
+                                           (report.used, "already used, left out"),
+                                           (len(report.rejected), "rejected")) if n]
+    line(f"{report.path}: {report.added} codes added to pool {report.pool}"
+         + (f" ({', '.join(extra)})" if extra else "") + f"; {report.left} left to give")
+
+
+def pools_report(pools: list[dict[str, Any]], *, as_json: bool) -> None:
+    """`codes status`: each pool's codes, given and left."""
+    if as_json:
+        emit_json({"pools": pools})
+        return
+    for p in pools:
+        warn_below = f", warn below {p['warn_below']}" if p["warn_below"] else ""
+        low = "  (low: `mailflow codes import FILE --pool " + p["pool"] + "`)" \
+            if p["warn_below"] and p["left"] < p["warn_below"] else ""
+        line(f"{p['pool']}: {p['codes']} codes, {p['given']} given, {p['left']} left{warn_below}{low}")
+    if not pools:
+        line("no offer pools: `mailflow codes import FILE --pool NAME` adds codes to one")
+
+
+def send_test_report(report: SendTestReport, *, as_json: bool) -> None:
+    """`send-test`: where the one e-mail went, and the starter's values still in it."""
+    for placeholder in report.placeholders:
+        warn(placeholder)
+    if report.placeholders:
+        warn("the test went anyway (it goes to you): replace these before customers get mail")
+    if report.status is not OutboxStatus.SENT:
+        warn(f"{report.status}: {report.detail}")
+    if as_json:
+        emit_json(report.as_json())
+        return
+    if report.status is OutboxStatus.SENT:
+        where = f"written to {report.detail}" if report.transport == "file" else \
+            f"accepted by the SMTP server ({report.detail})"
+        line(f"sent {report.subject!r} to {report.to}: {where}; nothing was recorded")

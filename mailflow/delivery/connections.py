@@ -22,6 +22,7 @@ from mailflow.delivery.transports import Transport
 from mailflow.errors import DeliveryBlocked, MailflowError, RenderError
 from mailflow.records import Action, OutboxStatus
 from mailflow.rules.engine import Decision, Planner
+from mailflow.rules.offers import NO_CODE_LEFT
 from mailflow.store import Store
 
 if TYPE_CHECKING:
@@ -30,14 +31,17 @@ if TYPE_CHECKING:
 
 
 def report_entry(d: Decision, status: OutboxStatus, subject: str | None = None,
-                 msg_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
-    """One line of the report; `reason` overrides the decision's own (an SMTP reply)."""
+                 msg_id: str | None = None, reason: str | None = None,
+                 offer_code: str | None = None) -> dict[str, Any]:
+    """One line of the report; `reason` overrides the decision's own (an SMTP reply);
+    `offer_code`: the code the message carries (or would, in a dry run)."""
     if reason is None:
         reason = d.reason
         if status is OutboxStatus.DEFERRED and d.next_attempt_at is not None:
             reason = f"{d.reason} until {iso(d.next_attempt_at)}"
     return {"rule": d.rule.name, "to": d.email, "subject": subject, "status": status,
-            "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at)}
+            "reason": reason, "message_id": msg_id, "key": d.key, "due_at": iso(d.due_at),
+            "offer_code": offer_code}
 
 
 def render_failed_entry(d: Decision, exc: RenderError) -> dict[str, Any]:
@@ -102,8 +106,14 @@ class ConnectionWorker:
 
     def skip(self, d: Decision) -> dict[str, Any]:
         with self._step():
-            _record(self.store, d, self.now, self.run_id)
+            self._record(d)
         return report_entry(d, d.status)
+
+    def _record(self, d: Decision) -> None:
+        """A decision not to send now; a message that will not go gives its code back."""
+        _record(self.store, d, self.now, self.run_id)
+        if d.action in (Action.SKIP, Action.FAIL):
+            self.planner.offers.give_back(d)
 
     def send(self, d: Decision, prepared: Prepared | None) -> dict[str, Any] | None:
         """Re-check and claim (one transaction), render unless rendered ahead from rows still
@@ -111,11 +121,14 @@ class ConnectionWorker:
         with self._step():
             self.planner.decide(d, None)  # the conditions once more, at the moment of sending
             if d.action is not Action.SEND:
-                _record(self.store, d, self.now, self.run_id)
+                self._record(d)
                 return report_entry(d, d.status)
             outbox_id = self.store.claim(d.row(self.now, self.run_id))
             if outbox_id is None:
                 return None  # another run owns it or already decided it
+            if not self.planner.offers.take(d, outbox_id):  # its code, in the claim's transaction
+                self.store.mark(outbox_id, OutboxStatus.SKIPPED, iso(self.now), reason=NO_CODE_LEFT)
+                return report_entry(d, OutboxStatus.SKIPPED, reason=NO_CODE_LEFT)
             rows = self.planner.context(d)  # what the store says now
         try:
             subject, msg_id, data = self._message(d, prepared, rows)
@@ -139,7 +152,9 @@ class ConnectionWorker:
                                    subject, msg_id, outcome.suppress)
         if outcome.suppress:  # another connection's next re-check must see the bounce
             self.settle()
-        return report_entry(d, outcome.status, subject, msg_id, reason=reason)
+        code = (rows.get("offer") or {}).get("code")
+        return report_entry(d, outcome.status, subject, msg_id, reason=reason,
+                            offer_code=None if outcome.status is OutboxStatus.FAILED else code)
 
     def _message(self, d: Decision, prepared: Prepared | None, rows: dict[str, Any]
                  ) -> tuple[str, str, bytes]:
@@ -178,6 +193,8 @@ class ConnectionWorker:
                         message_id=o.message_id, next_attempt_at=next_attempt, detail=o.detail)
         if o.suppress and o.d.email:
             self.store.add_suppression(o.d.email, "hard_bounce", now, "smtp")
+        if o.status is OutboxStatus.FAILED:  # refused or never built: nobody saw its code
+            self.planner.offers.give_back(o.d)
 
     def settle(self) -> None:
         """Record the last outcome."""

@@ -19,6 +19,7 @@ from mailflow.errors import MailflowError, RenderError
 from mailflow.records import Action, ExitCode, OutboxStatus
 from mailflow.render.compose import Composer
 from mailflow.rules.engine import Decision, Planner
+from mailflow.rules.offers import low_pools
 from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
 
@@ -33,6 +34,8 @@ class SendReport:
     # rule -> {status: n}: failed and unknown messages, of this run or earlier ones, that
     # nobody resent or dismissed yet: exit 1 until then
     awaiting: dict[str, dict[str, int]] = field(default_factory=dict)
+    # offer pools with fewer codes left than their warn_below (rules/offers.py): exit 1
+    low_pools: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -46,7 +49,7 @@ class SendReport:
     def exit_code(self) -> ExitCode:
         if self.blocked:
             return ExitCode.BLOCKED
-        needs_human = self.recovered or self.awaiting or \
+        needs_human = self.recovered or self.awaiting or self.low_pools or \
             {OutboxStatus.FAILED, OutboxStatus.UNKNOWN} & set(self.counts)
         return ExitCode.ATTENTION if needs_human else ExitCode.OK
 
@@ -54,7 +57,8 @@ class SendReport:
         return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
                 "counts": self.counts, "blocked": self.blocked,
                 "recovered_unknown": self.recovered,
-                "awaiting_human": {"count": self.awaiting_count, "rules": self.awaiting}}
+                "awaiting_human": {"count": self.awaiting_count, "rules": self.awaiting},
+                "low_pools": self.low_pools}
 
 
 def default_transport(config: Config) -> Transport:
@@ -98,6 +102,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
         report.messages = [_rehearse(d, composer, now) if d.action is Action.SEND
                            else report_entry(d, d.status) for d in decisions]
         report.awaiting = store.awaiting_human()
+        report.low_pools = low_pools(store, config)
         return report
     from mailflow.delivery.lock import held
     from mailflow.render.workers import RenderAhead, worker_count
@@ -122,6 +127,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
         finally:
             store.finish_run(run_id, datetime.now(UTC), report.counts)
     report.awaiting = store.awaiting_human()
+    report.low_pools = low_pools(store, config)
     return report
 
 
@@ -151,4 +157,6 @@ def _rehearse(d: Decision, composer: Composer | None, now: datetime) -> dict[str
         from mailflow.render.templates import render_failure
 
         return render_failed_entry(d, render_failure(exc, f"{d.rule.template}.html"))
-    return report_entry(d, OutboxStatus.WOULD_SEND, message.subject, message.message_id)
+    offer = composer.planner.offers.view(d) if composer.planner is not None else None
+    return report_entry(d, OutboxStatus.WOULD_SEND, message.subject, message.message_id,
+                        offer_code=(offer or {}).get("code"))

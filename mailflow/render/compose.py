@@ -55,17 +55,21 @@ class Composer:
     def message_from_rows(self, key: str, rule: Rule, email: str | None, rows: dict[str, Any],
                           now: datetime) -> Composed:
         """The message of `rule` about these rows (Planner.context), not built yet."""
-        from mailflow.render.context import cart_view, customer_view, order_view
+        from mailflow.render.context import cart_view, customer_view, offer_view, order_view
 
         return self.message(
             key=key, rule=rule, template=rule.template, marketing=rule.marketing,
             order=order_view(rows["order"]), cart=cart_view(rows["cart"]),
-            customer=customer_view(rows["customer"]), to=email or "", now=now)
+            customer=customer_view(rows["customer"]), to=email or "", now=now,
+            offer=offer_view(rule, rows.get("offer") or {}, now, self.config.shop.tz))
 
     def message(self, *, key: str, rule: Rule | None, template: str, marketing: bool,
                 order: dict | None, cart: dict | None, customer: dict | None, to: str,
-                now: datetime, locale: str | None = None) -> Composed:
-        from mailflow.render.context import message_context, message_locale
+                now: datetime, locale: str | None = None,
+                offer: dict[str, Any] | None = None) -> Composed:
+        """`offer`: the offer's view (context.offer_view); None for a rule that has one: its
+        fixed code, or a sample code from a pool (preview, check, send-test)."""
+        from mailflow.render.context import message_context, message_locale, offer_view
         from mailflow.render.mime import message_id
 
         if self.from_address is None:
@@ -74,7 +78,8 @@ class Composer:
         context = message_context(
             shop=self.config.shop, rule=rule, rule_name=template,
             category="marketing" if marketing else "transactional", order=order, cart=cart,
-            customer=customer, unsubscribe_url=unsubscribe_url, now=now)
+            customer=customer, unsubscribe_url=unsubscribe_url, now=now,
+            offer=offer if offer is not None else offer_view(rule, None, now, self.config.shop.tz))
         rendered = self.renderer.render(
             template, locale or message_locale(order, cart, customer), context,
             campaign=rule.name if rule else template, subject_override=rule.subject if rule else None)

@@ -7,11 +7,12 @@ so a key that is not here is an error in the template, never a silent blank.
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from mailflow.clock import from_iso
 from mailflow.config import Rule, Shop
+from mailflow.rules.timing import add_after
 
 ORDER_FIELDS = ("id", "status", "email", "first_name", "last_name", "locale", "currency",
                 "subtotal", "shipping", "tax", "discount", "total", "payment_method",
@@ -104,15 +105,35 @@ def shop_view(shop: Shop) -> dict[str, Any]:
     return dict(cached[1])  # a copy: templates never change the shared one
 
 
+SAMPLE_CODE = "EXEMPLE-CODE"  # what preview, check and send-test show for a pool's code
+
+
+def offer_view(rule: Rule | None, rows: dict[str, Any] | None, now: datetime,
+               tz: tzinfo) -> dict[str, Any] | None:
+    """The rule's offer as templates see it: `code`, `text` (resolved per language by the
+    renderer), `expires_at` (an aware datetime or None). `rows`: what the outbox recorded or
+    planning showed (rules/offers.py); without them (preview), the fixed code or a sample."""
+    if rule is None or rule.offer is None:
+        return None
+    offer = rule.offer
+    if rows is not None:
+        code, expires = rows.get("code"), from_iso(rows.get("expires_at"))
+    else:
+        code = offer.code or SAMPLE_CODE
+        expires = add_after(now, offer.expires_after, tz) if offer.expires_after else None
+    return {"code": code, "text": offer.text, "expires_at": expires}
+
+
 def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: str,
                     order: dict | None, cart: dict | None, customer: dict | None,
-                    unsubscribe_url: str | None, now: datetime) -> dict[str, Any]:
+                    unsubscribe_url: str | None, now: datetime,
+                    offer: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "shop": shop_view(shop),
         "rule": {"name": rule.name if rule else rule_name,
                  "category": rule.category if rule else category},
         "order": order, "cart": cart, "customer": customer,
-        "unsubscribe_url": unsubscribe_url, "now": now,
+        "unsubscribe_url": unsubscribe_url, "now": now, "offer": offer,
     }
 
 

@@ -15,7 +15,7 @@ from mailflow.config import Config, Rule, template_names_in
 from mailflow.errors import RenderError, UsageError
 from mailflow.render.compose import Composed, Composer
 from mailflow.render.context import cart_view, customer_view, order_view
-from mailflow.render.samples import NOW, sample_subject, varied_subjects
+from mailflow.render.samples import NOW, sample_offer, sample_subject, varied_subjects
 
 FORMATS = ("html", "text", "eml")
 _MARKETING_TEMPLATES = ("abandoned_cart", "review_request", "welcome", "win_back")
@@ -81,7 +81,9 @@ def resolve(config: Config, name: str) -> Target:
 def compose_preview(config: Config, store: Rows | None, name: str, *, order: str | None = None,
                     cart: str | None = None, customer: str | None = None,
                     locale: str | None = None, now: datetime | None = None,
-                    inliner: str | None = None) -> Composed:
+                    inliner: str | None = None, to: str | None = None) -> Composed:
+    """`to`: the recipient, whose address the unsubscribe link is signed for (send-test's
+    owner, never the customer whose data it shows); by default the data's own address."""
     target = resolve(config, name)
     moment = now or NOW
     if order or cart or customer:
@@ -96,7 +98,7 @@ def compose_preview(config: Config, store: Rows | None, name: str, *, order: str
     return composer.message(
         key=f"preview:{name}:{person.get('id') or person.get('email')}", rule=target.rule,
         template=target.template, marketing=target.marketing, order=order_v, cart=cart_v,
-        customer=customer_v, to=person.get("email") or "customer@example.com", now=moment,
+        customer=customer_v, to=to or person.get("email") or "customer@example.com", now=moment,
         locale=locale)
 
 
@@ -208,6 +210,11 @@ def check_templates(config: Config) -> list[str]:
                     line = raw[: raw.find(link)].count("\n") + 1
                     problems.append(f"{file}:{line}: relative link {link!r}: write an absolute"
                                     " URL, a path from the shop root (/…) or {{ shop.url }}/…")
+            offer = message.rendered.linked if target.rule and target.rule.offer else None
+            if offer is not None and not _shows_code(offer, target.rule):
+                problems.append(f"{file}: rule {target.rule.name if target.rule else name} has an"
+                                " offer, and this e-mail never shows its code ({{ m.offer(offer,"
+                                f" \"{locale}\") }}}}): the code would be given and never seen")
             if target.marketing and message.headers.get("List-Unsubscribe"):
                 url = message.headers["List-Unsubscribe"].split(">")[0].lstrip("<")
                 if html.escape(url) not in message.rendered.html and url not in message.rendered.html:
@@ -220,18 +227,30 @@ def check_templates(config: Config) -> list[str]:
     return problems
 
 
+def _shows_code(html_text: str, rule: Rule | None) -> bool:
+    from mailflow.render.context import SAMPLE_CODE
+
+    code = (rule.offer.code if rule and rule.offer else None) or SAMPLE_CODE
+    return code in html_text
+
+
 def _varied_failure(composer: Composer, target: Target, locale: str) -> str | None:
-    """The first way the template breaks on varied data (samples.varied_subjects), as one
-    line naming the file, the line and the data; Jinja only (links, CSS and text do not
-    depend on the data)."""
-    for label, order, cart, customer in varied_subjects(target.trigger, locale):
+    """The first way the template breaks on varied data (samples.varied_subjects), and with
+    a sample offer whether or not its rule has one, as one line naming the file, the line and
+    the data; Jinja only (links, CSS and text do not depend on the data)."""
+    subjects = varied_subjects(target.trigger, locale)
+    label, order, cart, customer = subjects[0]
+    cases: list[tuple[str, dict | None, dict | None, dict | None, dict | None]] = [
+        *((*subject, None) for subject in subjects),
+        (f"{label}, with an offer", order, cart, customer, sample_offer())]
+    for label, order, cart, customer, offer in cases:
         person = order or cart or customer or {}
         try:
             composer.message(key=f"check:{target.template}", rule=target.rule,
                              template=target.template, marketing=target.marketing, order=order,
                              cart=cart, customer=customer,
                              to=person.get("email") or "customer@example.com", now=NOW,
-                             locale=locale)
+                             locale=locale, offer=offer)
         except RenderError as exc:
             return f"{exc} (with sample data: {label})"
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from mailflow.localized import Localized
 from mailflow.rules import triggers
 
 NOW = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)
@@ -58,6 +59,15 @@ def sample_customer(locale: str = "fr") -> dict:
     return {"email": "camille.martin@example.com", "first_name": "Camille",
             "last_name": "Martin", "locale": locale, "created_at": NOW - timedelta(days=200),
             "last_order_at": NOW - timedelta(days=190)}
+
+
+def sample_offer() -> dict:
+    """An offer as templates see it (render/context.py offer_view), for `check`."""
+    from mailflow.render.context import SAMPLE_CODE
+
+    return {"code": SAMPLE_CODE, "expires_at": NOW + timedelta(days=7),
+            "text": Localized((("fr", "10 % de remise sur votre commande"),
+                               ("en", "10% off your order")))}
 
 
 def sample_subject(trigger: str, locale: str) -> tuple[dict | None, dict | None, dict]:

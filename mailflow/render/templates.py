@@ -28,8 +28,9 @@ from jinja2 import (
 )
 from markupsafe import Markup, escape
 
-from mailflow.config import Localized, Shop
+from mailflow.config import Shop
 from mailflow.errors import RenderError
+from mailflow.localized import Localized, resolve_localized
 from mailflow.render.filters import Formatter, line_total, normalize_locale
 from mailflow.render.inline import inliner
 
@@ -38,6 +39,7 @@ __all__ = ["RenderError", "Rendered", "Renderer", "html_to_text", "render_failur
 
 _LINK = re.compile(r"""(\s(?:href|src))\s*=\s*(["'])(.*?)\2""", re.I | re.S)
 _SAFE_SCHEMES = ("http", "https")
+_LOCALIZED_PARTS = ("shop", "offer")  # the context's parts that hold texts per language
 
 
 @dataclass
@@ -149,13 +151,10 @@ class Renderer:
                               f"{_what(exc)}") from None
 
     def _localized(self, context: dict[str, Any], language: str) -> dict[str, Any]:
-        """The context with the shop's Localized texts in the message's language."""
-        shop = context.get("shop")
-        if not isinstance(shop, dict):
-            return context
-        texts = {k: v.for_locale(language, self.shop.locale) for k, v in shop.items()
-                 if isinstance(v, Localized)}
-        return {**context, "shop": {**shop, **texts}} if texts else context
+        """The context with the shop's and the offer's Localized texts in the message's
+        language."""
+        return {**context, **{name: resolve_localized(context[name], language, self.shop.locale)
+                              for name in _LOCALIZED_PARTS if isinstance(context.get(name), dict)}}
 
 
 def render_failure(exc: BaseException, fallback: str) -> RenderError:

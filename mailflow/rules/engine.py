@@ -12,6 +12,7 @@ from typing import Any
 from mailflow.clock import from_iso, iso
 from mailflow.config import Config, Rule
 from mailflow.records import Action, OutboxStatus
+from mailflow.rules.offers import NO_CODE_LEFT, OfferBook
 from mailflow.rules.timing import add_after, quiet_until
 from mailflow.rules.triggers import condition, trigger
 from mailflow.rules.where import numeric_amounts, where_holds
@@ -63,6 +64,7 @@ class Planner:
         self.tz = config.shop.tz
         self.sends_this_run: Counter[tuple[str, str]] = Counter()
         self._seen: dict[tuple[str, str | None], dict | None] = {}  # rows read while planning
+        self.offers = OfferBook(store, now, self.tz)
 
     def plan(self, only_rule: str | None = None) -> list[Decision]:
         rules = [self.config.rule(only_rule)] if only_rule else self.config.rules
@@ -72,6 +74,7 @@ class Planner:
                 decisions.extend(self._rule_decisions(rule))
         decisions.sort(key=lambda d: (d.due_at, d.rule.name, d.key))
         self._keep_marketing_gap(decisions)
+        self.offers.reserve(decisions)
         return decisions
 
     def _keep_marketing_gap(self, decisions: list[Decision]) -> None:
@@ -184,6 +187,8 @@ class Planner:
         if rule.marketing and gap and store.sent_any_since(
                 [r.name for r in self.config.rules if r.marketing], email_key, iso(now - gap)):
             return "marketing_gap", None
+        if not planning and not self.offers.available(d):  # planning: OfferBook.reserve
+            return NO_CODE_LEFT, None
         if on.waits_for_payment and _awaiting_payment(subject):
             return None, (AWAITING_PAYMENT, now)
         if on.needs_fresh_orders and self.config.delivery.max_data_age is not None:
@@ -230,9 +235,10 @@ class Planner:
                 "customer": customer, "now": self.now}
 
     def context(self, d: Decision) -> dict[str, Any]:
-        """What a template of this message sees about its subject."""
+        """What a template of this message sees about its subject, and its offer."""
         subject = self._subject(d) or {}
-        return self._context(d, subject, self._customer(d, subject))
+        return {**self._context(d, subject, self._customer(d, subject)),
+                "offer": self.offers.view(d)}
 
 
 def _awaiting_payment(order: dict) -> bool:

@@ -19,6 +19,7 @@ from mailflow.store.connected import inserted_id
 from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, translated
 from mailflow.store.history import HistoryQueries
 from mailflow.store.migrations import MIGRATIONS
+from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
 from mailflow.store.sources import SourceQueries
 from mailflow.store.writes import ImportWriter
@@ -26,7 +27,7 @@ from mailflow.store.writes import ImportWriter
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, HistoryQueries, SourceQueries):
+class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn

@@ -44,6 +44,9 @@ class HistoryQueries(Connected):
                                             {"cutoff": cutoff})]
             c.execute(f"DELETE FROM outbox_attempts WHERE outbox_id IN ({finished})",
                       {"cutoff": cutoff})
+            # a given code stays given (never reused), but no longer names who got it
+            c.execute("UPDATE offer_codes SET outbox_key = 'purged:' || id WHERE outbox_key IN"
+                      f" ({finished.replace('SELECT id', 'SELECT key')})", {"cutoff": cutoff})
             done["messages"] = c.execute(f"DELETE FROM outbox WHERE id IN ({finished})",
                                          {"cutoff": cutoff}).rowcount
             done["suppressions_kept"] = c.execute("SELECT count(*) FROM suppressions").fetchone()[0]

@@ -276,3 +276,24 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0009_offers_products",
+        """
+        CREATE TABLE offer_codes (
+            id INTEGER PRIMARY KEY,
+            pool TEXT NOT NULL,
+            code TEXT NOT NULL UNIQUE,
+            added_at TEXT NOT NULL,
+            source TEXT,
+            outbox_key TEXT,
+            taken_at TEXT
+        );
+        CREATE UNIQUE INDEX offer_codes_taken ON offer_codes(outbox_key) WHERE outbox_key IS NOT NULL;
+        CREATE INDEX offer_codes_free ON offer_codes(pool, id) WHERE outbox_key IS NULL;
+        ALTER TABLE outbox ADD COLUMN offer_code TEXT;
+        ALTER TABLE outbox ADD COLUMN offer_expires_at TEXT;
+        """,
+    )
+)

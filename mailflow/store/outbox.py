@@ -119,7 +119,7 @@ def _among(statuses: tuple[OutboxStatus, ...]) -> str:
 
 _CLAIMABLE, _FOLLOW_UP, _HANDED_OVER = _among(CLAIMABLE), _among(FOLLOW_UP), _among(HANDED_OVER)
 LOG_COLUMNS = ("key", "rule", "email AS \"to\"", "status", "reason", "subject", "due_at",
-               "decided_at", "sent_at", "message_id", "attempts", "dismissed_at")
+               "decided_at", "sent_at", "message_id", "attempts", "dismissed_at", "offer_code")
 # Failed or unknown messages that keep `send` and `run` at exit 1 until resent or dismissed:
 # a template or a where: to fix, or maybe delivered. An SMTP refusal is the server's answer
 # (a hard bounce also suppresses the address): it makes only its own run exit 1.
