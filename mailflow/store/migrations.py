@@ -297,3 +297,47 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0010_tracking",
+        """
+        ALTER TABLE outbox ADD COLUMN locale TEXT;
+        ALTER TABLE outbox ADD COLUMN tracked INTEGER;
+
+        CREATE TABLE clicks (
+            id INTEGER PRIMARY KEY,
+            outbox_key TEXT NOT NULL,
+            url TEXT NOT NULL,
+            email_key TEXT,
+            rule TEXT NOT NULL,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            count INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (outbox_key, url)
+        );
+        CREATE INDEX clicks_recipient ON clicks(email_key, first_at);
+        CREATE INDEX clicks_rule ON clicks(rule, first_at);
+
+        CREATE TABLE opens (
+            outbox_key TEXT PRIMARY KEY,
+            email_key TEXT,
+            rule TEXT NOT NULL,
+            first_at TEXT NOT NULL,
+            human_at TEXT,
+            machine_at TEXT
+        );
+        CREATE INDEX opens_rule ON opens(rule, first_at);
+
+        CREATE TABLE attributions (
+            order_id TEXT PRIMARY KEY,
+            outbox_key TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            how TEXT NOT NULL,
+            attributed_at TEXT NOT NULL
+        );
+        CREATE INDEX attributions_rule ON attributions(rule, how);
+        CREATE INDEX attributions_message ON attributions(outbox_key);
+        """,
+    )
+)
