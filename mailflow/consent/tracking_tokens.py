@@ -12,6 +12,7 @@ links always hold (`https://`, the UTM parameters, `:order:`…): a normal link'
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import zlib
@@ -31,6 +32,7 @@ class BadTrackingToken(Exception):
     """Malformed, or not signed with this shop's secret."""
 
 
+@functools.lru_cache(maxsize=8)
 def _key(secret: bytes, purpose: bytes) -> bytes:
     """A key of its own per purpose: no click token is ever an unsubscribe or open token."""
     return hmac.new(secret, b"mailflow-tracking-" + purpose, hashlib.sha256).digest()
