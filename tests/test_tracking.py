@@ -341,3 +341,39 @@ def test_an_open_within_seconds_of_the_delivery_is_a_machine_open(opens_shop):
         get(port, pixel, human)
     [row] = opens(opens_shop)
     assert row["machine_at"] == "2026-03-03T09:05:02Z" and row["human_at"] is None
+
+
+def test_a_burst_of_500_concurrent_clicks_is_recorded_and_every_redirect_is_right(shop):
+    sent = send(shop, *[f"c{n}@example.com" for n in range(5)], now="2026-03-03T10:05")
+    links = [(h, read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode()))
+             for key, message in sent.items() if key.startswith("promo:")
+             for h in hrefs(parts(message)[0]) if "/c/" in h]
+    assert len(links) == 15
+    clicks_of = [links[n % len(links)] for n in range(500)]
+    start = threading.Barrier(len(clicks_of))
+    answers: list[tuple[int, str | None, str]] = []
+
+    with serving(shop) as port:
+        def click(link: str, original: str) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            start.wait()
+            conn.request("GET", urlsplit(link).path)
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            answers.append((response.status, response.getheader("Location"), original))
+
+        threads = [threading.Thread(target=click, args=(link, original))
+                   for link, (_key, original) in clicks_of]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(answers) == 500
+    assert all(status == 303 and location == original for status, location, original in answers)
+    rows = shop.query("SELECT outbox_key, url, count FROM clicks")
+    assert len(rows) == 15 and sum(r["count"] for r in rows) == 500
+    expected = {(key, url): 0 for _h, (key, url) in links}
+    for _h, (key, url) in clicks_of:
+        expected[(key, url)] += 1
+    assert {(r["outbox_key"], r["url"]): r["count"] for r in rows} == expected
