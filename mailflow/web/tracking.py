@@ -11,7 +11,9 @@ A click is recorded even when the store fails to: the customer still gets the pa
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -67,6 +69,7 @@ class TrackingApp:
         # the reverse proxy may forward the path as it is, or without the prefix
         self.prefixes = tuple(dict.fromkeys((base, "")))
         self.home = config.shop.url
+        self._stores = threading.local()
 
     def handles(self, path: str) -> bool:
         return self._route(path) is not None
@@ -135,20 +138,32 @@ class TrackingApp:
         suppressed recipient), or None if the store failed (the visitor is not kept waiting)."""
         at = iso(now or self.clock())
         try:
-            store = Store.open(self.db)
-            try:
-                with store.transaction():
-                    message = store.tracked_message(key)
-                    if message is None:
-                        return False
-                    if counted and not message.suppressed:
-                        record(store, message, at)
-            finally:
-                store.close()
+            store = self._store()
+            with store.transaction():
+                message = store.tracked_message(key)
+                if message is None:
+                    return False
+                if counted and not message.suppressed:
+                    record(store, message, at)
         except (sqlite3.Error, MailflowError) as exc:
+            self._forget_store()
             console.warn(f"serve: a click or open could not be recorded: {exc}")
             return None
         return True
+
+    def _store(self) -> Store:
+        """This server thread's store, kept open: opening one costs ~5 ms, a click's write
+        0.1 ms, and a mailing's clicks come in bursts."""
+        store = getattr(self._stores, "store", None)
+        if store is None:
+            store = self._stores.store = Store.open(self.db)
+        return store
+
+    def _forget_store(self) -> None:
+        store, self._stores.store = getattr(self._stores, "store", None), None
+        if store is not None:
+            with contextlib.suppress(sqlite3.Error):
+                store.close()
 
 
 def _redirect(url: str) -> Response:
