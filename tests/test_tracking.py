@@ -247,7 +247,7 @@ def test_changing_the_url_of_a_token_breaks_its_signature():
 
     secret = SECRET.encode()
 
-    @settings(max_examples=50, deadline=None)
+    @settings(max_examples=30, deadline=None)
     @given(st.text(min_size=1, max_size=40).map(lambda s: f"{SHOP}/products/{s}"),
            st.text(min_size=1, max_size=40).map(lambda s: f"https://evil.example/{s}"))
     def check(url: str, other: str) -> None:
@@ -377,3 +377,33 @@ def test_a_burst_of_500_concurrent_clicks_is_recorded_and_every_redirect_is_righ
     for _h, (key, url) in clicks_of:
         expected[(key, url)] += 1
     assert {(r["outbox_key"], r["url"]): r["count"] for r in rows} == expected
+
+
+def test_the_starters_cart_reminder_is_tracked_in_both_parts_and_keeps_its_unsubscribe(
+        mailflow, monkeypatch):
+    """The default template, no .txt twin: the text part is derived from the tracked HTML."""
+    monkeypatch.setenv("MAILFLOW_SECRET", SECRET)
+    mailflow("init", mailflow.folder / "p")
+    mailflow.config = mailflow.folder / "p" / "rules.yaml"
+    text = mailflow.config.read_text().replace("# tracking:\n#   url: https://boutique.example/mf",
+                                               "tracking:\n  url: https://boutique.example/mf")
+    mailflow.config.write_text(text.replace("  max_data_age: 1h\n", ""))  # no orders export
+    header = ("cart_id,email,first_name,accepts_marketing,created_at,updated_at,completed_at,"
+              "total,recovery_url,line_sku,line_name,line_quantity,line_price\n")
+    cart = ("C1,lou@example.com,Lou,yes,2026-03-02 10:00,2026-03-02 10:05,,34.00,"
+            "https://boutique.example/cart/C1,THE-1,Théière,1,34.00\n")
+    assert mailflow("import", mailflow.write("carts.csv", header + cart), "--now",
+                    "2026-03-02T10:06").exit_code == 0
+    assert mailflow("send", "--now", "2026-03-02T11:00", "--rule", "abandoned-cart").exit_code == 0
+    [(key, message)] = sent_messages(mailflow).items()
+    html, text_part = parts(message)
+    links = hrefs(html)
+    shop_links = [h for h in links if h.startswith(SHOP) and not h.startswith(BASE)]
+    assert len(shop_links) == 1 and shop_links[0].startswith(SHOP + "/desabonnement?token=")
+    tracked = [read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode())
+               for h in links if h.startswith(BASE + "/c/")]
+    assert (key, f"{SHOP}/cart/C1?utm_source=mailflow&utm_campaign=abandoned-cart") in tracked
+    assert all(k == key for k, _url in tracked)
+    assert f"{BASE}/c/" in text_part and "/desabonnement?token=" in text_part
+    assert message["List-Unsubscribe"].startswith(f"<{SHOP}/desabonnement?token=")
+    assert "/o/" not in html
