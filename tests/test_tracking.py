@@ -407,3 +407,15 @@ def test_the_starters_cart_reminder_is_tracked_in_both_parts_and_keeps_its_unsub
     assert f"{BASE}/c/" in text_part and "/desabonnement?token=" in text_part
     assert message["List-Unsubscribe"].startswith(f"<{SHOP}/desabonnement?token=")
     assert "/o/" not in html
+
+
+def test_messages_rendered_ahead_by_a_worker_are_tracked_and_noted_alike(shop, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_RENDER_WORKERS", "1")
+    sent = send(shop, "ana@example.com", "bob@example.com", now="2026-03-03T10:05")
+    for key in ("promo:order:A-1", "promo:order:A-2"):
+        links = [h for h in hrefs(parts(sent[key])[0]) if h.startswith(BASE + "/c/")]
+        assert len(links) == 3
+        assert {read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode())[0]
+                for h in links} == {key}
+    assert shop.query("SELECT DISTINCT locale, tracked FROM outbox WHERE rule = 'promo'") == [
+        {"locale": "fr", "tracked": 1}]
