@@ -419,3 +419,29 @@ def test_messages_rendered_ahead_by_a_worker_are_tracked_and_noted_alike(shop, m
                 for h in links} == {key}
     assert shop.query("SELECT DISTINCT locale, tracked FROM outbox WHERE rule = 'promo'") == [
         {"locale": "fr", "tracked": 1}]
+
+
+def test_the_real_serve_says_what_it_tracks_and_nothing_of_the_clickers(shop):
+    import subprocess
+    import sys
+
+    sent = send(shop, "ana@example.com", now="2026-03-03T10:05")
+    link = next(h for h in hrefs(parts(sent["promo:order:A-1"])[0]) if "/c/" in h)
+    command = [sys.executable, "-m", "mailflow", "--db", str(shop.db), "--config",
+               str(shop.config), "serve", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        server.stderr.readline()  # the unsubscribe endpoint's line
+        found = re.search(r"^serving the tracked links of https://boutique\.example/mf on"
+                          r" http://127\.0\.0\.1:(\d+)$", server.stderr.readline().rstrip("\n"))
+        assert found
+        port = int(found.group(1))
+        agent = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"}
+        assert get(port, link, agent)[0].status == 303
+        assert get(port, link[:-3] + "xyz", agent)[0].status == 400
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=10)
+    assert (out, err) == ("", "")  # nothing per request: no address, no agent, no token
+    assert [c[3] for c in clicks(shop)] == [1]
