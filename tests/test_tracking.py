@@ -445,3 +445,15 @@ def test_the_real_serve_says_what_it_tracks_and_nothing_of_the_clickers(shop):
         out, err = server.communicate(timeout=10)
     assert (out, err) == ("", "")  # nothing per request: no address, no agent, no token
     assert [c[3] for c in clicks(shop)] == [1]
+
+
+def test_a_pixel_still_shows_once_opens_are_turned_off_and_records_nothing(opens_shop):
+    sent = send(opens_shop, "ana@example.com", now="2026-03-03T10:05")
+    pixel = pixel_of(sent["promo:order:A-1"])
+    opens_shop.config.write_text(opens_shop.config.read_text().replace("  opens: true\n", ""))
+    later = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+    with serving(opens_shop, clock=lambda: later) as port:
+        response, body = get(port, pixel)
+        assert (response.status, body) == (200, PIXEL)
+        assert get(port, pixel.replace(".gif", "x.gif"))[0].status == 400
+    assert opens(opens_shop) == []
