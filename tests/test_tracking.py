@@ -39,7 +39,8 @@ rules:
   - {name: promo, on: order.placed, after: 1d, template: promo, category: marketing}
 """
 TEMPLATE = """\
-<html><body>{% block subject %}Votre commande {{ order.id }}{% endblock %}
+<html><head><link rel="alternate" href="/feed.xml"></head><body>
+{% block subject %}Votre commande {{ order.id }}{% endblock %}
 <p>{% for line in order.lines %}<a href="/products/{{ line.name|lower }}">{{ line.name }}</a>{% endfor %}</p>
 <p><a href="{{ shop.url }}/account/orders/{{ order.id }}">Suivre ma commande</a></p>
 <p><a class="button" href="https://boutique.example/collections/new?ref=email">Nouveautés</a></p>
@@ -152,6 +153,7 @@ def test_each_kind_of_link_is_recorded_once_per_message_and_redirects_to_its_url
     assert len(unsubscribe) == 1 and unsubscribe[0].startswith(SHOP + "/desabonnement?token=")
     assert "https://www.laposte.fr/outils/suivre-vos-envois?code=6A1" in links  # not the shop's
     assert "mailto:service@boutique.example" in links and "tel:+33100000000" in links
+    assert f"{SHOP}/feed.xml?utm_source=mailflow&utm_campaign=promo" in links  # <link>: not clicked
     assert all(len(h) < 300 for h in tracked)
     text_links = re.findall(r"https://\S+", text)
     assert len(text_links) == 1 and text_links[0].startswith(BASE + "/c/")

@@ -213,7 +213,8 @@ def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None,
             fixed = _fixed_link.__wrapped__(attribute, raw, shop_url, campaign, skip)  # not cached
             return fixed or match.group(0)
         fixed = _fixed_link(attribute, raw, shop_url, campaign, None)
-        if tracker is not None and fixed and attribute.strip().lower() == "href":
+        if tracker is not None and fixed and attribute.strip().lower() == "href" and \
+                _CLICKABLE.match(html, html.rfind("<", 0, match.start())):
             url = htmllib.unescape(fixed.split('="', 1)[1][:-1])
             if urlsplit(url).netloc.lower() == shop_host:
                 return f'{attribute}="{escape(tracker.link(url))}"'
@@ -227,6 +228,7 @@ def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None,
     return fixed[:end] + pixel + fixed[end:] if end >= 0 else fixed + pixel
 
 
+_CLICKABLE = re.compile(r"<(a|area)\s", re.I)  # not a <link> of the head: only what is clicked
 _TEXT_URL = re.compile(r"""https?://[^\s<>"'()\[\]]+""", re.I)
 
 
