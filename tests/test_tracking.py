@@ -459,3 +459,18 @@ def test_a_pixel_still_shows_once_opens_are_turned_off_and_records_nothing(opens
         assert (response.status, body) == (200, PIXEL)
         assert get(port, pixel.replace(".gif", "x.gif"))[0].status == 400
     assert opens(opens_shop) == []
+
+
+def test_a_link_with_accents_redirects_to_the_same_address_percent_encoded(shop):
+    rows = "A-1,ana@example.com,Ana,fr,paid,2026-03-02 10:00,10.00,Théière,1,10.00,yes\n"
+    assert shop("import", shop.write("accents.csv", ORDERS + rows), "--now",
+                "2026-03-02T10:01").exit_code == 0
+    assert shop("send", "--now", "2026-03-03T10:05").exit_code == 0
+    message = sent_messages(shop)["promo:order:A-1"]
+    link = next(h for h in hrefs(parts(message)[0]) if "/c/" in h)
+    original = read_click_token(urlsplit(link).path.rsplit("/", 1)[1], SECRET.encode())[1]
+    assert original.startswith(f"{SHOP}/products/théière?")
+    with serving(shop) as port:
+        response, _ = get(port, link)
+    assert response.getheader("Location") == original.replace("é", "%C3%A9").replace("è", "%C3%A8")
+    assert clicks(shop)[0][1] == original
