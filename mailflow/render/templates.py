@@ -4,7 +4,8 @@ Jinja2 with autoescape and StrictUndefined (a missing value is an error, never a
 `NAME.LOCALE.html` wins for the customer's locale, then the shop's, then `NAME.html`.
 After rendering, every link is made absolute from `shop.url`, links to the shop get
 `utm_source=mailflow&utm_campaign=<rule>`, and a link whose scheme is not http(s),
-mailto or tel (`javascript:`, `data:`…) is neutralised to `#`.
+mailto or tel (`javascript:`, `data:`…) is neutralised to `#`. A tracked message's clicked
+links to the shop then go through its Tracker (render/tracked.py), in both parts.
 """
 
 from __future__ import annotations
