@@ -478,3 +478,13 @@ def test_a_link_with_accents_redirects_to_the_same_address_percent_encoded(shop)
         response, _ = get(port, link)
     assert response.getheader("Location") == original.replace("é", "%C3%A9").replace("è", "%C3%A8")
     assert clicks(shop)[0][1] == original
+
+
+def test_an_unsubscribed_customers_open_is_not_recorded(opens_shop):
+    sent = send(opens_shop, "ana@example.com", now="2026-03-03T10:05")
+    pixel = pixel_of(sent["promo:order:A-1"])
+    assert opens_shop("unsubscribe", "ana@example.com", "--now", "2026-03-03T11:00").exit_code == 0
+    with serving(opens_shop, clock=lambda: datetime(2026, 3, 3, 12, 0, tzinfo=UTC)) as port:
+        response, body = get(port, pixel, {"User-Agent": "Thunderbird/133.0"})
+    assert (response.status, body) == (200, PIXEL)
+    assert opens(opens_shop) == []
