@@ -25,6 +25,7 @@ from mailflow.localized import Localized, read_localized
 from mailflow.records import KINDS
 from mailflow.rules.triggers import CONDITIONS, TRIGGERS
 from mailflow.rules.where import compile_where
+from mailflow.tracking import Tracking, read_tracking
 from mailflow.yamlfile import Reader, compose_yaml, nearest
 
 CATEGORIES = ("transactional", "marketing")
@@ -143,6 +144,7 @@ class Config:
     sources: list[Source] = field(default_factory=list)
     apis: list[ApiSettings] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    tracking: Tracking = field(default_factory=Tracking)
     node: yaml.Node | None = field(default=None, repr=False, compare=False)  # with its lines
 
     @property
@@ -192,7 +194,7 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
         return config
     r = _Reader(path)
     top = r.mapping(root, "rules.yaml", ("shop", "sender", "delivery", "unsubscribe", "sources",
-                                         "rules"))
+                                         "rules", "tracking"))
     if "shop" in top:
         config.shop = _shop(r, top["shop"][0])
     if "sender" in top:
@@ -209,6 +211,8 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
             if k in u})
     if "sources" in top:
         config.sources, config.apis = _sources(r, top["sources"][0])
+    if "tracking" in top:
+        config.tracking = read_tracking(r, top["tracking"])
     if "rules" in top:
         config.rules = _rules(r, top["rules"][0], config.folder if check_templates else None)
     return config

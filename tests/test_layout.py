@@ -26,7 +26,8 @@ PACKAGE = Path(__file__).parent.parent / "mailflow"
 # - console prints the reports of the stages below it, and web (serve) prints through it.
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("leaves", ("mailflow", "mailflow.errors", "mailflow.clock", "mailflow.records",
-                "mailflow.values", "mailflow.yamlfile", "mailflow.localized", "mailflow.content")),
+                "mailflow.values", "mailflow.yamlfile", "mailflow.localized", "mailflow.content",
+                "mailflow.tracking")),
     ("store", ("mailflow.store",)),
     ("importing", ("mailflow.importing",)),
     ("rules", ("mailflow.config", "mailflow.starter", "mailflow.rules")),
