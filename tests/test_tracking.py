@@ -319,34 +319,49 @@ def test_the_pixel_is_a_gif_never_cached_and_records_one_human_open(opens_shop):
                                   "human_at": "2026-03-03T12:00:00Z", "machine_at": None}]
 
 
-@pytest.mark.parametrize("agent", [
+PROXIES = [
     "Mozilla/5.0",  # Apple Mail Privacy Protection
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
     "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
-])
-def test_a_privacy_proxy_open_counts_as_a_machine_open_and_a_later_human_one_apart(
+]
+IPHONE = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)"
+                        " AppleWebKit/605.1.15 Mobile/15E148"}
+
+
+@pytest.mark.parametrize("agent", PROXIES)
+def test_a_privacy_proxy_open_within_seconds_of_delivery_is_a_machine_open_and_a_later_human_one_apart(
         opens_shop, agent):
     sent = send(opens_shop, "ana@example.com", now="2026-03-03T10:05")
     pixel = pixel_of(sent["promo:order:A-1"])
-    times = iter([datetime(2026, 3, 3, 12, 0, tzinfo=UTC), datetime(2026, 3, 3, 18, 0, tzinfo=UTC)])
+    delivered = SENT + timedelta(days=1)
+    times = iter([delivered + timedelta(seconds=3), datetime(2026, 3, 3, 18, 0, tzinfo=UTC)])
     with serving(opens_shop, clock=lambda: next(times)) as port:
         assert get(port, pixel, {"User-Agent": agent})[0].status == 200
-        assert get(port, pixel, {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like"
-                                 " Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"})[0].status == 200
+        assert get(port, pixel, IPHONE)[0].status == 200
     [row] = opens(opens_shop)
     assert (row["first_at"], row["machine_at"], row["human_at"]) == (
-        "2026-03-03T12:00:00Z", "2026-03-03T12:00:00Z", "2026-03-03T18:00:00Z")
+        "2026-03-03T09:05:03Z", "2026-03-03T09:05:03Z", "2026-03-03T18:00:00Z")
 
 
-def test_an_open_within_seconds_of_the_delivery_is_a_machine_open(opens_shop):
+@pytest.mark.parametrize("agent", PROXIES)
+def test_a_proxy_open_hours_after_delivery_is_a_person_reading_through_the_proxy(
+        opens_shop, agent):
+    sent = send(opens_shop, "ana@example.com", now="2026-03-03T10:05")
+    pixel = pixel_of(sent["promo:order:A-1"])
+    with serving(opens_shop, clock=lambda: datetime(2026, 3, 3, 12, 0, tzinfo=UTC)) as port:
+        assert get(port, pixel, {"User-Agent": agent})[0].status == 200
+    [row] = opens(opens_shop)
+    assert (row["human_at"], row["machine_at"]) == ("2026-03-03T12:00:00Z", None)
+
+
+def test_a_reader_s_own_mail_client_within_seconds_of_delivery_is_a_person(opens_shop):
     sent = send(opens_shop, "ana@example.com", now="2026-03-03T10:05")
     pixel = pixel_of(sent["promo:order:A-1"])
     delivered = SENT + timedelta(days=1)
-    human = {"User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"}
     with serving(opens_shop, clock=lambda: delivered + timedelta(seconds=2)) as port:
-        get(port, pixel, human)
+        get(port, pixel, IPHONE)
     [row] = opens(opens_shop)
-    assert row["machine_at"] == "2026-03-03T09:05:02Z" and row["human_at"] is None
+    assert row["human_at"] == "2026-03-03T09:05:02Z" and row["machine_at"] is None
 
 
 def test_a_burst_of_500_concurrent_clicks_is_recorded_and_every_redirect_is_right(shop):

@@ -4,8 +4,8 @@
 (signed: only ever a URL that message contained); a tampered token gets 400 and nothing is
 recorded; a good token of a message the store no longer has goes to the shop's home page.
 `GET <tracking.url>/o/<token>.gif` answers a 1×1 GIF and, with `tracking.opens`, records the
-first open, as a machine's when a privacy proxy fetched it or it came within seconds of the
-delivery. The user agent only classifies the open: it is never stored, nor is any address.
+first open, as a machine's when a privacy proxy fetched it within seconds of the delivery.
+The user agent only classifies the open: it is never stored, nor is any address.
 A click is recorded even when the store fails to: the customer still gets the page.
 """
 
@@ -34,12 +34,12 @@ Response = tuple[HTTPStatus, list[tuple[str, str]], bytes]
 # The smallest valid GIF89a: one transparent pixel (43 bytes).
 PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00"
          b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
-# An open this soon after the message was handed over is a machine's: Apple Mail Privacy
-# Protection and some security gateways fetch every image as the message arrives.
-MACHINE_WINDOW = timedelta(seconds=10)
-# Privacy proxies fetch the images for the reader (docs/tracking.md names the sources): their
-# opens say neither who nor when, so they are counted apart as machine opens.
-PROXY_AGENTS = ("GoogleImageProxy", "YahooMailProxy", "ggpht.com")
+# A privacy proxy that opens this soon after the message was handed over is prefetching it for
+# the mailbox (Apple Mail Privacy Protection fetches every image as the message arrives): a
+# machine's open. The same proxies later fetch for a reader who opened it (Gmail's image proxy
+# does so on every open), so a later proxy open is a person's.
+MACHINE_WINDOW = timedelta(seconds=60)
+PROXY_AGENTS = ("GoogleImageProxy", "YahooMailProxy", "ggpht.com")  # docs/tracking.md: sources
 APPLE_PRIVACY_AGENT = "Mozilla/5.0"  # the whole user agent of Apple's prefetches, nothing after
 NO_CACHE = [("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0"),
             ("Pragma", "no-cache"), ("Expires", "0")]
@@ -47,12 +47,11 @@ _LOCATION_SAFE = "/:?#[]@!$&'()*+,;=%~-._"
 
 
 def machine_open(user_agent: str, at: datetime, sent_at: datetime | None) -> bool:
-    """Whether an open was a machine's: a privacy proxy's user agent (or none at all), or
+    """Whether an open was a machine's (issue 13): a privacy proxy's user agent (or none at all)
     within MACHINE_WINDOW of the delivery."""
     agent = user_agent.strip()
-    if not agent or agent == APPLE_PRIVACY_AGENT or any(p in agent for p in PROXY_AGENTS):
-        return True
-    return sent_at is not None and at - sent_at < MACHINE_WINDOW
+    proxy = not agent or agent == APPLE_PRIVACY_AGENT or any(p in agent for p in PROXY_AGENTS)
+    return proxy and sent_at is not None and at - sent_at < MACHINE_WINDOW
 
 
 class TrackingApp:
