@@ -37,11 +37,13 @@ def test_shopify_json_decisions_order_by_order(shop):
         # "Bank Deposit" and a manual method "Chèque", pending
         "#1303": [("order-confirmation", SEND, None), ("payment-pending", SEND, None)],
         "#1304": [("order-confirmation", SEND, None), ("payment-pending", SEND, None)],
-        # a card order cancelled at the customer's request: refunded as it was cancelled
+        # a card order cancelled at the customer's request: refunded as it was cancelled, so
+        # the cancellation e-mail says the money comes back and no refund e-mail repeats it
         "#1305": [("order-cancelled", SEND, None),
-                  ("order-confirmation", SKIP, "order_cancelled")],
-        # refunded, never shipped (out of stock)
-        "#1306": [("order-confirmation", SKIP, "order_cancelled")],
+                  ("order-confirmation", SKIP, "order_cancelled"),
+                  ("refund", SKIP, "refunded_with_cancellation")],
+        # refunded, never shipped (out of stock): the refund e-mail
+        "#1306": [("order-confirmation", SKIP, "order_cancelled"), ("refund", SEND, None)],
         # partial: one parcel of two items in transit, one item to follow
         "#1307": [("order-confirmation", SEND, None), ("shipped", SEND, None)],
         # fulfilled, out for delivery

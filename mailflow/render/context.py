@@ -16,7 +16,8 @@ from mailflow.rules.timing import add_after
 
 ORDER_FIELDS = ("id", "status", "email", "first_name", "last_name", "locale", "currency",
                 "subtotal", "shipping", "tax", "discount", "total", "payment_method",
-                "payment_class", "shipping_method", "pickup_point", "shipping_address")
+                "payment_class", "shipping_method", "pickup_point", "shipping_address",
+                "refunded_amount")
 ORDER_TIMES = ("created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at")
 CART_FIELDS = ("id", "email", "first_name", "last_name", "locale", "currency", "total",
                "recovery_url")
