@@ -1,5 +1,5 @@
 """What the e-mails carry besides the order, as rules.yaml says it: a rule's offer (a fixed
-code, or single-use codes from a pool), and later the shop's service and legal content.
+code, or single-use codes from a pool), and the shop's service and legal content.
 
 Read by config.py (which validates rules.yaml), used by the rules (which assign pool codes)
 and by render (which shows them)."""
@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+
+import yaml
 
 from mailflow.localized import Localized, read_localized
 from mailflow.yamlfile import Reader
@@ -55,3 +57,99 @@ def read_offer(r: Reader, entry: tuple, where: str) -> Offer:
         warn_below=r.whole(found["warn_below"], f"{where}.warn_below", 0, 1_000_000)
         if "warn_below" in found else DEFAULT_WARN_BELOW,
         line=node.start_mark.line + 1)
+
+
+# -- the shop's service and legal content (`shop:` in rules.yaml) ---------------------------
+
+_CONTENT_KEYS = ("logo", "service", "returns", "terms_url", "delivery_times", "social")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HTTP = re.compile(r"^https?://[^/\s]+\S*$", re.I)
+DEFAULT_WITHDRAWAL_DAYS = 14  # France: Code de la consommation, article L221-18
+
+
+@dataclass(frozen=True)
+class ShopContent:
+    """What every e-mail may show beside the order, each block only when rules.yaml gives it:
+    the logo, the customer service, returns and the right of withdrawal, the terms of sale, the
+    estimated delivery per shipping method, the social pages."""
+
+    logo: str | None = None
+    service: dict[str, str | Localized] | None = None  # email, phone, hours
+    returns: dict[str, str | int | Localized] | None = None  # url, days, text
+    terms_url: str | None = None
+    delivery_times: dict[str, Localized] = field(default_factory=dict)  # by method, lower case
+    social: dict[str, str] = field(default_factory=dict)  # label → URL, in the order written
+
+    def view(self) -> dict[str, object]:
+        """As templates see it under `shop.`: Localized texts stay (the renderer resolves them
+        in the message's language)."""
+        return {"logo": self.logo, "service": self.service, "returns": self.returns,
+                "terms_url": self.terms_url, "delivery_times": dict(self.delivery_times),
+                "social": dict(self.social)}
+
+
+def content_keys() -> tuple[str, ...]:
+    return _CONTENT_KEYS
+
+
+def _url(r: Reader, entry: tuple, where: str) -> str:
+    value = r.text(entry, where).strip()
+    if not _HTTP.match(value):
+        raise r.fail(entry[0], f"{where} {value!r} must be an absolute http(s) URL"
+                     " (https://…)")
+    return value
+
+
+def read_content(r: Reader, found: dict[str, tuple]) -> ShopContent:
+    """The content keys of `shop:` (the others are config.py's)."""
+    values: dict[str, object] = {}
+    if "logo" in found:
+        values["logo"] = _url(r, found["logo"], "shop.logo")
+    if "terms_url" in found:
+        values["terms_url"] = _url(r, found["terms_url"], "shop.terms_url")
+    if "service" in found:
+        values["service"] = _service(r, found["service"])
+    if "returns" in found:
+        values["returns"] = _returns(r, found["returns"])
+    if "delivery_times" in found:
+        node = found["delivery_times"][0]
+        r.mapping(node, "shop.delivery_times", tuple(str(k.value) for k, _ in node.value))
+        values["delivery_times"] = {
+            str(k.value).strip().lower(): read_localized(
+                r, (v, yaml.safe_load(yaml.serialize(v))), f"shop.delivery_times.{k.value}")
+            for k, v in node.value}
+    if "social" in found:
+        node = found["social"][0]
+        entries = r.mapping(node, "shop.social", tuple(str(k.value) for k, _ in node.value))
+        values["social"] = {label: _url(r, entry, f"shop.social.{label}")
+                            for label, entry in entries.items()}
+    return ShopContent(**values)  # type: ignore[arg-type]
+
+
+def _service(r: Reader, entry: tuple) -> dict[str, str | Localized]:
+    found = r.mapping(entry[0], "shop.service", ("email", "phone", "hours"))
+    if not found:
+        raise r.fail(entry[0], "shop.service needs an email, a phone or hours")
+    service: dict[str, str | Localized] = {"email": "", "phone": "", "hours": Localized()}
+    if "email" in found:
+        email = r.text(found["email"], "shop.service.email").strip()
+        if not _EMAIL.match(email):
+            raise r.fail(found["email"][0], f"shop.service.email {email!r} is not an e-mail"
+                         " address")
+        service["email"] = email
+    if "phone" in found:
+        service["phone"] = r.text(found["phone"], "shop.service.phone").strip()
+    if "hours" in found:
+        service["hours"] = read_localized(r, found["hours"], "shop.service.hours")
+    return service
+
+
+def _returns(r: Reader, entry: tuple) -> dict[str, str | int | Localized]:
+    found = r.mapping(entry[0], "shop.returns", ("url", "days", "text"))
+    return {
+        "url": _url(r, found["url"], "shop.returns.url") if "url" in found else "",
+        "days": r.whole(found["days"], "shop.returns.days", 14, 365)
+        if "days" in found else DEFAULT_WITHDRAWAL_DAYS,
+        "text": read_localized(r, found["text"], "shop.returns.text")
+        if "text" in found else Localized(),
+    }

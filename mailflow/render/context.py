@@ -102,6 +102,7 @@ def shop_view(shop: Shop) -> dict[str, Any]:
         view["url"] = shop.url.rstrip("/")
         view.pop("consent", None)
         view.pop("timezone_given", None)
+        view.update(view.pop("content").view())
         cached = _SHOP_VIEWS[id(shop)] = (shop, view)
     return dict(cached[1])  # a copy: templates never change the shared one
 
