@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import quote
 
 import yaml
 
@@ -61,7 +62,7 @@ def read_offer(r: Reader, entry: tuple, where: str) -> Offer:
 
 # -- the shop's service and legal content (`shop:` in rules.yaml) ---------------------------
 
-_CONTENT_KEYS = ("logo", "service", "returns", "terms_url", "delivery_times", "social")
+_CONTENT_KEYS = ("logo", "service", "returns", "terms_url", "delivery_times", "social", "review")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HTTP = re.compile(r"^https?://[^/\s]+\S*$", re.I)
 DEFAULT_WITHDRAWAL_DAYS = 14  # France: Code de la consommation, article L221-18
@@ -79,6 +80,7 @@ class ShopContent:
     terms_url: str | None = None
     delivery_times: dict[str, Localized] = field(default_factory=dict)  # by method, lower case
     social: dict[str, str] = field(default_factory=dict)  # label → URL, in the order written
+    review: ReviewLinks | None = None
 
     def view(self) -> dict[str, object]:
         """As templates see it under `shop.`: Localized texts stay (the renderer resolves them
@@ -86,6 +88,68 @@ class ShopContent:
         return {"logo": self.logo, "service": self.service, "returns": self.returns,
                 "terms_url": self.terms_url, "delivery_times": dict(self.delivery_times),
                 "social": dict(self.social)}
+
+
+# The placeholders a review link may hold, and where (docs/rules.md, "Review links").
+REVIEW_PLACEHOLDERS = {"url": ("order.number",),
+                       "product": ("order.number", "line.sku", "line.product_url")}
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class ReviewLinks:
+    """`shop.review:`: where the review request leads. `url`: the shop's review page; `product`:
+    one per product. Both are URL templates (`{order.number}`, `{line.sku}`,
+    `{line.product_url}`)."""
+
+    url: str | None = None
+    product: str | None = None
+
+
+def fill_link(template: str, values: dict[str, str | None]) -> str | None:
+    """The URL a review template gives for these values, each percent-encoded; a
+    placeholder that opens the template (`{line.product_url}#reviews`) is a URL of its own
+    and goes in as it is, if it is http(s). None when a value it needs is missing."""
+    out: list[str] = []
+    at = 0
+    for match in _PLACEHOLDER.finditer(template):
+        value = values.get(match.group(1))
+        if not value:
+            return None
+        if match.start() == 0:
+            if not _HTTP.match(value):
+                return None
+            out.append(value)
+        else:
+            out.append(template[at:match.start()])
+            out.append(quote(value, safe=""))
+        at = match.end()
+    out.append(template[at:])
+    return "".join(out)
+
+
+def _review(r: Reader, entry: tuple) -> ReviewLinks:
+    found = r.mapping(entry[0], "shop.review", ("url", "product"))
+    links: dict[str, str] = {}
+    for key, allowed in REVIEW_PLACEHOLDERS.items():
+        if key not in found:
+            continue
+        where = f"shop.review.{key}"
+        template = r.text(found[key], where).strip()
+        for name in _PLACEHOLDER.findall(template):
+            if name not in allowed:
+                raise r.fail(found[key][0], f"{where}: unknown placeholder {{{name}}}: use "
+                             + ", ".join(f"{{{a}}}" for a in allowed))
+        sample = fill_link(template, {"order.number": "1042", "line.sku": "MUG-B",
+                                      "line.product_url": "https://shop.example/p/mug"})
+        if sample is None or not _HTTP.match(sample):
+            raise r.fail(found[key][0], f"{where} {template!r} must give an absolute http(s)"
+                         " URL (https://…, or {line.product_url} first)")
+        links[key] = template
+    if not links:
+        raise r.fail(entry[0], "shop.review needs a url (the shop's review page) or a product"
+                     " link")
+    return ReviewLinks(**links)
 
 
 def content_keys() -> tuple[str, ...]:
@@ -118,6 +182,8 @@ def read_content(r: Reader, found: dict[str, tuple]) -> ShopContent:
             str(k.value).strip().lower(): read_localized(
                 r, (v, yaml.safe_load(yaml.serialize(v))), f"shop.delivery_times.{k.value}")
             for k, v in node.value}
+    if "review" in found:
+        values["review"] = _review(r, found["review"])
     if "social" in found:
         node = found["social"][0]
         entries = r.mapping(node, "shop.social", tuple(str(k.value) for k, _ in node.value))
