@@ -245,6 +245,10 @@ def html_to_text(html: str) -> str:
 
     def walk(node) -> None:
         tag = node.tag if isinstance(node.tag, str) else ""
+        if not tag:  # a comment (Outlook's [if mso] tables) or a processing instruction
+            if node.tail:
+                out.append(node.tail)
+            return
         if tag in _SKIP or node.get("data-text") == "skip":  # the preheader, the header's logo
             if node.tail:
                 out.append(node.tail)
