@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
 from mailflow.errors import NotAnExport, RowRejected
@@ -147,13 +146,9 @@ def build_order(get: Get, line: int, ctx, lines: list, status_map: StatusMap | N
         tracking_number=build.clean(get("tracking_number")),
         tracking_url=build.clean(get("tracking_url")), carrier=build.clean(get("carrier")),
         pickup_point=build.clean(get("pickup_point")), lines=lines, carried=carried,
-        refunded_amount=_given_back(build.amount(get("refunded_amount"), "refunded_amount")),
+        refunded_amount=build.given_back(build.amount(get("refunded_amount"), "refunded_amount")),
     )
 
-
-def _given_back(amount: str | None) -> str | None:
-    """None for no refund (`0`, `0.00`), so orders never refunded keep their content hash."""
-    return amount if amount and Decimal(amount) else None
 
 
 def _payment_class(given: object, method: str | None) -> str | None:

@@ -237,15 +237,10 @@ def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:
         payment_class=build.payment_class_of(method, cells[c.payment_terms]),
         shipping_address=c.address(cells), platform_id=cells[c.id].strip() or None,
         partially_shipped=partial, carried=c.carried,
-        refunded_amount=_given_back(c.amount(cells[c.refunded], "refunded")),
+        refunded_amount=build.given_back(c.amount(cells[c.refunded], "refunded")),
         partially_refunded=_word(financial) == "partially_refunded" or None,
     )
 
-
-def _given_back(amount: str | None) -> str | None:
-    """A refunded amount; none (`0.00`) is not said, so orders never refunded keep their
-    content hash."""
-    return amount if amount and Decimal(amount) else None
 
 
 def _json_refunds(o: dict, tz: tzinfo) -> tuple[str | None, datetime | None]:
@@ -258,7 +253,7 @@ def _json_refunds(o: dict, tz: tzinfo) -> tuple[str | None, datetime | None]:
     total = sum((Decimal(a) for a in amounts if a), Decimal(0))
     times = [build.timestamp(r.get("processed_at") or r.get("created_at"), "refunds created_at", tz)
              for r in refunds]
-    return _given_back(str(total)), max((t for t in times if t), default=None)
+    return build.given_back(str(total)), max((t for t in times if t), default=None)
 
 
 def _csv_cart(c: _Layout, cells: list[str], key: str, line: int) -> Cart:

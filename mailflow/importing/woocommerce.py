@@ -403,8 +403,7 @@ def _refunded(item: dict) -> str | None:
     """The money given back: the sum of `refunds[].total` (negative, as WooCommerce writes
     them); none is not said. The list gives no refund dates."""
     amounts = [build.amount(r.get("total"), "refunds total") for r in _entries(item, "refunds")]
-    total = sum((abs(Decimal(a)) for a in amounts if a), Decimal(0))
-    return str(total) if total else None
+    return build.given_back(str(sum((abs(Decimal(a)) for a in amounts if a), Decimal(0))))
 
 
 def _created(item: dict, ctx) -> datetime:
