@@ -30,11 +30,11 @@ STATUSES = (
 )
 
 KINDS = ("orders", "carts", "customers", "unsubscribes")
+# Not a status but a status event: an order that got part of its money back keeps its status
+# (paid, shipped…), and this event records the partial refund for `order.refunded` rules.
+PARTIALLY_REFUNDED = "partially_refunded"
 # How far an order has gone on its way to the customer (cancelled, refunded and failed are
 # ends of their own): what moves a stored order on, and what makes an e-mail superseded.
-# Not a status: an order that got part of its money back keeps its status (paid, shipped…),
-# and this event records the partial refund for `order.refunded` rules.
-PARTIALLY_REFUNDED = "partially_refunded"
 STATUS_PROGRESS = {"pending_payment": 0, "paid": 1, "awaiting_stock": 2, "in_preparation": 2,
                    "invoiced": 3, "shipped": 4, "at_pickup_point": 5, "delivered": 6}
 
