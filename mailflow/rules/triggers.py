@@ -121,7 +121,7 @@ _STATUS_SKIP_IF = {
     # the cancellation e-mail of an order cancelled and refunded at once says both
     "refunded": ("refunded_with_cancellation",),
     # no "payment failed" once it went through, nor to who ordered again since
-    "failed": ("payment_recovered",),
+    "failed": ("order_cancelled", "payment_recovered"),
     **{status: ("order_cancelled", "superseded") for status in (
         "awaiting_stock", "in_preparation", "invoiced", "shipped", "at_pickup_point")},
 }
