@@ -176,20 +176,23 @@ def read_content(r: Reader, found: dict[str, tuple]) -> ShopContent:
     if "returns" in found:
         values["returns"] = _returns(r, found["returns"])
     if "delivery_times" in found:
-        node = found["delivery_times"][0]
-        r.mapping(node, "shop.delivery_times", tuple(str(k.value) for k, _ in node.value))
+        times = _named(r, found["delivery_times"], "shop.delivery_times")
         values["delivery_times"] = {
-            str(k.value).strip().lower(): read_localized(
-                r, (v, yaml.safe_load(yaml.serialize(v))), f"shop.delivery_times.{k.value}")
-            for k, v in node.value}
+            name.strip().lower(): read_localized(r, entry, f"shop.delivery_times.{name}")
+            for name, entry in times.items()}
     if "review" in found:
         values["review"] = _review(r, found["review"])
     if "social" in found:
-        node = found["social"][0]
-        entries = r.mapping(node, "shop.social", tuple(str(k.value) for k, _ in node.value))
-        values["social"] = {label: _url(r, entry, f"shop.social.{label}")
-                            for label, entry in entries.items()}
+        values["social"] = {label: _url(r, entry, f"shop.social.{label}") for label, entry
+                            in _named(r, found["social"], "shop.social").items()}
     return ShopContent(**values)  # type: ignore[arg-type]
+
+
+def _named(r: Reader, entry: tuple, where: str) -> dict[str, tuple]:
+    """A mapping whose keys the shop chooses (shipping methods, social networks)."""
+    node = entry[0]
+    names = tuple(str(k.value) for k, _ in node.value) if isinstance(node, yaml.MappingNode) else ()
+    return r.mapping(node, where, names)
 
 
 def _service(r: Reader, entry: tuple) -> dict[str, str | Localized]:

@@ -145,3 +145,18 @@ def test_check_refuses_a_url_that_is_not_one_and_names_its_line(mailflow):
         assert result.exit_code == 2, (bad, result.stderr)
         assert message in result.stderr, (bad, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_a_list_where_a_mapping_belongs_is_one_clear_line(mailflow):
+    for bad, message in (("  social: [https://www.instagram.com/x]",
+                          "rules.yaml:8: shop.social should be a set of `key: value` lines"),
+                         ("  delivery_times: 3 jours",
+                          "rules.yaml:8: shop.delivery_times should be a set of `key: value`"),
+                         ("  service: aide@x.example",
+                          "rules.yaml:8: shop.service should be a set of `key: value` lines"),
+                         ("  review: https://avis.example",
+                          "rules.yaml:8: shop.review should be a set of `key: value` lines")):
+        mailflow.config = mailflow.write_config(RULES.format(content=bad))
+        result = mailflow("check")
+        assert (result.exit_code, "Traceback" in result.stderr) == (2, False), result.stderr
+        assert message in result.stderr, (bad, result.stderr)
