@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from mailflow.clock import timezone_named
-from mailflow.content import Offer, read_offer
+from mailflow.content import Offer, ShopContent, content_keys, read_content, read_offer
 from mailflow.errors import UsageError
 from mailflow.importing.api.base import PLATFORMS, ApiSettings
 from mailflow.localized import Localized, read_localized
@@ -48,6 +48,7 @@ class Shop:
     currency: str = "EUR"
     consent: str = "optional"
     payment_instructions: Localized = field(default_factory=Localized)
+    content: ShopContent = field(default_factory=ShopContent)  # service, returns, logo…
     timezone_given: bool = False  # rules.yaml names it: naive export times are shop time
 
     @property
@@ -221,10 +222,10 @@ def load_config(path: Path | str, *, check_templates: bool = True) -> Config:
 def _shop(r: _Reader, node: yaml.Node) -> Shop:
     keys = ("name", "url", "address", "timezone", "locale", "currency", "consent",
             "payment_instructions")
-    found = r.mapping(node, "shop", keys)
+    found = r.mapping(node, "shop", keys + content_keys())
     values: dict[str, Any] = {k: r.localized(v, f"shop.{k}") if k == "payment_instructions"
-                              else r.text(v, f"shop.{k}") for k, v in found.items()}
-    shop = Shop(**values)
+                              else r.text(v, f"shop.{k}") for k, v in found.items() if k in keys}
+    shop = Shop(**values, content=read_content(r, found))
     shop.timezone_given = "timezone" in found
     if "timezone" in found:
         try:

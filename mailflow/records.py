@@ -12,6 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from enum import IntEnum, StrEnum
 
 STATUSES = (
@@ -29,6 +30,9 @@ STATUSES = (
 )
 
 KINDS = ("orders", "carts", "customers", "unsubscribes")
+# Not a status but a status event: an order that got part of its money back keeps its status
+# (paid, shipped…), and this event records the partial refund for `order.refunded` rules.
+PARTIALLY_REFUNDED = "partially_refunded"
 # How far an order has gone on its way to the customer (cancelled, refunded and failed are
 # ends of their own): what moves a stored order on, and what makes an e-mail superseded.
 STATUS_PROGRESS = {"pending_payment": 0, "paid": 1, "awaiting_stock": 2, "in_preparation": 2,
@@ -101,7 +105,7 @@ UPDATABLE_FIELDS = (
     "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency", "subtotal",
     "shipping", "tax", "discount", "total", "payment_method", "payment_class",
     "shipping_method", "tracking_number", "tracking_url", "carrier", "pickup_point",
-    "shipping_address", "platform_id", "partially_shipped", "lines",
+    "shipping_address", "platform_id", "partially_shipped", "refunded_amount", "lines",
 )
 
 
@@ -153,6 +157,10 @@ class Order:
     # the platform's own word that only part of the order has left (Shopify `partial`,
     # WooCommerce `partial-shipped`): True, False (not partial), None: it does not say
     partially_shipped: bool | None = None
+    refunded_amount: str | None = None  # the money given back so far; None: not said
+    refunded_at: datetime | None = None  # when the last refund was made, if the export says
+    # the platform's own word that part of the money went back (Shopify `partially_refunded`)
+    partially_refunded: bool | None = None
     email_raw: str | None = None  # set by the import service after validation
     email_key: str | None = None
     email_problem: str | None = None
@@ -216,6 +224,20 @@ class Fulfillment:
     status_at: datetime | None = None  # when it said so
     # what the parcel holds: (sku, name, quantity) of each of the order's lines it carries
     items: list[tuple[str | None, str | None, int]] = field(default_factory=list)
+
+
+def partly_refunded(o: Order) -> bool:
+    """Part of the order's money went back and the order goes on (a full refund, a
+    cancellation or a failed payment has its own status)."""
+    if o.status in ("refunded", "cancelled", "failed"):
+        return False
+    if o.partially_refunded:
+        return True
+    try:
+        amount = Decimal(o.refunded_amount or "0")
+        return amount > 0 and (o.total is None or amount < Decimal(o.total))
+    except InvalidOperation:
+        return False
 
 
 Record = Order | Cart | Customer | Unsubscribe | Fulfillment

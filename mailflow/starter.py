@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from mailflow.config import Config
 
 _ADDRESSES = ("shop.url", "sender.from", "sender.reply_to", "unsubscribe.url",
-              "unsubscribe.mailto")
+              "unsubscribe.mailto", "shop.logo", "shop.terms_url", "shop.service", "shop.returns",
+              "shop.review")
 _WRITTEN = ("shop.payment_instructions",)  # and each of its languages
 
 

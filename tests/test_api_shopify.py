@@ -385,3 +385,9 @@ def test_an_order_that_cannot_be_read_is_rejected_and_the_rest_imports(fake):
     assert [r.reason for r in rejected] == ["order #1001: financial_status is empty",
                                             "order #1002: unknown financial status 'CHARGEBACK'"]
     assert len(found) == 8
+
+
+def test_a_pulled_refund_gives_the_amount_given_back_and_when(pulled):
+    refunded = orders_by_name(pulled)["#1005"]
+    assert (refunded.refunded_amount, refunded.refunded_at) == ("63.90", at("2026-11-20T12:59:00Z"))
+    assert orders_by_name(pulled)["#1001"].refunded_amount is None

@@ -7,6 +7,8 @@ read the diff of tests/golden/ before committing it.
 from __future__ import annotations
 
 import email
+import html
+import re
 from email import policy
 from pathlib import Path
 
@@ -44,3 +46,23 @@ def test_default_email_matches_its_golden_files(name, locale, monkeypatch, updat
             path.write_text(content, encoding="utf-8")
         assert content == path.read_text(encoding="utf-8"), (
             f"{path.name} changed: if on purpose, run pytest --update-golden and review the diff")
+
+
+PREHEADER = re.compile(r'<div data-text="skip" style="display:\s*none;[^"]*">([^<]*)</div>')
+
+
+@pytest.mark.parametrize(("name", "locale"), _cases())
+def test_every_email_has_a_hidden_preheader_and_its_text_begins_with_the_message(
+        name, locale, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_SECRET", "golden-secret")
+    config = load_config(DEFAULTS)
+    message = compose_preview(config, None, name, locale=locale)
+    found = PREHEADER.search(message.rendered.html)
+    assert found, f"{name}.{locale}: no hidden preheader"
+    preheader = found.group(1).split("\u200c")[0].replace("\u2007", "").replace("\u034f", "")
+    assert len(preheader.strip()) > 15, (name, locale, preheader)
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", message.rendered.html, re.S)
+    assert heading
+    first = message.rendered.text.splitlines()[0]
+    assert first == " ".join(html.unescape(re.sub(r"<[^>]+>", "", heading.group(1))).split())
+    assert "http" not in first and preheader.strip() not in message.rendered.text

@@ -71,7 +71,10 @@ def test_rest_order_list_imports_orders_lines_and_customers(mailflow):
     assert names == ["Woo Single #1", "Ship Your Idea – Color: Black, Size: M Test"]
     assert mailflow.scalar("SELECT count(*) FROM customers") == 2
     assert events(mailflow, "727") == {"paid": ("2017-03-22T19:28:08Z", "export")}
-    assert events(mailflow, "723") == {"shipped": ("2017-03-21T19:54:51Z", "export")}
+    # completed, with two refunds (10.00 and 9.00) of its 39.00: a partial refund, undated
+    assert events(mailflow, "723") == {"shipped": ("2017-03-21T19:54:51Z", "export"),
+                                       "partially_refunded": ("2017-03-21T19:54:51Z", "inferred")}
+    assert mailflow.scalar("SELECT refunded_amount FROM orders WHERE id = '723'") == "19.00"
 
 
 def test_single_order_file_then_the_list_adds_only_the_new_order(mailflow):

@@ -50,7 +50,8 @@ def test_prestashop_decisions_order_by_order(shop):
         "3104": [("order-confirmation", SEND, None), ("payment-pending", SEND, None)],
         "3105": [("order-cancelled", SEND, None),
                  ("order-confirmation", SKIP, "order_cancelled")],
-        "3106": [("order-confirmation", SKIP, "order_cancelled")],
+        # Remboursé: the refund e-mail
+        "3106": [("order-confirmation", SKIP, "order_cancelled"), ("refund", SEND, None)],
         "3108": [("order-confirmation", SEND, None), ("shipped", SEND, None)],
         # Livré
         "3110": [("delivered", SEND, None), ("order-confirmation", SEND, None)],
@@ -65,8 +66,10 @@ def test_prestashop_decisions_order_by_order(shop):
         "francois.lefevre@example.fr", "helene.mercier@example.fr", "julien.moreau@example.fr",
         "theo.martin@example.fr")}
 
+    # Noémie's payment failed at 09:25 and she has not ordered again: an hour on, she is told
     assert shop.decide("2026-05-12T11:30") == (
-        {"3111": [("order-confirmation", DEFER, "awaiting_payment")]},
+        {"3111": [("order-confirmation", DEFER, "awaiting_payment"),
+                  ("payment-failed", SEND, None)]},
         {"lea.dubois@example.fr": [("welcome", SEND, None)],
          "noemie.chevalier@example.fr": [("welcome", SEND, None)]})
 

@@ -43,9 +43,10 @@ def test_shopify_orders_csv_decisions_order_by_order(shop):
         # unpaid, cancelled (voided) this morning
         "#1205": [("order-cancelled", SEND, None),
                   ("order-confirmation", SKIP, "order_cancelled")],
-        # paid, refunded before shipping
+        # paid, refunded before shipping: the refund, with its amount
         "#1206": [("order-confirmation", SKIP, "order_cancelled"),
-                  ("payment-received", SKIP, "paid_when_placed")],
+                  ("payment-received", SKIP, "paid_when_placed"),
+                  ("refund", SEND, None)],
         # partially fulfilled: the first parcel left
         "#1207": [("order-confirmation", SEND, None),
                   ("payment-received", SKIP, "paid_when_placed"),
@@ -185,3 +186,40 @@ def test_shopify_csv_the_rest_of_a_partial_order_ships_without_a_second_shipped_
     assert orders == {"#1203": [("payment-received", SEND, None)]}
     assert shop.mf.scalar("SELECT count(*) FROM outbox WHERE rule = 'shipped'"
                           " AND subject_id = '#1207'") == 1
+
+
+def test_shopify_csv_a_partial_refund_then_the_full_refund_each_get_their_email(shop):
+    shop.import_("shopify_orders_export_1.csv", now="2026-05-12T10:00")
+    shop.decide("2026-05-12T10:00")
+    shop.import_("shopify_orders_export_3.csv", now="2026-05-14T12:00")
+    shop.decide("2026-05-14T12:00")
+    # Friday 15 May: Julien sent the lip balm back; #1208 is `partially_refunded`, `Refunded
+    # Amount` 6.50; it stays shipped (the review request still follows)
+    shop.import_("shopify_orders_export_4.csv", now="2026-05-15T09:00")
+    assert shop.mf.scalar("SELECT status FROM orders WHERE id = '#1208'") == "shipped"
+    assert shop.decide("2026-05-15T09:00") == ({"#1208": [("refund", SEND, None)]}, {})
+    partial = shop.preview("refund", "#1208")
+    assert partial.startswith("Nous vous avons remboursé une partie de votre commande\n")
+    assert "Nous vous avons remboursé 6,50 € sur votre commande #1208 du 11 mai 2026" in partial
+    assert "Le reste de votre commande n'est pas concerné." in partial
+    eml = shop.mf("preview", "refund", "--order", "#1208", "--format", "eml").stdout
+    assert "Subject: Remboursement partiel de votre commande #1208" in eml
+
+    # the same export again sends nothing; the next one refunds the rest: a second e-mail
+    shop.import_("shopify_orders_export_4.csv", now="2026-05-15T12:00")
+    assert shop.decide("2026-05-15T12:00") == ({}, {})
+    shop.import_("shopify_orders_export_5.csv", now="2026-05-16T09:00")
+    assert shop.decide("2026-05-16T09:00") == ({"#1208": [("refund", SEND, None)]}, {})
+    full = shop.preview("refund", "#1208")
+    assert "Nous avons remboursé votre commande #1208 du 11 mai 2026 : 42,40 €" in full
+    # a refunded order gets no review request
+    assert shop.decide("2026-05-23T10:00")[0]["#1208"] == [
+        ("review-request", SKIP, "order_cancelled")]
+
+
+def test_shopify_csv_the_refund_email_of_a_full_refund_says_the_amount(shop):
+    shop.import_("shopify_orders_export_1.csv", now="2026-05-12T10:00")
+    refund = shop.preview("refund", "#1206")
+    assert refund.startswith("Votre commande est remboursée\n\nBonjour Théo,\n")
+    assert "Nous avons remboursé votre commande #1206 du 11 mai 2026 : 53,90 €" in refund
+    assert "annulée" not in refund  # refunded, never cancelled

@@ -37,11 +37,13 @@ def test_shopify_json_decisions_order_by_order(shop):
         # "Bank Deposit" and a manual method "Chèque", pending
         "#1303": [("order-confirmation", SEND, None), ("payment-pending", SEND, None)],
         "#1304": [("order-confirmation", SEND, None), ("payment-pending", SEND, None)],
-        # a card order cancelled at the customer's request: refunded as it was cancelled
+        # a card order cancelled at the customer's request: refunded as it was cancelled, so
+        # the cancellation e-mail says the money comes back and no refund e-mail repeats it
         "#1305": [("order-cancelled", SEND, None),
-                  ("order-confirmation", SKIP, "order_cancelled")],
-        # refunded, never shipped (out of stock)
-        "#1306": [("order-confirmation", SKIP, "order_cancelled")],
+                  ("order-confirmation", SKIP, "order_cancelled"),
+                  ("refund", SKIP, "refunded_with_cancellation")],
+        # refunded, never shipped (out of stock): the refund e-mail
+        "#1306": [("order-confirmation", SKIP, "order_cancelled"), ("refund", SEND, None)],
         # partial: one parcel of two items in transit, one item to follow
         "#1307": [("order-confirmation", SEND, None), ("shipped", SEND, None)],
         # fulfilled, out for delivery
@@ -208,3 +210,18 @@ def test_shopify_json_a_fulfillment_of_part_of_a_stored_order_says_what_left(sho
     assert "Crème mains karité" in _between(shipped, "Dans ce colis", "À suivre")
     assert "Savon à l'huile d'olive\n\n2 × 11,50 €" in _between(shipped, "À suivre",
                                                                   "Récapitulatif")
+
+
+def test_shopify_json_a_partial_refund_is_dated_by_the_refund_and_gives_its_amount(shop):
+    shop.import_("shopify_orders_1.json", now="2026-05-12T10:00")
+    shop.decide("2026-05-12T10:00")
+    shop.import_("shopify_orders_refund.json", now="2026-05-14T10:30")
+    assert shop.mf.query("SELECT at, source FROM order_status_events WHERE order_id = '#1308'"
+                         " AND status = 'partially_refunded'") == [
+        {"at": "2026-05-14T08:00:00Z", "source": "export"}]
+    # the failed transaction gave nothing back
+    assert shop.mf.scalar("SELECT refunded_amount FROM orders WHERE id = '#1308'") == "6.50"
+    orders, _ = shop.decide("2026-05-14T10:30")
+    assert orders["#1308"] == [("refund", SEND, None)]
+    text = shop.preview("refund", "#1308")
+    assert "Nous vous avons remboursé 6,50 € sur votre commande #1308" in text

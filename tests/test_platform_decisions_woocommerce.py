@@ -45,8 +45,9 @@ def test_woocommerce_decisions_order_by_order(shop):
         # an unpaid transfer order cancelled by the shop
         "2105": [("order-cancelled", SEND, None),
                  ("order-confirmation", SKIP, "order_cancelled")],
+        # refunded: the refund e-mail
         "2106": [("order-confirmation", SKIP, "order_cancelled"),
-                 ("payment-received", SKIP, "paid_when_placed")],
+                 ("payment-received", SKIP, "paid_when_placed"), ("refund", SEND, None)],
         # partial-shipped (AST), its first parcel tracked
         "2107": [("order-confirmation", SEND, None),
                  ("payment-received", SKIP, "paid_when_placed"),
@@ -220,3 +221,42 @@ def test_woocommerce_partial_shipped_does_not_say_the_whole_order_left(shop):
         "Savon à l'huile d'olive", "Porte-savon en galet", "Bougie parfumée figue & cèdre"))
     completed = shop.preview("shipped", "2108")
     assert "Votre commande est en route !" in completed and "Une partie" not in completed
+
+
+def test_woocommerce_a_refund_of_one_item_is_a_partial_refund_email(shop):
+    shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
+    shop.decide("2026-05-12T10:00")
+    # Thursday: 2108 (completed) gets a refund of 6.50 (`refunds[].total` -6.50) and stays
+    # completed
+    shop.import_("woocommerce_orders_refund.json", now="2026-05-14T11:30")
+    orders, _ = shop.decide("2026-05-14T11:30")
+    assert orders == {"2108": [("refund", SEND, None)],
+                      "2111": [("order-confirmation", DEFER, "awaiting_payment")]}
+    text = shop.preview("refund", "2108")
+    assert "Nous vous avons remboursé 6,50 € sur votre commande n° 2108" in text
+    assert shop.mf.scalar("SELECT status FROM orders WHERE id = '2108'") == "shipped"
+
+
+def test_woocommerce_a_failed_payment_is_told_unless_the_customer_ordered_again(shop):
+    shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
+    shop.decide("2026-05-12T10:00")
+    # 2111's Stripe payment failed; an hour after the export said so, Noémie is told
+    shop.import_("woocommerce_orders_failed.json", now="2026-05-12T10:30")
+    assert shop.decide("2026-05-12T11:00")[0] == {
+        "2111": [("order-confirmation", DEFER, "awaiting_payment")]}
+    assert shop.decide("2026-05-12T11:31")[0] == {
+        "2111": [("order-confirmation", DEFER, "awaiting_payment"),
+                 ("payment-failed", SEND, None)]}
+    text = shop.preview("payment-failed", "2111")
+    assert text.startswith("Le paiement n'a pas abouti\n\nBonjour Noémie,\n")
+    assert "votre commande n'est donc pas validée" in text
+
+
+def test_woocommerce_no_failed_payment_email_after_a_new_order_that_went_through(shop):
+    shop.import_("woocommerce_orders_1.json", now="2026-05-12T10:00")
+    shop.decide("2026-05-12T10:00")
+    # she tried again at 09:52 with another order (2114), paid
+    shop.import_("woocommerce_orders_failed_retried.json", now="2026-05-12T10:30")
+    orders, _ = shop.decide("2026-05-12T11:31")
+    assert orders["2111"] == [("order-confirmation", DEFER, "awaiting_payment"),
+                              ("payment-failed", SKIP, "payment_recovered")]

@@ -22,9 +22,10 @@ from mailflow.store import Store
 TEMPLATES = Path(__file__).parent.parent / "mailflow" / "data" / "templates"
 NOW = "2026-03-02T12:00:00+00:00"
 ORDERS = "order_id,email,status,payment_method,created_at,total,line_sku,line_name,line_quantity," \
-    "line_price\n" + "".join(
-        f"S-{status},{status}@example.com,{status},Virement,2026-03-02 11:00:00,10.00,M,Mug,1,10.00\n"
-        for status in STATUSES)
+    "line_price,refunded_amount\n" + "".join(
+        f"S-{status},{status}@example.com,{status},Virement,2026-03-02 11:00:00,10.00,M,Mug,1,10.00,\n"
+        for status in STATUSES) + \
+    "S-part,part@example.com,shipped,Virement,2026-03-02 11:00:00,10.00,M,Mug,1,10.00,2.50\n"
 CARTS = "cart_id,email,created_at,updated_at,line_sku,line_name,line_quantity,line_price\n" \
     "C-1,cart@example.com,2026-03-02 10:00:00,2026-03-02 11:00:00,M,Mug,1,10.00\n"
 # trigger -> the instance of its message about the data above (the key is RULE:INSTANCE)
@@ -74,6 +75,8 @@ def test_a_rule_on_each_trigger_loads_and_finds_its_instance(name, shop):
     finally:
         store.close()
     assert f"r:{INSTANCES[name]}" in keys
+    if name == "order.refunded":  # a partial refund: the order stays shipped
+        assert "r:order:S-part:partially_refunded" in keys
 
 
 @pytest.mark.parametrize("name", sorted(TRIGGERS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime, tzinfo
+from decimal import Decimal
 from functools import lru_cache
 
 from mailflow.clock import parse_timestamp
@@ -12,7 +13,7 @@ from mailflow.errors import RowRejected
 from mailflow.records import PAYMENT_CLASSES, STATUSES, Line, status_from_dates
 from mailflow.values import clean, parse_amount, parse_consent, parse_flag, parse_quantity
 
-__all__ = ["amount", "clean", "consent", "flag", "line_item", "payment_class_of",
+__all__ = ["amount", "clean", "consent", "flag", "given_back", "line_item", "payment_class_of",
            "status_from_dates", "timestamp", "vocabulary"]
 
 flag = parse_flag
@@ -57,6 +58,12 @@ def amount(value: object, field: str) -> str | None:
         return parse_amount(value)
     except ValueError as exc:
         raise RowRejected(f"{field}: {exc}") from None
+
+
+def given_back(amount: str | None) -> str | None:
+    """A refunded amount (docs/import.md, "Refunds"); none (`0`, `0.00`) is not said, so that
+    orders never refunded keep their content hash."""
+    return amount if amount and Decimal(amount) else None
 
 
 def line_item(sku: object, name: object, quantity: object, price: object) -> Line:

@@ -26,6 +26,7 @@ ORDER_FIELDS = (
     "created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency",
     "subtotal", "shipping", "tax", "discount", "total", "payment_method", "payment_class",
     "shipping_method", "tracking_number", "tracking_url", "carrier", "pickup_point",
+    "refunded_amount",
 )
 CART_FIELDS = (
     "cart_id", "email", "first_name", "last_name", "locale", "accepts_marketing", "created_at",
@@ -145,7 +146,9 @@ def build_order(get: Get, line: int, ctx, lines: list, status_map: StatusMap | N
         tracking_number=build.clean(get("tracking_number")),
         tracking_url=build.clean(get("tracking_url")), carrier=build.clean(get("carrier")),
         pickup_point=build.clean(get("pickup_point")), lines=lines, carried=carried,
+        refunded_amount=build.given_back(build.amount(get("refunded_amount"), "refunded_amount")),
     )
+
 
 
 def _payment_class(given: object, method: str | None) -> str | None:

@@ -57,6 +57,7 @@ _CSV_ALIASES: dict[str, tuple[str, ...]] = {
     "line_name": ("Lineitem name",), "line_sku": ("Lineitem sku",),
     "line_quantity": ("Lineitem quantity",), "line_price": ("Lineitem price",),
     "line_fulfillment": ("Lineitem fulfillment status",),
+    "refunded": ("Refunded Amount",),
 }
 _CART_COLUMNS = {"abandoned checkout url", "recovery url", "checkout url"}
 
@@ -88,6 +89,7 @@ _CSV_CARRIES = {
     "discount": ("discount",), "total": ("total",), "platform_id": ("id",),
     "payment_method": ("payment_method",), "payment_class": ("payment_method", "payment_terms"),
     "shipping": ("shipping", "ship_line_price"), "partially_shipped": ("fulfillment",),
+    "refunded_amount": ("refunded",),
     "shipping_method": ("shipping_method", "ship_line_title"),
     "first_name": ("billing_first", "billing_name", "ship_first", "ship_name"),
     "last_name": ("billing_last", "billing_name", "ship_last", "ship_name"),
@@ -235,7 +237,23 @@ def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:
         payment_class=build.payment_class_of(method, cells[c.payment_terms]),
         shipping_address=c.address(cells), platform_id=cells[c.id].strip() or None,
         partially_shipped=partial, carried=c.carried,
+        refunded_amount=build.given_back(c.amount(cells[c.refunded], "refunded")),
+        partially_refunded=_word(financial) == "partially_refunded" or None,
     )
+
+
+
+def _json_refunds(o: dict, tz: tzinfo) -> tuple[str | None, datetime | None]:
+    """(the money given back, when the last refund was made) from `refunds[]`: the successful
+    `refund` transactions of each."""
+    refunds = _objs(o.get("refunds"))
+    amounts = [build.amount(t.get("amount"), "refunds transactions amount")
+               for r in refunds for t in _objs(r.get("transactions"))
+               if _word(t.get("kind")) == "refund" and _word(t.get("status")) in ("success", "")]
+    total = sum((Decimal(a) for a in amounts if a), Decimal(0))
+    times = [build.timestamp(r.get("processed_at") or r.get("created_at"), "refunds created_at", tz)
+             for r in refunds]
+    return build.given_back(str(total)), max((t for t in times if t), default=None)
 
 
 def _csv_cart(c: _Layout, cells: list[str], key: str, line: int) -> Cart:
@@ -514,6 +532,9 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
         never |= {"partially_shipped"}
     if "fulfillments" not in o:  # says nothing of parcels: keep what a fulfillment file told
         never |= {"tracking_number", "tracking_url", "carrier", "shipped_at"}
+    if "refunds" not in o:
+        never |= {"refunded_amount"}
+    refunded, refunded_at = _json_refunds(o, tz)
     first, last = _json_names(o)
     shipping_lines = _objs(o.get("shipping_lines"))
     return Order(
@@ -537,6 +558,8 @@ def _json_order(o: dict, line: int, tz: tzinfo) -> Order:
         platform_id=build.clean(o.get("id")), lines=_json_order_lines(o, parcels),
         partially_shipped=_word(o.get("fulfillment_status")) in _PARTIAL
         if "fulfillment_status" in o else None,
+        refunded_amount=refunded, refunded_at=refunded_at,
+        partially_refunded=_word(financial) == "partially_refunded" or None,
     )
 
 

@@ -370,6 +370,8 @@ def _order(item: dict, line: int, ctx) -> Order:
     never = {"pickup_point"} | (set() if status == "delivered" else {"delivered_at"})
     if TRACKING_META not in meta:  # no tracking plugin: keep what another source said
         never |= {"tracking_number", "tracking_url", "carrier"}
+    if "refunds" not in item:
+        never |= {"refunded_amount"}
     return Order(
         order_id=order_id, line=line, email=build.clean(billing.get("email")), status=status,
         created_at=_created(item, ctx),
@@ -393,7 +395,15 @@ def _order(item: dict, line: int, ctx) -> Order:
         partially_shipped=slug == "partial-shipped",  # which lines, the REST order does not say
         carried=frozenset(UPDATABLE_FIELDS) - never,
         changed_at=_when(item, "date_modified", ctx),
+        refunded_amount=_refunded(item),
     )
+
+
+def _refunded(item: dict) -> str | None:
+    """The money given back: the sum of `refunds[].total` (negative, as WooCommerce writes
+    them); none is not said. The list gives no refund dates."""
+    amounts = [build.amount(r.get("total"), "refunds total") for r in _entries(item, "refunds")]
+    return build.given_back(str(sum((abs(Decimal(a)) for a in amounts if a), Decimal(0))))
 
 
 def _created(item: dict, ctx) -> datetime:

@@ -12,11 +12,13 @@ from typing import Any
 
 from mailflow.clock import from_iso
 from mailflow.config import Rule, Shop
+from mailflow.content import ReviewLinks, fill_link
 from mailflow.rules.timing import add_after
 
 ORDER_FIELDS = ("id", "status", "email", "first_name", "last_name", "locale", "currency",
                 "subtotal", "shipping", "tax", "discount", "total", "payment_method",
-                "payment_class", "shipping_method", "pickup_point", "shipping_address")
+                "payment_class", "shipping_method", "pickup_point", "shipping_address",
+                "refunded_amount")
 ORDER_TIMES = ("created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at")
 CART_FIELDS = ("id", "email", "first_name", "last_name", "locale", "currency", "total",
                "recovery_url")
@@ -101,6 +103,7 @@ def shop_view(shop: Shop) -> dict[str, Any]:
         view["url"] = shop.url.rstrip("/")
         view.pop("consent", None)
         view.pop("timezone_given", None)
+        view.update(view.pop("content").view())
         cached = _SHOP_VIEWS[id(shop)] = (shop, view)
     return dict(cached[1])  # a copy: templates never change the shared one
 
@@ -124,6 +127,25 @@ def offer_view(rule: Rule | None, rows: dict[str, Any] | None, now: datetime,
     return {"code": code, "text": offer.text, "expires_at": expires}
 
 
+def review_view(links: ReviewLinks | None, order: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where the review request leads (`shop.review:`): `url`, the shop's review page, and
+    `lines`, the order's lines each with its `review_url`: the product template filled with the
+    line's SKU or product page (from the products catalogue, when the line has one), else the
+    shop's page; None without a product template. None without `shop.review`."""
+    if links is None or order is None:
+        return None
+    number = str(order.get("id") or "").strip().lstrip("#")
+    shop_url = fill_link(links.url, {"order.number": number}) if links.url else None
+    lines = []
+    for line in order.get("lines") or []:
+        url = None
+        if links.product:  # a line the template cannot fill (no SKU, no product page): the shop's
+            url = fill_link(links.product, {"order.number": number, "line.sku": line.get("sku"),
+                                            "line.product_url": line.get("product_url")}) or shop_url
+        lines.append({**line, "review_url": url})
+    return {"url": shop_url, "lines": lines}
+
+
 def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: str,
                     order: dict | None, cart: dict | None, customer: dict | None,
                     unsubscribe_url: str | None, now: datetime,
@@ -134,6 +156,7 @@ def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: 
                  "category": rule.category if rule else category},
         "order": order, "cart": cart, "customer": customer,
         "unsubscribe_url": unsubscribe_url, "now": now, "offer": offer,
+        "review": review_view(shop.content.review, order),
     }
 
 

@@ -39,6 +39,7 @@ def sample_order(status: str = "paid", locale: str = "fr") -> dict:
         # every line left with the parcel; none has yet before it ships
         "lines": [{**line, "shipped": shipped} for line in _LINES],
         "partially_shipped": False,
+        "refunded_amount": "58.90" if status == "refunded" else None,
         "tracking": {"number": "6A12345678901", "carrier": "Colissimo",
                      "url": "https://www.laposte.fr/outils/suivre-vos-envois?code=6A12345678901"}
         if shipped else None,
@@ -116,6 +117,10 @@ def varied_orders(locale: str = "fr") -> list[tuple[str, dict]]:
         _order("delivered", "delivered", locale),
         _order("cancelled", "cancelled", locale),
         _order("refunded", "refunded", locale),
+        _order("refunded, the amount not said", "refunded", locale, refunded_amount=None),
+        _order("partially refunded (one mug)", "shipped", locale, refunded_amount="12.50"),
+        _order("partially refunded, the amount not said", "paid", locale,
+               refunded_amount=None),
         _order("cancelled before payment", "cancelled", locale, paid_at=None),
         _order("without a discount", "paid", locale, discount=None, total="63.90"),
         _order("free shipping", "paid", locale, shipping="0.00", total="54.00"),

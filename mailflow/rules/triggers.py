@@ -50,6 +50,27 @@ def _paid_when_placed(store: Store, order: dict[str, Any], email_key: str | None
     return store.status_event_source(order["id"], "paid") == "inferred"
 
 
+# A refund this soon after the cancellation came with it: the cancellation e-mail already
+# says the money goes back.
+REFUNDED_ON_CANCELLING = timedelta(minutes=15)
+
+
+def _refunded_with_cancellation(store: Store, order: dict[str, Any], _email_key: str | None,
+                                step: str | None) -> bool:
+    if step != "refunded" or order["status"] != "refunded":
+        return False
+    cancelled = from_iso(store.status_event_time(order["id"], "cancelled"))
+    refunded = from_iso(store.status_event_time(order["id"], "refunded"))
+    return bool(cancelled and refunded and refunded - cancelled <= REFUNDED_ON_CANCELLING)
+
+
+def _payment_recovered(store: Store, order: dict[str, Any], email_key: str | None,
+                       _step: str | None) -> bool:
+    """The failed payment went through after all, or the customer ordered again since."""
+    return order["status"] != "failed" or bool(
+        email_key and store.ordered_again(email_key, order["id"], order["created_at"]))
+
+
 def _superseded(_store: Store, order: dict[str, Any], _email_key: str | None,
                 step: str | None) -> bool:
     """The order went further than the step its e-mail is about."""
@@ -69,6 +90,8 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in (
               lambda _, order, __, ___: order.get("payment_class") == "online"),
     # a step whose news the next one carries: no "shipped" for a parcel already delivered
     Condition("superseded", "order", _superseded),
+    Condition("refunded_with_cancellation", "order", _refunded_with_cancellation),
+    Condition("payment_recovered", "order", _payment_recovered),
 )}
 
 
@@ -95,14 +118,19 @@ _STATUS_SKIP_IF = {
     # made the confirmation wait for it, and it says so too
     "paid": ("paid_when_placed", "order_cancelled", "pay_on_delivery", "online_payment"),
     "cancelled": (),
-    "refunded": (),
+    # the cancellation e-mail of an order cancelled and refunded at once says both
+    "refunded": ("refunded_with_cancellation",),
+    # no "payment failed" once it went through, nor to who ordered again since
+    "failed": ("order_cancelled", "payment_recovered"),
     **{status: ("order_cancelled", "superseded") for status in (
         "awaiting_stock", "in_preparation", "invoiced", "shipped", "at_pickup_point")},
 }
 
 
 def _entered(status: str) -> Trigger:
-    return Trigger(f"order.{status}", Selection.STATUS_ENTERED, "order",
+    # refunded: in full (the status) or in part (the order keeps its status)
+    selects = Selection.REFUNDS if status == "refunded" else Selection.STATUS_ENTERED
+    return Trigger(f"order.{status}", selects, "order",
                    _STATUS_SKIP_IF.get(status, ("order_cancelled",)), status=status,
                    may_assume_delivery=status == "delivered")
 

@@ -341,3 +341,12 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0016_refunded_amount",
+        """
+        ALTER TABLE orders ADD COLUMN refunded_amount TEXT;
+        """,
+    )
+)

@@ -33,6 +33,7 @@ class Selection(StrEnum):
     CART_EPISODES = "cart_episodes"  # a cart with lines, at its last activity
     ORDERS_PLACED = "orders_placed"
     STATUS_ENTERED = "status_entered"  # an order entering a status (its status event)
+    REFUNDS = "refunds"  # an order refunded in full, or in part (its partially_refunded event)
     CUSTOMERS_CREATED = "customers_created"  # signed up, or first ordered
     CUSTOMERS_LAST_ORDER = "customers_last_order"  # a customer and their last order
 
@@ -57,6 +58,14 @@ _CANDIDATES = {
         " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
         " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
         " WHERE e.status = :status AND e.at > :lo AND e.at <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.key = :rule || ':order:' || e.order_id || ':' || e.status)"
+    ),
+    Selection.REFUNDS: (
+        "SELECT 'order:' || e.order_id || ':' || e.status AS instance, 'order' AS subject_type,"
+        " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
+        " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
+        " WHERE e.status IN ('refunded', 'partially_refunded') AND e.at > :lo AND e.at <= :hi"
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || e.order_id || ':' || e.status)"
     ),
@@ -192,6 +201,12 @@ class OutboxQueries(Connected):
         return self.conn.execute(
             "SELECT 1 FROM orders WHERE email_key = ? AND created_at >= ? LIMIT 1",
             (email_key, since)).fetchone() is not None
+
+    def ordered_again(self, email_key: str, order_id: str, since: str) -> bool:
+        """Whether this customer placed another order at or after `since`."""
+        return self.conn.execute(
+            "SELECT 1 FROM orders WHERE email_key = ? AND created_at >= ? AND id != ? LIMIT 1",
+            (email_key, since, order_id)).fetchone() is not None
 
     def suppression_reasons(self, email_key: str, at: str) -> set[str]:
         return {row[0] for row in self.conn.execute(

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from mailflow.clock import from_iso, iso
 from mailflow.records import (
+    PARTIALLY_REFUNDED,
     STATUS_PROGRESS,
     Cart,
     Customer,
@@ -23,6 +24,7 @@ from mailflow.records import (
     Line,
     Order,
     Unsubscribe,
+    partly_refunded,
     status_from_dates,
 )
 
@@ -32,7 +34,8 @@ ORDER_COLUMNS = (
     "paid_at", "shipped_at", "delivered_at", "cancelled_at", "currency", "subtotal",
     "shipping", "tax", "discount", "total", "payment_method", "shipping_method",
     "tracking_number", "tracking_url", "carrier", "pickup_point", "shipping_address",
-    "payment_class", "partially_shipped", "platform_updated_at", "content_hash",
+    "payment_class", "partially_shipped", "platform_updated_at", "refunded_amount",
+    "content_hash",
 )
 CART_COLUMNS = (
     "id", "source", "email", "email_key", "email_raw", "email_problem", "first_name",
@@ -156,11 +159,13 @@ class ImportWriter:
                 o.shipping_address, o.payment_class, _flag(o.partially_shipped),
                 iso(o.changed_at) if o.changed_at else (before[2] if before else None),
             )
-            digest = _hash(values, o.lines)
+            # a refund counts only when said, so sources that never say keep their hashes
+            refund = (o.refunded_amount, o.partially_refunded)
+            digest = _hash(values if refund == (None, None) else (*values, *refund), o.lines)
             if before is not None and before[0] == digest:
                 counts.unchanged += 1
                 continue
-            rows.append((*values, digest, self.now, self.now, self.import_id,
+            rows.append((*values, o.refunded_amount, digest, self.now, self.now, self.import_id,
                          self.history_before))
             touched.append(o.order_id)
             lines.extend((o.order_id, i, ln.sku, ln.name, ln.quantity, ln.price, _flag(ln.shipped))
@@ -219,15 +224,22 @@ class ImportWriter:
         known = {status: getattr(o, attr) for attr, status in MILESTONES if getattr(o, attr)}
         if o.status_at is not None:
             known[o.status] = o.status_at
+        elif o.status == "refunded" and o.refunded_at is not None:
+            known["refunded"] = o.refunded_at
+        partial = partly_refunded(o)
+        if partial and o.refunded_at is not None:
+            known[PARTIALLY_REFUNDED] = o.refunded_at
         events = [(o.order_id, s, iso(at), "export", self.import_id, self.now)
                   for s, at in known.items()]
-        if o.status not in known:
+        undated = [s for s in (o.status, PARTIALLY_REFUNDED if partial else None)
+                   if s is not None and s not in known]
+        for status in undated:
             if first_sighting:
                 newest = max([o.created_at, *known.values()])
                 at, source = min(iso(newest), self.now), "inferred"
             else:
                 at, source = self.now, "import"
-            events.append((o.order_id, o.status, at, source, self.import_id, self.now))
+            events.append((o.order_id, status, at, source, self.import_id, self.now))
         return events
 
     def _replace_lines(self, table: str, key: str, ids: list[str], lines: list[tuple]) -> None:
@@ -418,7 +430,7 @@ def _merge(o: Order, row: dict) -> Order:
     for name in ("first_name", "last_name", "locale", "currency", "subtotal", "shipping", "tax",
                  "discount", "total", "payment_method", "payment_class", "shipping_method",
                  "tracking_number", "tracking_url", "carrier", "pickup_point",
-                 "shipping_address", "platform_id"):
+                 "shipping_address", "platform_id", "refunded_amount"):
         if name not in carried:
             keep[name] = row[name]
     if "partially_shipped" not in carried:

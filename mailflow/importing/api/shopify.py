@@ -306,6 +306,10 @@ def _order(o: dict, line: int, tz: tzinfo) -> Record:
         "line_items": _lines(o, "name"),
         "fulfillments": [_parcel(f) for f in _objs(o.get("fulfillments"))],
     }
+    if "refunds" in o:  # a Refund's total is what its successful transactions gave back
+        rest["refunds"] = [{"created_at": r.get("createdAt"), "transactions": [
+            {"amount": _money(r.get("totalRefundedSet")), "kind": "refund", "status": "success"}]}
+            for r in _objs(o.get("refunds"))]
     return shopify._json_order(rest, line, tz)
 
 

@@ -39,6 +39,7 @@ query MailflowOrders($first: Int!, $after: String, $query: String) {{
       fulfillments(first: 10) {{
         createdAt updatedAt status displayStatus deliveredAt trackingInfo(first: 5) {{ number url company }}
       }}
+      refunds(first: 20) {{ createdAt totalRefundedSet {{ {_MONEY} }} }}
     }}
     pageInfo {{ hasNextPage endCursor }}
   }}
