@@ -28,7 +28,7 @@ STATUSES = (
     "failed",
 )
 
-KINDS = ("orders", "carts", "customers", "unsubscribes")
+KINDS = ("orders", "carts", "customers", "unsubscribes", "products")
 # How far an order has gone on its way to the customer (cancelled, refunded and failed are
 # ends of their own): what moves a stored order on, and what makes an e-mail superseded.
 STATUS_PROGRESS = {"pending_payment": 0, "paid": 1, "awaiting_stock": 2, "in_preparation": 2,
@@ -218,7 +218,23 @@ class Fulfillment:
     items: list[tuple[str | None, str | None, int]] = field(default_factory=list)
 
 
-Record = Order | Cart | Customer | Unsubscribe | Fulfillment
+@dataclass(slots=True)
+class Product:
+    """One thing the shop sells, from its catalogue export (one variant of a Shopify product).
+    `key` is what order lines name it by: its SKU, else the name a line item shows."""
+
+    key: str
+    line: int
+    name: str
+    sku: str | None = None
+    url: str | None = None  # absolute, or a path from the shop's root (/products/<handle>)
+    image: str | None = None
+    price: str | None = None
+    currency: str | None = None
+    available: bool = True  # published and for sale: only those are ever suggested
+
+
+Record = Order | Cart | Customer | Unsubscribe | Fulfillment | Product
 
 
 @dataclass(slots=True)

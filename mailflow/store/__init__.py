@@ -21,13 +21,14 @@ from mailflow.store.history import HistoryQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
+from mailflow.store.products import ProductQueries
 from mailflow.store.sources import SourceQueries
 from mailflow.store.writes import ImportWriter
 
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries):
+class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, ProductQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn

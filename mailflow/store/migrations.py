@@ -341,3 +341,25 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0013_products",
+        """
+        CREATE TABLE products (
+            key TEXT PRIMARY KEY,
+            sku TEXT,
+            name TEXT NOT NULL,
+            url TEXT,
+            image TEXT,
+            price TEXT,
+            currency TEXT,
+            available INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            import_id INTEGER,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX order_lines_product ON order_lines(coalesce(sku, name));
+        """,
+    )
+)

@@ -1,0 +1,122 @@
+"""The catalogue (`products`) and the order history read as "bought together".
+
+A product is known by what order lines call it, `coalesce(sku, name)`: the expression that
+the index `order_lines_product` holds, so that "the orders containing this product" is an
+index range, not a scan of every line. Every query here is bounded: by the products of one
+message, by SEED_ORDERS orders per product, or by the best-seller window."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from mailflow.records import Product
+from mailflow.store.connected import Connected
+
+PRODUCT_KEY = "coalesce({t}.sku, {t}.name)"
+# Orders read per product of a message to count what was bought with it: enough to rank
+# (the counts of a sample keep their order), and a bound on the cost of one message.
+SEED_ORDERS = 1000
+# Orders that say nothing about what goes together: never paid, or called off.
+_NOT_SOLD = "('cancelled', 'failed')"
+_COLUMNS = ("key", "sku", "name", "url", "image", "price", "currency", "available")
+
+
+@dataclass
+class ProductCounts:
+    inserted: int = 0
+    updated: int = 0
+
+
+def write_products(conn: sqlite3.Connection, batch: list[Product], import_id: int,
+                   now: str) -> ProductCounts:
+    """Upsert by key; an identical product is left alone. Call inside `Store.transaction()`."""
+    counts = ProductCounts()
+    latest = {p.key: p for p in batch}  # the same product twice in one file: the last wins
+    known = dict(conn.execute("SELECT key, content_hash FROM products WHERE key IN"
+                              " (SELECT value FROM json_each(?))", (json.dumps(list(latest)),)))
+    rows = []
+    for p in latest.values():
+        values = (p.key, p.sku, p.name, p.url, p.image, p.price, p.currency, int(p.available))
+        digest = hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
+        if known.get(p.key) == digest:
+            continue
+        rows.append((*values, digest, import_id, now))
+        if p.key in known:
+            counts.updated += 1
+        else:
+            counts.inserted += 1
+    columns = (*_COLUMNS, "content_hash", "import_id", "updated_at")
+    conn.executemany(
+        f"INSERT INTO products ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        " ON CONFLICT(key) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns if c != "key"), rows)
+    return counts
+
+
+class ProductQueries(Connected):
+    """Mixed into Store: what rules/suggestions.py reads to suggest products."""
+
+    def has_catalogue(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM products LIMIT 1").fetchone() is not None
+
+    def catalogue(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The catalogue's entries for these keys (available or not)."""
+        cursor = self.conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM products WHERE key IN"
+            " (SELECT value FROM json_each(?))", (json.dumps(keys),))
+        return {row[0]: dict(zip(_COLUMNS, row, strict=True)) for row in cursor}
+
+    def bought_by(self, email_key: str | None) -> set[str]:
+        """Every product of every order of this customer."""
+        if not email_key:
+            return set()
+        return {row[0] for row in self.conn.execute(
+            f"SELECT DISTINCT {PRODUCT_KEY.format(t='l')} FROM orders o JOIN order_lines l"
+            " ON l.order_id = o.id WHERE o.email_key = ?", (email_key,)) if row[0]}
+
+    def orders_with(self, key: str, limit: int = SEED_ORDERS) -> list[str]:
+        """Orders that contain this product: at most `limit`, those that sort last."""
+        return [row[0] for row in self.conn.execute(
+            f"SELECT DISTINCT order_id FROM order_lines l WHERE {PRODUCT_KEY.format(t='l')} = ?"
+            " ORDER BY order_id DESC LIMIT ?", (key, limit))]
+
+    def bought_with(self, orders: list[str], *, email_key: str | None, order_id: str | None,
+                    exclude: list[str], available_only: bool, limit: int
+                    ) -> list[tuple[str, int, str]]:
+        """(product, how many of these orders hold it, a line name): the other customers'
+        orders among `orders` (not this order, not this customer's), most shared first, then
+        by product key; never a product of `exclude`; only catalogued, available products
+        when `available_only`."""
+        key = PRODUCT_KEY.format(t="l")
+        catalogue = " JOIN products p ON p.key = k.product AND p.available = 1" \
+            if available_only else ""
+        return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
+            f"SELECT k.product, k.together, k.name FROM (SELECT {key} AS product,"
+            " count(DISTINCT l.order_id) AS together, max(l.name) AS name"
+            " FROM json_each(?) s JOIN orders o ON o.id = s.value"
+            " JOIN order_lines l ON l.order_id = o.id"
+            f" WHERE o.status NOT IN {_NOT_SOLD} AND o.id IS NOT ?"
+            " AND (o.email_key IS NULL OR o.email_key IS NOT ?)"
+            f" AND {key} NOT IN (SELECT value FROM json_each(?))"
+            f" GROUP BY {key}) k{catalogue}"
+            " ORDER BY k.together DESC, k.product LIMIT ?",
+            (json.dumps(orders), order_id, email_key, json.dumps(exclude), limit))]
+
+    def best_sellers(self, since: str, until: str, *, available_only: bool, limit: int
+                     ) -> list[tuple[str, int, str]]:
+        """(product, orders holding it, a line name) of the orders created in [since, until],
+        most ordered first, then by product key."""
+        key = PRODUCT_KEY.format(t="l")
+        catalogue = " JOIN products p ON p.key = k.product AND p.available = 1" \
+            if available_only else ""
+        return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
+            f"SELECT k.product, k.sold, k.name FROM (SELECT {key} AS product,"
+            " count(DISTINCT o.id) AS sold, max(l.name) AS name FROM orders o"
+            " JOIN order_lines l ON l.order_id = o.id"
+            f" WHERE o.created_at >= ? AND o.created_at <= ? AND o.status NOT IN {_NOT_SOLD}"
+            f" GROUP BY {key}) k{catalogue} WHERE k.product IS NOT NULL"
+            " ORDER BY k.sold DESC, k.product LIMIT ?", (since, until, limit))]
