@@ -57,7 +57,7 @@ _WOO = {
     "parent": ("Parent",),
     "url": ("Permalink", "URL", "Product URL", "Lien permanent"),
 }
-_CANONICAL = {f: (f,) for f in PRODUCT_FIELDS}
+_CANONICAL: dict[str, tuple[str, ...]] = {f: (f,) for f in PRODUCT_FIELDS}
 _DEFAULT_VARIANT = "default title"
 
 

@@ -124,16 +124,32 @@ def offer_view(rule: Rule | None, rows: dict[str, Any] | None, now: datetime,
     return {"code": code, "text": offer.text, "expires_at": expires}
 
 
+def products_view(rows: list[dict[str, Any]] | None, shop: Shop,
+                  currency: str | None) -> list[dict[str, Any]]:
+    """The suggested products as templates see them: `name`, `url` (absolute, or None
+    without a catalogue), `image`, `price` and its `currency` (the catalogue's, else the
+    message's)."""
+    base = shop.url.rstrip("/")
+    return [{"name": row["name"], "sku": row.get("sku"),
+             "url": (base + row["url"] if str(row["url"]).startswith("/") else row["url"])
+             if row.get("url") else None,
+             "image": row.get("image"), "price": row.get("price"),
+             "currency": row.get("currency") or currency or shop.currency}
+            for row in rows or []]
+
+
 def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: str,
                     order: dict | None, cart: dict | None, customer: dict | None,
                     unsubscribe_url: str | None, now: datetime,
-                    offer: dict[str, Any] | None = None) -> dict[str, Any]:
+                    offer: dict[str, Any] | None = None,
+                    products: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "shop": shop_view(shop),
         "rule": {"name": rule.name if rule else rule_name,
                  "category": rule.category if rule else category},
         "order": order, "cart": cart, "customer": customer,
         "unsubscribe_url": unsubscribe_url, "now": now, "offer": offer,
+        "products": products or [],
     }
 
 

@@ -94,7 +94,7 @@ class ProductQueries(Connected):
         key = PRODUCT_KEY.format(t="l")
         catalogue = " JOIN products p ON p.key = k.product AND p.available = 1" \
             if available_only else ""
-        return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
+        return [tuple(row) for row in self.conn.execute(
             f"SELECT k.product, k.together, k.name FROM (SELECT {key} AS product,"
             " count(DISTINCT l.order_id) AS together, max(l.name) AS name"
             " FROM json_each(?) s JOIN orders o ON o.id = s.value"
@@ -113,7 +113,7 @@ class ProductQueries(Connected):
         key = PRODUCT_KEY.format(t="l")
         catalogue = " JOIN products p ON p.key = k.product AND p.available = 1" \
             if available_only else ""
-        return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
+        return [tuple(row) for row in self.conn.execute(
             f"SELECT k.product, k.sold, k.name FROM (SELECT {key} AS product,"
             " count(DISTINCT o.id) AS sold, max(l.name) AS name FROM orders o"
             " JOIN order_lines l ON l.order_id = o.id"
