@@ -19,7 +19,7 @@ from mailflow.store.connected import Connected
 PRODUCT_KEY = "coalesce({t}.sku, {t}.name)"
 # Orders read per product of a message to count what was bought with it: enough to rank
 # (the counts of a sample keep their order), and a bound on the cost of one message.
-SEED_ORDERS = 1000
+SEED_ORDERS = 200
 # Orders that say nothing about what goes together: never paid, or called off.
 _NOT_SOLD = "('cancelled', 'failed')"
 _COLUMNS = ("key", "sku", "name", "url", "image", "price", "currency", "available")
