@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mailflow.clock import iso
+from mailflow.store.products import SeedOrders
 from mailflow.yamlfile import Reader
 
 DEFAULT_COUNT = 3
@@ -55,24 +56,26 @@ class ProductHistory(Protocol):
     """What suggestions read (Store has these: store/products.py)."""
 
     def has_catalogue(self) -> bool: ...
+    def available_keys(self) -> set[str]: ...
     def catalogue(self, keys: list[str]) -> dict[str, dict[str, Any]]: ...
     def bought_by(self, email_key: str | None) -> set[str]: ...
-    def orders_with(self, key: str) -> list[str]: ...
-    def bought_with(self, orders: list[str], *, email_key: str | None, order_id: str | None,
-                    exclude: list[str], available_only: bool, limit: int
-                    ) -> list[tuple[str, int, str]]: ...
+    def orders_with(self, key: str) -> SeedOrders: ...
     def best_sellers(self, since: str, until: str, *, available_only: bool, limit: int
                      ) -> list[tuple[str, int, str]]: ...
 
 
 class Suggestions:
-    """One run's suggestions: the best sellers read once, each message's own query bounded
-    by its products (store/products.py)."""
+    """One run's suggestions. What the store says of a product (the orders holding it, the
+    catalogue, the best sellers) is read once per run, the first time a message needs it:
+    a batch of confirmations shares its popular products, and a run is one moment."""
 
     def __init__(self, store: ProductHistory, now: datetime) -> None:
         self.store = store
         self.now = now
-        self._catalogue: bool | None = None
+        self._available: set[str] | None = None  # None: no catalogue, every product may show
+        self._read_catalogue = False
+        self._orders: dict[str, SeedOrders] = {}
+        self._names: dict[str, str] = {}
         self._best: dict[timedelta, list[tuple[str, int, str]]] = {}
 
     def for_subject(self, settings: ProductSettings, subject_type: str,
@@ -82,7 +85,10 @@ class Suggestions:
             return []
         owned = self.store.bought_by(email_key)
         if subject_type in ("order", "cart"):
-            basket = {key for line in subject.get("lines") or [] if (key := _key(line))}
+            lines = subject.get("lines") or []
+            basket = {key for line in lines if (key := _key(line))}
+            self._names.update({key: line.get("name") or key for line in lines
+                                if (key := _key(line))})
         else:
             basket = set(owned)
         order_id = subject.get("id") if subject_type == "order" else None
@@ -91,28 +97,45 @@ class Suggestions:
 
     def suggest(self, settings: ProductSettings, basket: list[str], *, owned: set[str],
                 email_key: str | None, order_id: str | None) -> list[dict[str, Any]]:
-        if self._catalogue is None:
-            self._catalogue = self.store.has_catalogue()
-        exclude = sorted({*basket, *owned})
-        seeds = sorted({o for key in basket for o in self.store.orders_with(key)})
-        chosen = self.store.bought_with(seeds, email_key=email_key, order_id=order_id,
-                                        exclude=exclude, available_only=self._catalogue,
-                                        limit=settings.count) if seeds else []
-        taken = {*exclude, *(key for key, _, _ in chosen)}
-        for key, sold, name in self._best_sellers(settings.best_sellers):
+        available = self._catalogue()
+        exclude = {*basket, *owned}
+        shared: dict[str, set[str]] = {}  # product -> the other customers' orders holding it
+        for key in basket:
+            if key not in self._orders:
+                self._orders[key] = self.store.orders_with(key)
+                for product, name in self._orders[key].names.items():
+                    self._names.setdefault(product, name)
+            for other, (customer, products) in self._orders[key].orders.items():
+                if other == order_id or (email_key is not None and customer == email_key):
+                    continue
+                for product in products - exclude:
+                    if available is None or product in available:
+                        shared.setdefault(product, set()).add(other)
+        ranked = sorted(shared, key=lambda product: (-len(shared[product]), product))
+        chosen = ranked[:settings.count]
+        taken = {*exclude, *chosen}
+        for key, _, name in self._best_sellers(settings.best_sellers):
             if len(chosen) >= settings.count:
                 break
             if key not in taken:
-                chosen.append((key, sold, name))
+                chosen.append(key)
                 taken.add(key)
-        entries = self.store.catalogue([key for key, _, _ in chosen]) if self._catalogue else {}
-        return [_product(key, name, entries.get(key)) for key, _, name in chosen]
+                self._names.setdefault(key, name)
+        entries = self.store.catalogue(chosen) if available is not None else {}
+        return [_product(key, self._names.get(key) or key, entries.get(key)) for key in chosen]
+
+    def _catalogue(self) -> set[str] | None:
+        if not self._read_catalogue:
+            self._read_catalogue = True
+            self._available = self.store.available_keys() if self.store.has_catalogue() \
+                else None
+        return self._available
 
     def _best_sellers(self, window: timedelta) -> list[tuple[str, int, str]]:
         if window not in self._best:
             self._best[window] = self.store.best_sellers(
-                iso(self.now - window), iso(self.now), available_only=bool(self._catalogue),
-                limit=BEST_SELLERS_KEPT)
+                iso(self.now - window), iso(self.now),
+                available_only=self._catalogue() is not None, limit=BEST_SELLERS_KEPT)
         return self._best[window]
 
 

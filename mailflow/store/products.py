@@ -2,8 +2,8 @@
 
 A product is known by what order lines call it, `coalesce(sku, name)`: the expression that
 the index `order_lines_product` holds, so that "the orders containing this product" is an
-index range, not a scan of every line. Every query here is bounded: by the products of one
-message, by SEED_ORDERS orders per product, or by the best-seller window."""
+index range, not a scan of every line. Every query here is bounded: by SEED_ORDERS orders per
+product, or by the best-seller window; rules/suggestions.py reads each once per run."""
 
 from __future__ import annotations
 
@@ -23,6 +23,15 @@ SEED_ORDERS = 200
 # Orders that say nothing about what goes together: never paid, or called off.
 _NOT_SOLD = "('cancelled', 'failed')"
 _COLUMNS = ("key", "sku", "name", "url", "image", "price", "currency", "available")
+
+
+@dataclass
+class SeedOrders:
+    """The orders holding one product: order id -> (its customer's email_key, its products),
+    and a line name for each of those products."""
+
+    orders: dict[str, tuple[str | None, frozenset[str]]]
+    names: dict[str, str]
 
 
 @dataclass
@@ -78,33 +87,28 @@ class ProductQueries(Connected):
             f"SELECT DISTINCT {PRODUCT_KEY.format(t='l')} FROM orders o JOIN order_lines l"
             " ON l.order_id = o.id WHERE o.email_key = ?", (email_key,)) if row[0]}
 
-    def orders_with(self, key: str, limit: int = SEED_ORDERS) -> list[str]:
-        """Orders that contain this product: at most `limit`, those that sort last."""
-        return [row[0] for row in self.conn.execute(
-            f"SELECT DISTINCT order_id FROM order_lines l WHERE {PRODUCT_KEY.format(t='l')} = ?"
-            " ORDER BY order_id DESC LIMIT ?", (key, limit))]
+    def available_keys(self) -> set[str]:
+        """The catalogue's products that may be suggested."""
+        return {row[0] for row in self.conn.execute("SELECT key FROM products WHERE available = 1")}
 
-    def bought_with(self, orders: list[str], *, email_key: str | None, order_id: str | None,
-                    exclude: list[str], available_only: bool, limit: int
-                    ) -> list[tuple[str, int, str]]:
-        """(product, how many of these orders hold it, a line name): the other customers'
-        orders among `orders` (not this order, not this customer's), most shared first, then
-        by product key; never a product of `exclude`; only catalogued, available products
-        when `available_only`."""
-        key = PRODUCT_KEY.format(t="l")
-        catalogue = " JOIN products p ON p.key = k.product AND p.available = 1" \
-            if available_only else ""
-        return [tuple(row) for row in self.conn.execute(
-            f"SELECT k.product, k.together, k.name FROM (SELECT {key} AS product,"
-            " count(DISTINCT l.order_id) AS together, max(l.name) AS name"
-            " FROM json_each(?) s JOIN orders o ON o.id = s.value"
-            " JOIN order_lines l ON l.order_id = o.id"
-            f" WHERE o.status NOT IN {_NOT_SOLD} AND o.id IS NOT ?"
-            " AND (o.email_key IS NULL OR o.email_key IS NOT ?)"
-            f" AND {key} NOT IN (SELECT value FROM json_each(?))"
-            f" GROUP BY {key}) k{catalogue}"
-            " ORDER BY k.together DESC, k.product LIMIT ?",
-            (json.dumps(orders), order_id, email_key, json.dumps(exclude), limit))]
+    def orders_with(self, key: str, limit: int = SEED_ORDERS) -> SeedOrders:
+        """Orders that contain this product (at most `limit`, those whose id sorts last), not
+        cancelled or failed, with their customer and products, and the products' line names."""
+        seeds = SeedOrders({}, {})
+        products: dict[str, tuple[str | None, set[str]]] = {}
+        for order_id, email_key, product, name in self.conn.execute(
+                "SELECT o.id, o.email_key, " + PRODUCT_KEY.format(t="l") + ", l.name FROM"
+                " (SELECT DISTINCT order_id FROM order_lines l WHERE "
+                + PRODUCT_KEY.format(t="l") + " = ? ORDER BY order_id DESC LIMIT ?) s"
+                " JOIN orders o ON o.id = s.order_id JOIN order_lines l ON l.order_id = o.id"
+                f" WHERE o.status NOT IN {_NOT_SOLD}", (key, limit)):
+            if product is None:
+                continue
+            products.setdefault(order_id, (email_key, set()))[1].add(product)
+            seeds.names.setdefault(product, name or product)
+        seeds.orders = {order_id: (email_key, frozenset(held))
+                        for order_id, (email_key, held) in products.items()}
+        return seeds
 
     def best_sellers(self, since: str, until: str, *, available_only: bool, limit: int
                      ) -> list[tuple[str, int, str]]:
