@@ -36,6 +36,12 @@ rules:
     template: abandoned_cart
     category: marketing
     products: 3
+  - name: win-back
+    on: customer.inactive
+    after: 120d
+    template: win_back
+    category: marketing
+    products: 3
   - name: shipped
     on: order.shipped
     template: order_shipped
@@ -115,6 +121,11 @@ def test_the_cart_reminder_suggests_around_the_cart(shop):
     assert shop("import", cart, "--kind", "carts", "--now", NOW).exit_code == 0
     # with B, others bought A and C: Camille has both; best sellers then, F, and D, G, H (1 each)
     assert suggested(shop, "abandoned-cart", "--cart", "K1") == ["F", "D", "G"]
+
+
+def test_the_win_back_suggests_around_what_the_customer_bought(shop):
+    # Camille has A, C and E; others bought B with them 3 times, F twice, D and G once
+    assert suggested(shop, "win-back", "--customer", "camille@example.com") == ["B", "F", "D"]
 
 
 def test_with_a_catalogue_only_available_products_with_link_image_and_price(shop):

@@ -114,7 +114,8 @@ class Suggestions:
         ranked = sorted(shared, key=lambda product: (-len(shared[product]), product))
         chosen = ranked[:settings.count]
         taken = {*exclude, *chosen}
-        for key, _, name in self._best_sellers(settings.best_sellers):
+        best = self._best_sellers(settings.best_sellers) if len(chosen) < settings.count else []
+        for key, _, name in best:
             if len(chosen) >= settings.count:
                 break
             if key not in taken:

@@ -20,6 +20,9 @@ PRODUCT_KEY = "coalesce({t}.sku, {t}.name)"
 # Orders read per product of a message to count what was bought with it: enough to rank
 # (the counts of a sample keep their order), and a bound on the cost of one message.
 SEED_ORDERS = 200
+# The best sellers are those of the most recent orders in their window, at most this many:
+# a bound on a run's one best-seller query (a small shop's 90 days hold fewer).
+BEST_SELLER_ORDERS = 5000
 # Orders that say nothing about what goes together: never paid, or called off.
 _NOT_SOLD = "('cancelled', 'failed')"
 _COLUMNS = ("key", "sku", "name", "url", "image", "price", "currency", "available")
@@ -110,17 +113,19 @@ class ProductQueries(Connected):
                         for order_id, (email_key, held) in products.items()}
         return seeds
 
-    def best_sellers(self, since: str, until: str, *, available_only: bool, limit: int
-                     ) -> list[tuple[str, int, str]]:
-        """(product, orders holding it, a line name) of the orders created in [since, until],
-        most ordered first, then by product key."""
+    def best_sellers(self, since: str, until: str, *, available_only: bool, limit: int,
+                     orders: int = BEST_SELLER_ORDERS) -> list[tuple[str, int, str]]:
+        """(product, orders holding it, a line name) among the orders created in [since,
+        until] (at most the `orders` most recent, not cancelled or failed), most ordered
+        first, then by product key."""
         key = PRODUCT_KEY.format(t="l")
         catalogue = " JOIN products p ON p.key = k.product AND p.available = 1" \
             if available_only else ""
         return [tuple(row) for row in self.conn.execute(
             f"SELECT k.product, k.sold, k.name FROM (SELECT {key} AS product,"
-            " count(DISTINCT o.id) AS sold, max(l.name) AS name FROM orders o"
+            " count(DISTINCT o.id) AS sold, max(l.name) AS name FROM"
+            " (SELECT id FROM orders WHERE created_at >= ? AND created_at <= ?"
+            f" AND status NOT IN {_NOT_SOLD} ORDER BY created_at DESC LIMIT ?) o"
             " JOIN order_lines l ON l.order_id = o.id"
-            f" WHERE o.created_at >= ? AND o.created_at <= ? AND o.status NOT IN {_NOT_SOLD}"
             f" GROUP BY {key}) k{catalogue} WHERE k.product IS NOT NULL"
-            " ORDER BY k.sold DESC, k.product LIMIT ?", (since, until, limit))]
+            " ORDER BY k.sold DESC, k.product LIMIT ?", (since, until, orders, limit))]
