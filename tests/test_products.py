@@ -140,3 +140,16 @@ def test_a_file_that_is_not_a_products_export_changes_nothing(mailflow):
     assert wrong.exit_code == 2
     assert "does not fit" in wrong.stderr
     assert mailflow.dump() == before
+
+
+def test_woocommerce_export_of_a_french_site(mailflow):
+    path = mailflow.write("wc-product-export-fr.csv", (
+        "\ufeffID;Type;UGS;Nom;Publié;En stock ?;Tarif promo;Tarif régulier;Images;Parent\n"
+        "40;simple;THE-NOIR;Thé noir;1;1;;9,90;https://woo.example/the-noir.jpg;\n"
+        "41;simple;THE-BLANC;Thé blanc;1;0;;19,90;;\n"))
+    result = mailflow("import", path, "--now", "2026-03-01T10:00", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["files"][0]["format"] == "woocommerce"
+    products = _products(mailflow)
+    assert (products["THE-NOIR"]["price"], products["THE-NOIR"]["available"]) == ("9.90", 1)
+    assert products["THE-BLANC"]["available"] == 0  # out of stock
