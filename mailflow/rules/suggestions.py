@@ -22,6 +22,7 @@ DEFAULT_COUNT = 3
 MAX_COUNT = 12
 DEFAULT_BEST_SELLERS = timedelta(days=90)
 BEST_SELLERS_KEPT = 200  # read once per run, then filtered per message
+CUSTOMER_BASKET = 20  # a customer's basket: the products of their latest orders, at most
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class ProductHistory(Protocol):
     def has_catalogue(self) -> bool: ...
     def available_keys(self) -> set[str]: ...
     def catalogue(self, keys: list[str]) -> dict[str, dict[str, Any]]: ...
-    def bought_by(self, email_key: str | None) -> set[str]: ...
+    def bought_by(self, email_key: str | None) -> list[str]: ...
     def orders_with(self, key: str) -> SeedOrders: ...
     def best_sellers(self, since: str, until: str, *, available_only: bool, limit: int
                      ) -> list[tuple[str, int, str]]: ...
@@ -83,14 +84,15 @@ class Suggestions:
         """The products to show in a message about this order, cart or customer row."""
         if subject is None:
             return []
-        owned = self.store.bought_by(email_key)
+        history = self.store.bought_by(email_key)
+        owned = set(history)
         if subject_type in ("order", "cart"):
             lines = subject.get("lines") or []
             basket = {key for line in lines if (key := _key(line))}
             self._names.update({key: line.get("name") or key for line in lines
                                 if (key := _key(line))})
-        else:
-            basket = set(owned)
+        else:  # what goes with what they bought lately
+            basket = set(history[:CUSTOMER_BASKET])
         order_id = subject.get("id") if subject_type == "order" else None
         return self.suggest(settings, sorted(basket), owned=owned, email_key=email_key,
                             order_id=order_id)

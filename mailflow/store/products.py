@@ -82,17 +82,14 @@ class ProductQueries(Connected):
             " (SELECT value FROM json_each(?))", (json.dumps(keys),))
         return {row[0]: dict(zip(_COLUMNS, row, strict=True)) for row in cursor}
 
-    def bought_by(self, email_key: str | None) -> set[str]:
-        """Every product of every order of this customer."""
+    def bought_by(self, email_key: str | None) -> list[str]:
+        """Every product of every order of this customer, the most recently ordered first."""
         if not email_key:
-            return set()
-        return {row[0] for row in self.conn.execute(
-            f"SELECT DISTINCT {PRODUCT_KEY.format(t='l')} FROM orders o JOIN order_lines l"
-            " ON l.order_id = o.id WHERE o.email_key = ?", (email_key,)) if row[0]}
-
-    def available_keys(self) -> set[str]:
-        """The catalogue's products that may be suggested."""
-        return {row[0] for row in self.conn.execute("SELECT key FROM products WHERE available = 1")}
+            return []
+        return list(dict.fromkeys(row[0] for row in self.conn.execute(
+            f"SELECT {PRODUCT_KEY.format(t='l')} FROM orders o JOIN order_lines l"
+            " ON l.order_id = o.id WHERE o.email_key = ? ORDER BY o.created_at DESC, o.id,"
+            " l.position", (email_key,)) if row[0]))
 
     def orders_with(self, key: str, limit: int = SEED_ORDERS) -> SeedOrders:
         """Orders that contain this product (at most `limit`, those whose id sorts last), not
