@@ -91,6 +91,10 @@ class ProductQueries(Connected):
             " ON l.order_id = o.id WHERE o.email_key = ? ORDER BY o.created_at DESC, o.id,"
             " l.position", (email_key,)) if row[0]))
 
+    def available_keys(self) -> set[str]:
+        """The catalogue's products that may be suggested."""
+        return {row[0] for row in self.conn.execute("SELECT key FROM products WHERE available = 1")}
+
     def orders_with(self, key: str, limit: int = SEED_ORDERS) -> SeedOrders:
         """Orders that contain this product (at most `limit`, those whose id sorts last), not
         cancelled or failed, with their customer and products, and the products' line names."""
