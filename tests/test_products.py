@@ -135,6 +135,11 @@ def test_a_file_that_is_not_a_products_export_changes_nothing(mailflow):
     assert "not a products export" in result.stderr
     assert "Traceback" not in result.stderr
     assert mailflow.dump() == before
+    inventory = mailflow.write("inventory_export_1.csv", (  # Shopify's other export by Handle
+        "Handle,Title,Option1 Name,Option1 Value,SKU,Location,Available,On hand\n"
+        "the-complete-snowboard,The Complete Snowboard,Color,Ice,COMPLETE-ICE,Shop,10,10\n"))
+    assert mailflow("import", inventory, "--kind", "products").exit_code == 2
+    assert mailflow.dump() == before
     products = mailflow.fixture("products/wc-product-export.csv")
     wrong = mailflow("import", products, "--kind", "orders")
     assert wrong.exit_code == 2

@@ -68,7 +68,8 @@ def detect_csv(header: list[str]) -> str | None:
     def has(*aliases: str) -> bool:
         return any(normalize(a) in names for a in aliases)
 
-    if has(*_SHOPIFY["handle"]) and has("Title") and has(*_SHOPIFY["sku"], *_SHOPIFY["price"]):
+    # a price column: Shopify's inventory export also has Handle, Title and SKU
+    if has(*_SHOPIFY["handle"]) and has("Title") and has(*_SHOPIFY["price"]):
         return "shopify"
     if has("Type") and has(*_WOO["sku"]) and has(*_WOO["name"]) and \
             has(*_WOO["regular_price"], *_WOO["published"]):
