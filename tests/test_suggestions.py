@@ -7,10 +7,13 @@ real SQLite."""
 from __future__ import annotations
 
 import email
+import html as htmllib
+import json
 import re
 from email import policy
 
 import pytest
+from test_browser import CHROMIUM, PROBE, chromium
 
 RULES = """\
 shop:
@@ -178,3 +181,36 @@ def test_a_bad_products_value_names_its_line(shop):
     assert "rules.yaml:17: rule order-confirmation: products 40: a whole number from 1 to 12" \
         in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
+def test_the_block_fits_a_phone_and_adds_no_width_without_style(shop, tmp_path):
+    """At 375 px the e-mails with the block never scroll sideways; with the <style> block
+    dropped (as some clients do) the block makes no page wider than the same e-mail without
+    it: a long name wraps, the image keeps its 64 px."""
+    frames = []
+    for count in (3, "false"):
+        shop.write_config(RULES.format(count=count).replace("products: 3", f"products: {count}"))
+        for name in ("order-confirmation",):
+            out = tmp_path / f"{name}-{count}.html"
+            assert shop("preview", name, "--format", "html", "--out", out).exit_code == 0
+            page = out.read_text(encoding="utf-8").replace(
+                "Sous-tasses en grès (lot de 2)", "Sous-tasses en grès émaillé bleu nuit " * 4)
+            assert ("Souvent achetés avec ces articles" in page) == (count == 3)
+            out.write_text(page, encoding="utf-8")
+            bare = tmp_path / f"{name}-{count}.bare.html"
+            bare.write_text(re.sub(r"<style.*?</style>", "", page, flags=re.S), encoding="utf-8")
+            frames += [f'<iframe data-file="{f.name}" src="{f.name}" style="width:375px;'
+                       'height:400px;border:0;display:block"></iframe>' for f in (out, bare)]
+    probe = tmp_path / "probe.html"
+    probe.write_text(PROBE.format(frames="\n".join(frames)), encoding="utf-8")
+    dom = chromium("--window-size=1280,900", "--virtual-time-budget=5000", "--dump-dom",
+                   probe.as_uri(), profile=tmp_path / "profile")
+    match = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
+    assert match and match.group(1), dom[-500:]
+    width = {r["file"]: r["scroll"] for r in json.loads(htmllib.unescape(match.group(1)))}
+    assert len(width) == 4
+    for name in ("order-confirmation",):
+        assert width[f"{name}-3.html"] <= 375, f"{name} scrolls sideways on a phone"
+        assert width[f"{name}-3.bare.html"] <= width[f"{name}-false.bare.html"], \
+            f"{name}: the block widens the e-mail without <style>"
