@@ -147,8 +147,8 @@ def import_command(
     files: Annotated[list[Path], typer.Argument(help="Export files (CSV or JSON).")],
     format: Annotated[str | None, typer.Option("--format", help="shopify, woocommerce, "
                                                "mailflow, or mapping (default: detected)")] = None,
-    kind: Annotated[str | None, typer.Option(help="orders, carts, customers or unsubscribes "
-                                             "(default: detected)")] = None,
+    kind: Annotated[str | None, typer.Option(help="orders, carts, customers, unsubscribes or "
+                                             "products (default: detected)")] = None,
     mapping: Annotated[Path | None, typer.Option(help="Column map for any other export.")] = None,
     now: NowOption = None,
     json: JsonOption = False,

@@ -23,6 +23,7 @@ from mailflow.errors import UsageError
 from mailflow.importing.api.base import PLATFORMS, ApiSettings
 from mailflow.localized import Localized, read_localized
 from mailflow.records import KINDS
+from mailflow.rules.suggestions import ProductSettings, read_products
 from mailflow.rules.triggers import CONDITIONS, TRIGGERS
 from mailflow.rules.where import compile_where
 from mailflow.tracking import Tracking, read_tracking
@@ -128,6 +129,7 @@ class Rule:
     # this long after they shipped (None: only a real delivery fires the rule)
     assume_delivered_after: timedelta | None = None
     offer: Offer | None = None  # a discount code the e-mail carries (content.py)
+    products: ProductSettings | None = None  # products bought together (rules/suggestions.py)
 
     @property
     def marketing(self) -> bool:
@@ -336,7 +338,7 @@ def _api(r: _Reader, item: yaml.Node) -> ApiSettings:
 
 _RULE_KEYS = ("name", "on", "after", "template", "category", "cap", "skip_if", "where",
               "expire_after", "quiet_hours", "subject", "enabled", "assume_delivered_after",
-              "offer")
+              "offer", "products")
 
 
 def _rules(r: _Reader, node: yaml.Node, folder: Path | None) -> list[Rule]:
@@ -414,6 +416,8 @@ def _rule(r: _Reader, item: yaml.Node, folder: Path | None, taken: set[str]) -> 
                                                  f"rule {name}: assume_delivered_after")
     if "offer" in f:
         rule.offer = read_offer(r, f["offer"], f"rule {name}: offer")
+    if "products" in f:
+        rule.products = read_products(r, f["products"], f"rule {name}: products")
     if on.needs_after and not rule.after:
         raise r.fail(item, f"rule {name}: {rule.on} needs `after` (how long inactive)")
     if folder is not None and not _template_exists(folder, rule.template):

@@ -189,6 +189,8 @@ def import_report(report: ImportReport, *, as_json: bool, quiet: bool) -> None:
         f"carts: {report.carts.inserted} new, {report.carts.updated} updated; "
         f"customers: {report.customers.inserted} new, {report.customers.updated} updated"
         + (f"; unsubscribes: {report.unsubscribes}" if report.unsubscribes else "")
+        + (f"; products: {report.products.inserted} new, {report.products.updated} updated"
+           if any(f.kind == "products" for f in report.files) else "")
     )
 
 

@@ -29,7 +29,7 @@ STATUSES = (
     "failed",
 )
 
-KINDS = ("orders", "carts", "customers", "unsubscribes")
+KINDS = ("orders", "carts", "customers", "unsubscribes", "products")
 # Not a status but a status event: an order that got part of its money back keeps its status
 # (paid, shipped…), and this event records the partial refund for `order.refunded` rules.
 PARTIALLY_REFUNDED = "partially_refunded"
@@ -240,7 +240,23 @@ def partly_refunded(o: Order) -> bool:
         return False
 
 
-Record = Order | Cart | Customer | Unsubscribe | Fulfillment
+@dataclass(slots=True)
+class Product:
+    """One thing the shop sells, from its catalogue export (one variant of a Shopify product).
+    `key` is what order lines name it by: its SKU, else the name a line item shows."""
+
+    key: str
+    line: int
+    name: str
+    sku: str | None = None
+    url: str | None = None  # absolute, or a path from the shop's root (/products/<handle>)
+    image: str | None = None
+    price: str | None = None
+    currency: str | None = None
+    available: bool = True  # published and for sale: only those are ever suggested
+
+
+Record = Order | Cart | Customer | Unsubscribe | Fulfillment | Product
 
 
 @dataclass(slots=True)

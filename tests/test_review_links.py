@@ -101,13 +101,24 @@ def test_a_lines_product_page_from_the_catalogue_is_used_else_the_shops_page():
         {"sku": "A", "name": "A", "quantity": 1, "product_url": "https://shop.example/p/a"},
         {"sku": "B", "name": "B", "quantity": 1, "product_url": None},
         {"sku": "C", "name": "C", "quantity": 1, "product_url": "javascript:alert(1)"}]}
-    view = review_view(review, order)
+    view = review_view(review, order, "https://shop.example")
     assert view is not None
     assert [line["review_url"] for line in view["lines"]] == [
         "https://shop.example/p/a#avis", "https://avis.example/s?o=7", "https://avis.example/s?o=7"]
     query = ReviewLinks(product="https://reviews.example/new?page={line.product_url}")
-    assert review_view(query, order)["lines"][0]["review_url"] == \
+    assert review_view(query, order, "https://shop.example")["lines"][0]["review_url"] == \
         "https://reviews.example/new?page=https%3A%2F%2Fshop.example%2Fp%2Fa"
+
+
+def test_the_imported_catalogue_gives_each_line_its_product_page(mailflow):
+    project(mailflow, review="  review:\n    product: \"{line.product_url}#avis\"")
+    catalogue = mailflow.write("products.csv", "sku,name,url,image,price,currency,available\n"
+                               "SAV-OLV,Olive soap,/products/savon-olive,,9.50,EUR,yes\n")
+    result = mailflow("import", catalogue, "--kind", "products", "--now", "2026-03-06T10:00")
+    assert result.exit_code == 0, result.stderr
+    assert links(html_of(mailflow, "#1043"), "Review this product") == [
+        "https://savonnerie-test.example/products/savon-olive?utm_source=mailflow"
+        "&utm_campaign=review-request#avis"]
 
 
 def test_check_refuses_an_unknown_placeholder_with_its_line(mailflow):

@@ -8,6 +8,7 @@ from typing import Any
 
 from mailflow.errors import NotAnExport, RowRejected
 from mailflow.importing import build
+from mailflow.importing.catalogue import PRODUCT_FIELDS
 from mailflow.importing.columns import Columns, group_rows
 from mailflow.importing.source import CsvTable, JsonDocument
 from mailflow.records import (
@@ -52,7 +53,8 @@ _PEOPLE_NAMES = {"first_name": ("first_name", "First Name", "Prénom", "Prenom")
                  "locale": ("locale", "Language", "Langue"),
                  "created_at": ("created_at", "Created At", "Date d'inscription", "Inscription")}
 FIELDS_BY_KIND = {"orders": ORDER_FIELDS + LINE_FIELDS, "carts": CART_FIELDS + LINE_FIELDS,
-                  "customers": CUSTOMER_FIELDS, "unsubscribes": UNSUBSCRIBE_FIELDS}
+                  "customers": CUSTOMER_FIELDS, "unsubscribes": UNSUBSCRIBE_FIELDS,
+                  "products": PRODUCT_FIELDS}
 
 Get = Callable[[str], Any]
 StatusMap = Callable[[str], str]

@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from mailflow.errors import NotAnExport, UsageError
-from mailflow.importing import canonical, mapping, shopify, woocommerce
+from mailflow.importing import canonical, catalogue, mapping, shopify, woocommerce
 from mailflow.importing.adapter import Adapter, ParseContext
 from mailflow.importing.source import CsvTable, JsonDocument, SourceFile, open_csv, open_json
 from mailflow.records import KINDS, Record, Rejected
@@ -47,6 +47,8 @@ def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
         kind = kind or spec.kind
         return _csv_export("mapping", kind, table, lambda ctx: mapping.read_csv(table, spec, ctx))
     candidates = [ADAPTERS[fmt]] if fmt else list(ADAPTERS.values())
+    if kind == "products" and source.looks_like_json:
+        raise NotAnExport(_not_products(source))
     if source.looks_like_json:
         doc = open_json(source)
         for adapter in candidates:
@@ -60,6 +62,17 @@ def open_export(source: SourceFile, *, fmt: str | None, kind: str | None,
                                 lambda: None, lambda: source.size)
         raise NotAnExport(_unknown_shape(source, fmt, "JSON"))
     table = _csv(source)
+    products = catalogue.detect_csv(table.header)
+    if products is not None and fmt in (None, products):
+        if kind not in (None, "products"):
+            table.close()
+            raise NotAnExport(f"{source.name}: --kind {kind} does not fit this file (a"
+                              f" {products} products export)")
+        return _csv_export(products, "products", table,
+                           partial(catalogue.read_csv, table, products))
+    if kind == "products":
+        table.close()
+        raise NotAnExport(_not_products(source))
     for adapter in candidates:
         found = adapter.detect_csv(table.header)
         if found and (kind not in canonical.PEOPLE_KINDS or found == kind):
@@ -90,6 +103,12 @@ def _kind(forced: str | None, detected: str, source: SourceFile, adapter: Adapte
     if {forced, detected} == {"orders", "carts"} and adapter.KIND_FROM_OPTION:
         return forced
     raise NotAnExport(f"{source.name}: --kind {forced} does not fit this file ({detected})")
+
+
+def _not_products(source: SourceFile) -> str:
+    return (f"{source.name}: not a products export (Shopify's or WooCommerce's products CSV,"
+            " or mailflow's sku,name,url,image,price,currency,available): nothing imported;"
+            " for another layout, describe its columns with --mapping MAP.yaml (kind: products)")
 
 
 def _name(adapter: Adapter) -> str:

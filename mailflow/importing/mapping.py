@@ -1,7 +1,7 @@
 """`--mapping MAP.yaml`: any other shop's CSV, its columns renamed onto the canonical fields.
 
 ```yaml
-kind: orders                 # or carts, customers, unsubscribes
+kind: orders                 # or carts, customers, unsubscribes, products
 columns:                     # canonical field: the export's column header
   order_id: Référence
   email: E-mail
@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from mailflow.errors import ConfigError, NotAnExport, RowRejected
-from mailflow.importing import build, canonical
+from mailflow.importing import build, canonical, catalogue
 from mailflow.importing.columns import Columns, normalize
 from mailflow.importing.source import CsvTable
 from mailflow.records import KINDS, STATUSES, Record, Rejected
@@ -113,6 +113,9 @@ def read_csv(table: CsvTable, spec: MappingSpec, ctx) -> Iterator[Record | Rejec
     if missing:
         raise NotAnExport(f"{table.source.name}:1: no column {missing[0]!r}, which {spec.path}"
                           " names: is this the right export for this mapping?")
+    if spec.kind == "products":
+        yield from catalogue.read_rows(table, columns, spec.defaults)
+        return
     if spec.kind in canonical.PEOPLE_KINDS:
         for line, row in table.rows():
             try:

@@ -22,11 +22,13 @@ from mailflow.records import (
     ExitCode,
     Fulfillment,
     Order,
+    Product,
     Record,
     Rejected,
     Unsubscribe,
 )
 from mailflow.store import ImportWriter, Store
+from mailflow.store.products import ProductCounts, write_products
 from mailflow.store.writes import Counts
 
 BATCH = 5000
@@ -38,7 +40,7 @@ class Tally:
     inserted: int = 0
     updated: int = 0
 
-    def add(self, counts: Counts) -> None:
+    def add(self, counts: Counts | ProductCounts) -> None:
         self.inserted += counts.inserted
         self.updated += counts.updated
 
@@ -64,6 +66,7 @@ class ImportReport:
     lines: int = 0
     status_changes: int = 0
     unsubscribes: int = 0
+    products: Tally = field(default_factory=Tally)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -83,6 +86,7 @@ class ImportReport:
             "lines": self.lines,
             "status_changes": self.status_changes,
             "unsubscribes": self.unsubscribes,
+            "products": asdict(self.products),
         }
 
 
@@ -155,7 +159,7 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
             writer = store.import_writer(path=source.name, sha256=source.sha256,
                                          fmt=export.format, kind=export.kind, now=now)
             batches: dict[type, list] = {Order: [], Cart: [], Customer: [], Unsubscribe: [],
-                                         Fulfillment: []}
+                                         Fulfillment: [], Product: []}
             records = 0
             for record in export.records(ctx):
                 records += 1
@@ -259,6 +263,9 @@ def _flush(writer: ImportWriter, record_type: type, batch: list, staged: ImportR
     if record_type is Unsubscribe:
         staged.unsubscribes += writer.unsubscribes(batch, now, f"import:{name}")
         return []
+    if record_type is Product:
+        staged.products.add(write_products(writer.conn, batch, writer.import_id, writer.now))
+        return []
     if record_type is Order:
         counts = writer.orders(batch)
     elif record_type is Cart:
@@ -314,7 +321,7 @@ def write_records(writer: ImportWriter, records: Iterable[Record | Rejected],
 def merge_reports(report: ImportReport, staged: ImportReport) -> None:
     """Add `staged`'s files and counts to `report`."""
     report.files += staged.files
-    for name in ("orders", "carts", "customers"):
+    for name in ("orders", "carts", "customers", "products"):
         getattr(report, name).inserted += getattr(staged, name).inserted
         getattr(report, name).updated += getattr(staged, name).updated
     report.lines += staged.lines

@@ -57,22 +57,33 @@ class Composer:
     def message_from_rows(self, key: str, rule: Rule, email: str | None, rows: dict[str, Any],
                           now: datetime) -> Composed:
         """The message of `rule` about these rows (Planner.context), not built yet."""
-        from mailflow.render.context import cart_view, customer_view, offer_view, order_view
+        from mailflow.render.context import (
+            cart_view,
+            customer_view,
+            offer_view,
+            order_view,
+            products_view,
+        )
 
+        subject = rows["order"] or rows["cart"] or {}
         return self.message(
             key=key, rule=rule, template=rule.template, marketing=rule.marketing,
             order=order_view(rows["order"]), cart=cart_view(rows["cart"]),
             customer=customer_view(rows["customer"]), to=email or "", now=now,
             offer=offer_view(rule, rows.get("offer") or {}, now, self.config.shop.tz),
-            tracked=self.config.tracking.tracks(rule.category) and not rows.get("suppressed"))
+            tracked=self.config.tracking.tracks(rule.category) and not rows.get("suppressed"),
+            products=products_view(rows.get("products"), self.config.shop,
+                                   subject.get("currency")))
 
     def message(self, *, key: str, rule: Rule | None, template: str, marketing: bool,
                 order: dict | None, cart: dict | None, customer: dict | None, to: str,
                 now: datetime, locale: str | None = None,
-                offer: dict[str, Any] | None = None, tracked: bool = False) -> Composed:
+                offer: dict[str, Any] | None = None, tracked: bool = False,
+                products: list[dict[str, Any]] | None = None) -> Composed:
         """`offer`: the offer's view (context.offer_view); None for a rule that has one: its
         fixed code, or a sample code from a pool (preview, check, send-test). `tracked`: its
-        links to the shop go through `serve` (tracking.url), and its open pixel if enabled."""
+        links to the shop go through `serve` (tracking.url), and its open pixel if enabled.
+        `products`: the suggested products' view (context.products_view)."""
         from mailflow.render.context import message_context, message_locale, offer_view
         from mailflow.render.mime import message_id
 
@@ -83,7 +94,8 @@ class Composer:
             shop=self.config.shop, rule=rule, rule_name=template,
             category="marketing" if marketing else "transactional", order=order, cart=cart,
             customer=customer, unsubscribe_url=unsubscribe_url, now=now,
-            offer=offer if offer is not None else offer_view(rule, None, now, self.config.shop.tz))
+            offer=offer if offer is not None else offer_view(rule, None, now, self.config.shop.tz),
+            products=products)
         rendered = self.renderer.render(
             template, locale or message_locale(order, cart, customer), context,
             campaign=rule.name if rule else template, subject_override=rule.subject if rule else None,

@@ -37,7 +37,8 @@ def _view(row: dict[str, Any], fields: tuple[str, ...], times: tuple[str, ...]) 
 
 def _lines(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"sku": ln.get("sku"), "name": ln.get("name"), "quantity": ln.get("quantity") or 1,
-             "price": ln.get("price")} for ln in row.get("lines") or []]
+             "price": ln.get("price"), "product_url": ln.get("product_url")}
+            for ln in row.get("lines") or []]
 
 
 def _flag(value: Any) -> bool | None:
@@ -127,7 +128,8 @@ def offer_view(rule: Rule | None, rows: dict[str, Any] | None, now: datetime,
     return {"code": code, "text": offer.text, "expires_at": expires}
 
 
-def review_view(links: ReviewLinks | None, order: dict[str, Any] | None) -> dict[str, Any] | None:
+def review_view(links: ReviewLinks | None, order: dict[str, Any] | None, home: str
+                ) -> dict[str, Any] | None:
     """Where the review request leads (`shop.review:`): `url`, the shop's review page, and
     `lines`, the order's lines each with its `review_url`: the product template filled with the
     line's SKU or product page (from the products catalogue, when the line has one), else the
@@ -141,22 +143,44 @@ def review_view(links: ReviewLinks | None, order: dict[str, Any] | None) -> dict
         url = None
         if links.product:  # a line the template cannot fill (no SKU, no product page): the shop's
             url = fill_link(links.product, {"order.number": number, "line.sku": line.get("sku"),
-                                            "line.product_url": line.get("product_url")}) or shop_url
+                                            "line.product_url": _absolute(line.get("product_url"),
+                                                                          home)}) or shop_url
         lines.append({**line, "review_url": url})
     return {"url": shop_url, "lines": lines}
+
+
+def _absolute(url: str | None, shop_url: str) -> str | None:
+    """A catalogue URL as a link: a path from the shop's root gets the shop's address."""
+    return shop_url.rstrip("/") + url if url and url.startswith("/") else url
+
+
+def products_view(rows: list[dict[str, Any]] | None, shop: Shop,
+                  currency: str | None) -> list[dict[str, Any]]:
+    """The suggested products as templates see them: `name`, `url` (absolute, or None
+    without a catalogue), `image`, `price` and its `currency` (the catalogue's, else the
+    message's)."""
+    base = shop.url.rstrip("/")
+    return [{"name": row["name"], "sku": row.get("sku"),
+             "url": (base + row["url"] if str(row["url"]).startswith("/") else row["url"])
+             if row.get("url") else None,
+             "image": row.get("image"), "price": row.get("price"),
+             "currency": row.get("currency") or currency or shop.currency}
+            for row in rows or []]
 
 
 def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: str,
                     order: dict | None, cart: dict | None, customer: dict | None,
                     unsubscribe_url: str | None, now: datetime,
-                    offer: dict[str, Any] | None = None) -> dict[str, Any]:
+                    offer: dict[str, Any] | None = None,
+                    products: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "shop": shop_view(shop),
         "rule": {"name": rule.name if rule else rule_name,
                  "category": rule.category if rule else category},
         "order": order, "cart": cart, "customer": customer,
         "unsubscribe_url": unsubscribe_url, "now": now, "offer": offer,
-        "review": review_view(shop.content.review, order),
+        "review": review_view(shop.content.review, order, shop.url),
+        "products": products or [],
     }
 
 

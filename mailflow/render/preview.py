@@ -14,16 +14,24 @@ from typing import Any, Protocol
 from mailflow.config import Config, Rule, template_names_in
 from mailflow.errors import RenderError, UsageError
 from mailflow.render.compose import Composed, Composer
-from mailflow.render.context import cart_view, customer_view, order_view
-from mailflow.render.samples import NOW, sample_offer, sample_subject, varied_subjects
+from mailflow.render.context import cart_view, customer_view, order_view, products_view
+from mailflow.render.samples import (
+    NOW,
+    sample_offer,
+    sample_products,
+    sample_subject,
+    varied_subjects,
+)
+from mailflow.rules.suggestions import ProductHistory, Suggestions
 
 FORMATS = ("html", "text", "eml")
 _MARKETING_TEMPLATES = ("abandoned_cart", "review_request", "welcome", "win_back")
 _RAW_LINK = re.compile(r"""\s(?:href|src)\s*=\s*["']([^"']*)["']""", re.I)
 
 
-class Rows(Protocol):
-    """What `preview --order/--cart/--customer` reads: the store's rows (Store has these)."""
+class Rows(ProductHistory, Protocol):
+    """What `preview --order/--cart/--customer` reads: the store's rows, and what suggested
+    products are read from (Store has these)."""
 
     def order(self, order_id: str) -> dict[str, Any] | None: ...
     def cart(self, cart_id: str) -> dict[str, Any] | None: ...
@@ -86,12 +94,18 @@ def compose_preview(config: Config, store: Rows | None, name: str, *, order: str
     owner, never the customer whose data it shows); by default the data's own address."""
     target = resolve(config, name)
     moment = now or NOW
+    settings = target.rule.products if target.rule else None
+    products = None
     if order or cart or customer:
         if store is None:
             raise UsageError("--order/--cart/--customer read the store: it is missing")
-        views = _from_store(store, order, cart, customer)
+        views, (subject_type, row) = _from_store(store, order, cart, customer)
+        if settings is not None:
+            products = Suggestions(store, moment).for_subject(settings, subject_type, row,
+                                                              row.get("email_key"))
     else:
         views = sample_subject(target.trigger, locale or config.shop.locale)
+        products = sample_products(settings.count) if settings is not None else None
     order_v, cart_v, customer_v = views
     person = order_v or cart_v or customer_v or {}
     composer = Composer(config, inliner_name=inliner, secret=preview_secret(config))
@@ -99,24 +113,28 @@ def compose_preview(config: Config, store: Rows | None, name: str, *, order: str
         key=f"preview:{name}:{person.get('id') or person.get('email')}", rule=target.rule,
         template=target.template, marketing=target.marketing, order=order_v, cart=cart_v,
         customer=customer_v, to=to or person.get("email") or "customer@example.com", now=moment,
-        locale=locale)
+        locale=locale,
+        products=products_view(products, config.shop, (order_v or cart_v or {}).get("currency")))
 
 
 def _from_store(store: Rows, order: str | None, cart: str | None, customer: str | None):
+    """The views of (order, cart, customer), and (subject type, the subject's row)."""
     if order:
         row = store.order(order)
         if row is None:
             raise UsageError(f"no order {order!r} in the store")
-        return order_view(row), None, customer_view(store.customer(row.get("email_key")))
+        return (order_view(row), None, customer_view(store.customer(row.get("email_key")))), \
+            ("order", row)
     if cart:
         row = store.cart(cart)
         if row is None:
             raise UsageError(f"no cart {cart!r} in the store")
-        return None, cart_view(row), customer_view(store.customer(row.get("email_key")))
+        return (None, cart_view(row), customer_view(store.customer(row.get("email_key")))), \
+            ("cart", row)
     row = store.customer((customer or "").strip().lower())
     if row is None:
         raise UsageError(f"no customer {customer!r} in the store")
-    return None, None, customer_view(row)
+    return (None, None, customer_view(row)), ("customer", row)
 
 
 def as_format(message: Composed, fmt: str) -> bytes:
@@ -245,16 +263,19 @@ def _varied_failure(composer: Composer, target: Target, locale: str) -> str | No
     cases: list[tuple[str, dict | None, dict | None, dict | None, dict | None]] = [
         *((*subject, None) for subject in subjects),
         (f"{label}, with an offer", order, cart, customer, sample_offer())]
-    for label, order, cart, customer, offer in cases:
+    products = products_view(sample_products(), composer.config.shop, None)
+    for number, (label, order, cart, customer, offer) in enumerate(cases):
         person = order or cart or customer or {}
         try:
             composer.message(key=f"check:{target.template}", rule=target.rule,
                              template=target.template, marketing=target.marketing, order=order,
                              cart=cart, customer=customer,
                              to=person.get("email") or "customer@example.com", now=NOW,
-                             locale=locale, offer=offer)
+                             locale=locale, offer=offer,
+                             products=products if number == len(cases) - 1 else None)
         except RenderError as exc:
-            return f"{exc} (with sample data: {label})"
+            extra = ", with suggested products" if number == len(cases) - 1 else ""
+            return f"{exc} (with sample data: {label}{extra})"
     return None
 
 

@@ -71,6 +71,23 @@ def sample_offer() -> dict:
                                ("en", "10% off your order")))}
 
 
+def sample_products(count: int = 3) -> list[dict]:
+    """Suggested products as the store gives them (rules/suggestions.py), for `preview` and
+    `check` of a rule with `products:`; the last has no image nor price, as without a
+    catalogue."""
+    products = [
+        {"key": "SOUC-1", "sku": "SOUC-1", "name": "Sous-tasses en grès (lot de 2)",
+         "url": "/products/sous-tasses-gres", "price": "14.90", "currency": None,
+         "image": "https://boutique.example/images/sous-tasses.jpg"},
+        {"key": "THE-VERT", "sku": "THE-VERT", "name": "Thé vert Sencha bio, 100 g",
+         "url": "/products/the-vert-sencha", "price": "8.50", "currency": None,
+         "image": "https://boutique.example/images/sencha.jpg"},
+        {"key": "Infuseur inox", "sku": None, "name": "Infuseur inox", "url": None,
+         "image": None, "price": None, "currency": None},
+    ]
+    return products[:count]
+
+
 def sample_subject(trigger: str, locale: str) -> tuple[dict | None, dict | None, dict]:
     """(order, cart, customer) for a rule's trigger."""
     customer = sample_customer(locale)

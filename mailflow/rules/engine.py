@@ -13,6 +13,7 @@ from mailflow.clock import from_iso, iso
 from mailflow.config import Config, Rule
 from mailflow.records import Action, OutboxStatus
 from mailflow.rules.offers import NO_CODE_LEFT, OfferBook
+from mailflow.rules.suggestions import Suggestions
 from mailflow.rules.timing import add_after, quiet_until
 from mailflow.rules.triggers import condition, trigger
 from mailflow.rules.where import numeric_amounts, where_holds
@@ -65,6 +66,8 @@ class Planner:
         self.sends_this_run: Counter[tuple[str, str]] = Counter()
         self._seen: dict[tuple[str, str | None], dict | None] = {}  # rows read while planning
         self.offers = OfferBook(store, now, self.tz)
+        self.suggestions = Suggestions(store, now)
+        self._products: dict[str, list[dict[str, Any]]] = {}  # per message, read once
 
     def plan(self, only_rule: str | None = None) -> list[Decision]:
         rules = [self.config.rule(only_rule)] if only_rule else self.config.rules
@@ -235,14 +238,25 @@ class Planner:
                 "customer": customer, "now": self.now}
 
     def context(self, d: Decision) -> dict[str, Any]:
-        """What a template of this message sees about its subject, and its offer."""
+        """What a template of this message sees about its subject, its offer and the products
+        it suggests."""
         subject = self._subject(d) or {}
         context = {**self._context(d, subject, self._customer(d, subject)),
-                   "offer": self.offers.view(d)}
+                   "offer": self.offers.view(d), "products": self._suggested(d, subject)}
         if self.config.tracking.enabled:  # an unsubscribed customer is no longer tracked
             context["suppressed"] = bool(self.store.suppression_reasons(d.email_key or "",
                                                                         iso(self.now)))
         return context
+
+    def _suggested(self, d: Decision, subject: dict) -> list[dict[str, Any]]:
+        """Read when the message is rendered, never while planning: a tick with nothing due
+        never pays for it."""
+        if d.rule.products is None:
+            return []
+        if d.key not in self._products:
+            self._products[d.key] = self.suggestions.for_subject(
+                d.rule.products, d.subject_type, subject or None, d.email_key)
+        return self._products[d.key]
 
 
 def _awaiting_payment(order: dict) -> bool:

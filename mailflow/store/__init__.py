@@ -21,6 +21,7 @@ from mailflow.store.history import HistoryQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
+from mailflow.store.products import ProductQueries
 from mailflow.store.sources import SourceQueries
 from mailflow.store.tracking import TrackingQueries
 from mailflow.store.writes import ImportWriter
@@ -28,7 +29,8 @@ from mailflow.store.writes import ImportWriter
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, TrackingQueries):
+class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, TrackingQueries,
+            ProductQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn

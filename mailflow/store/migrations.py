@@ -344,6 +344,28 @@ MIGRATIONS.append(
 
 MIGRATIONS.append(
     (
+        "0013_products",
+        """
+        CREATE TABLE products (
+            key TEXT PRIMARY KEY,
+            sku TEXT,
+            name TEXT NOT NULL,
+            url TEXT,
+            image TEXT,
+            price TEXT,
+            currency TEXT,
+            available INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            import_id INTEGER,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX order_lines_product ON order_lines(coalesce(sku, name));
+        """,
+    )
+)
+
+MIGRATIONS.append(
+    (
         "0016_refunded_amount",
         """
         ALTER TABLE orders ADD COLUMN refunded_amount TEXT;

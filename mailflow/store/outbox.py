@@ -180,9 +180,10 @@ class OutboxQueries(Connected):
     def order(self, order_id: str) -> dict | None:
         order = self.one("SELECT * FROM orders WHERE id = ?", (order_id,))
         if order is not None:
-            order["lines"] = self.rows("SELECT sku, name, quantity, price, shipped FROM"
-                                       " order_lines WHERE order_id = ? ORDER BY position",
-                                       (order_id,))
+            order["lines"] = self.rows(  # product_url: the catalogue's page, for review links
+                "SELECT l.sku, l.name, l.quantity, l.price, l.shipped, p.url AS product_url"
+                " FROM order_lines l LEFT JOIN products p ON p.key = coalesce(l.sku, l.name)"
+                " WHERE l.order_id = ? ORDER BY l.position", (order_id,))
         return order
 
     def cart(self, cart_id: str) -> dict | None:
