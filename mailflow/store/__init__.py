@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mailflow.clock import iso
+from mailflow.store.attribution import AttributionQueries
 from mailflow.store.connected import inserted_id
 from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, translated
 from mailflow.store.history import HistoryQueries
@@ -27,7 +28,7 @@ from mailflow.store.writes import ImportWriter
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries):
+class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, AttributionQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn

@@ -341,3 +341,18 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0012_report_indexes",
+        """
+        CREATE TABLE attribution_passes (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            order_rowid INTEGER NOT NULL,
+            order_id TEXT,
+            at TEXT NOT NULL
+        );
+        INSERT INTO attribution_passes (id, order_rowid, order_id, at) VALUES (1, 0, NULL, '');
+        """,
+    )
+)
