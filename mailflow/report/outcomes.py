@@ -7,20 +7,20 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from mailflow.clock import iso
 from mailflow.config import Config
 from mailflow.records import OutboxStatus
+from mailflow.report.measured import amount, measured
 from mailflow.rules.triggers import trigger
 from mailflow.store import Store
-from mailflow.values import to_decimal
+from mailflow.store.measures import NO_REVENUE
 
 RECOVERY_DAYS = 7
 # Orders that brought no money (or not yet): never a recovered cart, never revenue.
-NOT_RECOVERED = ("cancelled", "refunded", "failed", "pending_payment")
+NOT_RECOVERED = NO_REVENUE
 RECOVERED_MEANS = ("a cart is recovered by an order of the reminded customer placed within"
                    f" {RECOVERY_DAYS} days after the reminder that is, at report time, not"
                    " cancelled, refunded, failed or still unpaid (pending_payment)")
@@ -29,48 +29,53 @@ RECOVERED_MEANS = ("a cart is recovered by an order of the reminded customer pla
 def build_report(store: Store, config: Config, now: datetime, since: timedelta | None
                  ) -> dict[str, Any]:
     start = iso(now - since) if since is not None else None
+    cart_rules = [r.name for r in config.rules if trigger(r.on).subject == "cart"]
+    rows = store.report_rows(since=start, marketing_rules=[r.name for r in config.rules
+                                                           if r.marketing],
+                             cart_rules=cart_rules,
+                             unsubscribe_window=config.tracking.attribution.after_click,
+                             currency=config.shop.currency)
     rules: dict[str, dict[str, Any]] = {}
-    for rule, status, reason, count in store.outcome_counts(start):
+    sent_per_day: dict[str, int] = defaultdict(int)
+    sent_by_rule: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    reminded = 0
+    for status, rule, _locale, reason, _tracked, day, count in rows["messages"]:
         entry = rules.setdefault(rule, {OutboxStatus.SENT: 0, OutboxStatus.SKIPPED: {},
                                         OutboxStatus.DEFERRED: 0, OutboxStatus.FAILED: 0,
                                         OutboxStatus.UNKNOWN: 0})
         if status == OutboxStatus.SKIPPED:
             skipped = entry[OutboxStatus.SKIPPED]
-            skipped[reason or "unknown"] = skipped.get(reason, 0) + count
+            skipped[reason or "unknown"] = skipped.get(reason or "unknown", 0) + count
         elif status in entry:
             entry[status] += count
-    cart_rules = [r.name for r in config.rules if trigger(r.on).subject == "cart"]
-    reminded: set[str] = set()
-    recovered: set[str] = set()
-    counted: set[str] = set()
-    excluded: dict[str, set[str]] = {status: set() for status in NOT_RECOVERED}
-    revenue: dict[str, Decimal] = defaultdict(Decimal)
-    revenue_days: dict[str, Decimal] = defaultdict(Decimal)
-    for key, _sent_at, order_id, total, currency, order_status in (
-            store.reminders_and_orders(cart_rules, start, RECOVERY_DAYS) if cart_rules else []):
-        reminded.add(key)
-        if order_id is None or order_status is None:
-            continue
-        if order_status in excluded:
-            excluded[order_status].add(order_id)
-            continue
-        recovered.add(key)
-        if order_id in counted:  # one order brought back by two reminders counts once
-            continue
-        counted.add(order_id)
-        amount = to_decimal(total) or Decimal(0)
-        revenue[currency or config.shop.currency] += amount
-        if (currency or config.shop.currency) == config.shop.currency:  # one currency a chart
-            revenue_days[store.order_day(order_id) or ""] += amount
+        if status == OutboxStatus.SENT:
+            sent_per_day[day] += count
+            sent_by_rule[rule][day] += count
+            reminded += count if rule in cart_rules else 0
+    recovered = 0
+    excluded = {status: 0 for status in NOT_RECOVERED}
+    revenue: dict[str, int] = defaultdict(int)
+    revenue_days: dict[str, int] = defaultdict(int)
+    for what, name, day, count, cents in rows["carts"] if cart_rules else []:
+        if what == "recovered":
+            recovered = count
+        elif what == "excluded":
+            excluded[name] = count
+        else:
+            revenue[name] += cents or 0
+            if name == config.shop.currency:  # one currency a chart
+                revenue_days[day] += cents or 0
     return {
         "since": start,
         "rules": rules,
-        "carts": {"reminded": len(reminded), "recovered": len(recovered),
-                  "revenue": {c: f"{v:.2f}" for c, v in sorted(revenue.items())},
-                  "excluded": {s: len(ids) for s, ids in excluded.items()},
-                  "recovered_means": RECOVERED_MEANS},
-        "per_day": {"sent": dict(store.sends_per_day(start)),  # revenue in the shop's currency
-                    "recovered_revenue": {d: f"{v:.2f}" for d, v in sorted(revenue_days.items())}},
+        "carts": {"reminded": reminded, "recovered": recovered,
+                  "revenue": {c: amount(v) for c, v in sorted(revenue.items())},
+                  "excluded": excluded, "recovered_means": RECOVERED_MEANS},
+        "per_day": {"sent": dict(sorted(sent_per_day.items())),  # revenue in the shop's currency
+                    "recovered_revenue": {d: amount(v) for d, v in sorted(revenue_days.items())},
+                    "sent_by_rule": {r: dict(sorted(days.items()))
+                                     for r, days in sorted(sent_by_rule.items())}},
+        "measured": measured(rows, config),
     }
 
 

@@ -19,6 +19,7 @@ from mailflow.store.attribution import AttributionQueries
 from mailflow.store.connected import inserted_id
 from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, translated
 from mailflow.store.history import HistoryQueries
+from mailflow.store.measures import ReportQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
@@ -28,7 +29,8 @@ from mailflow.store.writes import ImportWriter
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, AttributionQueries):
+class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, AttributionQueries,
+            ReportQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn

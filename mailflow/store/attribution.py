@@ -18,33 +18,54 @@ _STAMP = "'%Y-%m-%dT%H:%M:%SZ'"
 _CLICK_AT = "(CASE WHEN k.last_at <= o.created_at THEN k.last_at ELSE k.first_at END)"
 
 
-def _new_orders(fallback: bool) -> str:
+def _new(alias: str, fallback: bool) -> str:
     """The orders of this pass: past the last pass's rowid, or, when that row is gone (a purge
     removed the newest orders, and SQLite may give their rowids again), first seen since it."""
-    seen = "o.first_seen_at >= :last_at" if fallback else "o.rowid > :lo"
-    return f"{seen} AND o.rowid <= :hi AND o.email_key IS NOT NULL"
+    seen = f"{alias}.first_seen_at >= :last_at" if fallback else f"{alias}.rowid > :lo"
+    return f"{seen} AND {alias}.rowid <= :hi AND {alias}.email_key IS NOT NULL"
 
 
-def _after_click(fallback: bool) -> str:
+def _orders(fallback: bool, candidates: str | None) -> str:
+    """The new orders, as `o`: all of them, probing each recipient's clicks or messages (a
+    tick's few orders), or only those a click or message came before (`candidates`, joining
+    them from the clicks' or messages' side: an import of many orders)."""
+    if candidates is None:
+        return f"(SELECT o.rowid AS id FROM orders o WHERE {_new('o', fallback)}) x" \
+            " JOIN orders o ON o.rowid = x.id"
+    return (f"(SELECT DISTINCT n.rowid AS id FROM {candidates} AND {_new('n', fallback)}) x"
+            " JOIN orders o ON o.rowid = x.id")
+
+
+def _after_click(fallback: bool, from_clicks: bool) -> str:
+    candidates = ("clicks k2 JOIN orders n ON n.email_key = k2.email_key"
+                  " AND n.created_at >= k2.first_at"
+                  f" AND n.created_at <= strftime({_STAMP}, k2.last_at, :click_ahead)"
+                  if from_clicks else None)
     return (
         "INSERT OR IGNORE INTO attributions (order_id, outbox_key, rule, how, attributed_at)"
-        " SELECT o.id, c.outbox_key, c.rule, 'click', :now FROM orders o"
-        " JOIN clicks c ON c.id = (SELECT k.id FROM clicks k WHERE k.email_key = o.email_key"
+        f" SELECT o.id, c.outbox_key, c.rule, 'click', :now FROM {_orders(fallback, candidates)}"
+        # SQLite refuses the outer order in a subquery's ORDER BY: the newest click is the
+        # max of its time followed by its id (a time is always 20 characters)
+        " JOIN clicks c ON c.id = (SELECT CAST(substr(max(printf('%s%012d', "
+        f"{_CLICK_AT}, k.id)), 21) AS INTEGER) FROM clicks k WHERE k.email_key = o.email_key"
         f" AND k.first_at <= o.created_at AND {_CLICK_AT} >= strftime({_STAMP}, o.created_at,"
-        f" :click_back) ORDER BY {_CLICK_AT} DESC, k.id DESC LIMIT 1)"
-        f" WHERE {_new_orders(fallback)}")
+        " :click_back))")
 
 
-def _after_receiving(fallback: bool, rules: int) -> str:
+def _after_receiving(fallback: bool, from_messages: bool, rules: int) -> str:
     marks = ", ".join(f":rule{i}" for i in range(rules))
+    candidates = (f"outbox r2 JOIN orders n ON r2.rule IN ({marks}) AND r2.status = 'sent'"
+                  " AND n.email_key = r2.email_key AND n.created_at >= r2.sent_at"
+                  f" AND n.created_at <= strftime({_STAMP}, r2.sent_at, :received_ahead)"
+                  if from_messages else None)
     return (
         "INSERT OR IGNORE INTO attributions (order_id, outbox_key, rule, how, attributed_at)"
-        " SELECT o.id, m.key, m.rule, 'received', :now FROM orders o"
-        " JOIN outbox m ON m.id = (SELECT r.id FROM outbox r WHERE r.email_key = o.email_key"
+        f" SELECT o.id, m.key, m.rule, 'received', :now FROM {_orders(fallback, candidates)}"
+        " JOIN outbox m ON m.id = (SELECT CAST(substr(max(printf('%s%012d', r.sent_at, r.id)),"
+        " 21) AS INTEGER) FROM outbox r WHERE r.email_key = o.email_key"
         f" AND r.rule IN ({marks}) AND r.sent_at <= o.created_at"
         f" AND r.sent_at >= strftime({_STAMP}, o.created_at, :received_back)"
-        " AND r.status = 'sent' ORDER BY r.sent_at DESC, r.id DESC LIMIT 1)"
-        f" WHERE {_new_orders(fallback)}")
+        " AND r.status = 'sent')")
 
 
 class AttributionQueries(Connected):
@@ -67,15 +88,21 @@ class AttributionQueries(Connected):
             return 0
         with self.transaction():
             lo, last_at, hi, fallback = self._pass_state()
+            click, received = int(after_click.total_seconds()), int(after_receiving.total_seconds())
             params: dict[str, object] = {
                 "lo": lo, "hi": hi, "last_at": last_at, "now": now,
-                "click_back": f"-{int(after_click.total_seconds())} seconds",
-                "received_back": f"-{int(after_receiving.total_seconds())} seconds",
+                "click_back": f"-{click} seconds", "click_ahead": f"+{click} seconds",
+                "received_back": f"-{received} seconds", "received_ahead": f"+{received} seconds",
                 **{f"rule{i}": name for i, name in enumerate(marketing_rules)}}
-            done = self.conn.execute(_after_click(fallback), params).rowcount
+            # probe from the smaller side: a tick's few orders, or the clicks and messages
+            new = hi if fallback else hi - lo
+            clicks, messages = (self.conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {t}")
+                                .fetchone()[0] for t in ("clicks", "outbox"))
+            done = self.conn.execute(_after_click(fallback, new > clicks), params).rowcount
             if marketing_rules:
-                done += self.conn.execute(_after_receiving(fallback, len(marketing_rules)),
-                                          params).rowcount
+                done += self.conn.execute(
+                    _after_receiving(fallback, new > messages, len(marketing_rules)),
+                    params).rowcount
             newest = self.conn.execute("SELECT id FROM orders WHERE rowid = ?", (hi,)).fetchone()
             self.conn.execute(
                 "UPDATE attribution_passes SET order_rowid = ?, order_id = ?, at = ? WHERE id = 1",

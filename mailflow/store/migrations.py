@@ -353,6 +353,8 @@ MIGRATIONS.append(
             at TEXT NOT NULL
         );
         INSERT INTO attribution_passes (id, order_rowid, order_id, at) VALUES (1, 0, NULL, '');
+        CREATE INDEX outbox_report ON outbox(status, rule, locale, reason, tracked,
+                                             substr(sent_at, 1, 10), sent_at, decided_at);
         """,
     )
 )
