@@ -598,10 +598,11 @@ def report_command(
     now: NowOption = None,
     json: JsonOption = False,
 ) -> int:
-    """Per rule: sent, skipped by reason, failed; carts recovered and their revenue."""
+    """Per rule and language: sent, clicked, orders and revenue they brought; carts recovered."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.report.outcomes import build_report, write_html
+    from mailflow.report.outcomes import build_report
+    from mailflow.report.page import write_html
 
     config, store = _open(ctx, rules=True)
     window = _duration("--since", since or None)

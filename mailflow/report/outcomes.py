@@ -4,10 +4,8 @@ report time, neither cancelled, refunded, failed nor still awaiting payment."""
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from mailflow.clock import iso
@@ -77,55 +75,3 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
                                      for r, days in sorted(sent_by_rule.items())}},
         "measured": measured(rows, config),
     }
-
-
-def write_html(report: dict[str, Any], config: Config, target: Path) -> Path:
-    """One self-contained page: the tables, and a chart drawn by pygal as inline SVG."""
-    import pygal
-    from pygal.style import Style
-
-    days = sorted(set(report["per_day"]["sent"]) | set(report["per_day"]["recovered_revenue"]))
-    chart = pygal.Bar(js=[], width=900, height=360, legend_at_bottom=True, x_label_rotation=30,
-                      secondary_range=None, style=Style(colors=("#1e40af", "#059669")),
-                      title="E-mails sent and revenue recovered per day")
-    chart.x_labels = days or ["-"]
-    chart.add("e-mails sent", [report["per_day"]["sent"].get(d, 0) for d in days] or [0])
-    chart.add(f"recovered revenue ({config.shop.currency})",
-              [float(report["per_day"]["recovered_revenue"].get(d, 0))
-                                    for d in days] or [0], secondary=True)
-    rows = []
-    for rule, counts in sorted(report["rules"].items()):
-        skipped = ", ".join(f"{html.escape(r)} {n}" for r, n in sorted(counts["skipped"].items()))
-        rows.append(f"<tr><td>{html.escape(rule)}</td><td>{counts['sent']}</td>"
-                    f"<td>{sum(counts['skipped'].values())}</td><td>{skipped}</td>"
-                    f"<td>{counts['deferred']}</td><td>{counts['failed']}</td>"
-                    f"<td>{counts['unknown']}</td></tr>")
-    carts = report["carts"]
-    revenue = ", ".join(f"{v} {html.escape(c)}" for c, v in carts["revenue"].items()) or "0"
-    excluded = ", ".join(f"{n} {html.escape(s.replace('_', ' '))}"
-                         for s, n in carts["excluded"].items() if n) or "none"
-    since = html.escape(report["since"] or "the beginning")
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(config.shop.name)}: e-mail report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f2937}}
-table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #d1d5db;padding:.4rem .7rem;
-text-align:right}}td:first-child,th:first-child{{text-align:left}}</style></head>
-<body><h1>{html.escape(config.shop.name)}: automatic e-mails since {since}</h1>
-<table><thead><tr><th>rule</th><th>sent</th><th>skipped</th><th>skipped by reason</th>
-<th>deferred</th><th>failed</th><th>unknown</th></tr></thead><tbody>{''.join(rows)}</tbody></table>
-<h2>Cart reminders</h2>
-<table><tr><th>carts reminded</th><td>{carts['reminded']}</td></tr>
-<tr><th>carts recovered (an order within {RECOVERY_DAYS} days)</th><td>{carts['recovered']}</td></tr>
-<tr><th>revenue of those orders</th><td>{revenue}</td></tr>
-<tr><th>orders not counted (cancelled, refunded, failed, still unpaid)</th><td>{excluded}</td></tr>
-</table>
-<p id="recovered-means">A cart counts as recovered when the customer it reminded placed an order
-within {RECOVERY_DAYS} days after the reminder, and that order is, today, neither cancelled,
-refunded, failed nor still awaiting payment. Those orders are left out of the carts recovered and
-of the revenue.</p>
-<figure id="chart">{chart.render(is_unicode=True).split("?>", 1)[-1]}</figure>
-</body></html>
-"""
-    target.write_text(page, encoding="utf-8")
-    return target
-
