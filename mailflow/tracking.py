@@ -35,7 +35,8 @@ class Tracking:
     opens: bool = False
     transactional: bool = False
     attribution: Attribution = field(default_factory=Attribution)
-    line: int = 0
+    line: int = 0  # of `tracking:` in rules.yaml
+    lines: dict[str, int] = field(default_factory=dict)  # of each key given
 
     @property
     def enabled(self) -> bool:
@@ -73,4 +74,20 @@ def read_tracking(r: Reader, entry: tuple, where: str = "tracking") -> Tracking:
             if "after_click" in a else DEFAULT_AFTER_CLICK,
             r.duration(a["after_receiving"], f"{where}.attribution.after_receiving")
             if "after_receiving" in a else DEFAULT_AFTER_RECEIVING)
-    return Tracking(url=url, attribution=attribution, line=node.start_mark.line + 1, **flags)
+    return Tracking(url=url, attribution=attribution, line=node.start_mark.line + 1,
+                    lines={k: v[0].start_mark.line + 1 for k, v in found.items()}, **flags)
+
+
+def tracking_problems(tracking: Tracking, file: str) -> list[str]:
+    """What `check` says of `tracking:`: keys that do nothing, and clicks sent in clear text."""
+    problems = []
+    if tracking.url is None:
+        for key in ("opens", "transactional"):
+            if getattr(tracking, key):
+                problems.append(f"{file}:{tracking.lines[key]}: tracking.{key} does nothing"
+                                " without tracking.url (the public address of `mailflow serve`)")
+    elif tracking.url.startswith("http://") and not re.match(
+            r"^http://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?(/|$)", tracking.url):
+        problems.append(f"{file}:{tracking.lines['url']}: tracking.url is plain http: every"
+                        " click would cross the network in clear text, use https://")
+    return problems

@@ -75,3 +75,21 @@ def test_a_bad_tracking_key_names_its_line(project, text, expected):
     assert result.exit_code == 2
     assert expected in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_check_names_tracking_keys_that_do_nothing_and_clicks_in_clear_text(project):
+    project.config.write_text(BASE + "tracking:\n  opens: true\n")
+    result = project("check")
+    assert "rules.yaml:10: tracking.opens does nothing without tracking.url" in result.stderr
+    assert result.exit_code == 1
+    project.config.write_text(BASE + "tracking:\n  url: http://shop.example/mf\n")
+    result = project("check")
+    assert "rules.yaml:10: tracking.url is plain http" in result.stderr
+    project.config.write_text(BASE + "tracking:\n  url: http://localhost:8080/mf\n")
+    assert "tracking" not in project("check").stderr
+
+
+def test_the_starter_shows_tracking_commented_out_and_tracks_nothing(project):
+    text = project.config.read_text()
+    assert "# tracking:\n#   url: https://boutique.example/mf\n" in text
+    assert not load_config(project.config).tracking.enabled

@@ -27,7 +27,7 @@ from mailflow.store import Store
 
 if TYPE_CHECKING:
     from mailflow.render.compose import Composer
-    from mailflow.render.workers import Prepared, RenderAhead
+    from mailflow.render.workers import Built, Prepared, RenderAhead
 
 
 def report_entry(d: Decision, status: OutboxStatus, subject: str | None = None,
@@ -73,6 +73,8 @@ class _Pending:
     subject: str | None = None
     message_id: str | None = None
     suppress: bool = False
+    locale: str | None = None
+    tracked: bool | None = None
 
 
 class ConnectionWorker:
@@ -131,7 +133,7 @@ class ConnectionWorker:
                 return report_entry(d, OutboxStatus.SKIPPED, reason=NO_CODE_LEFT)
             rows = self.planner.context(d)  # what the store says now
         try:
-            subject, msg_id, data = self._message(d, prepared, rows)
+            subject, msg_id, data, locale, tracked = self._message(d, prepared, rows)
         except RenderError as exc:  # this message only: the run goes on with the others
             entry = render_failed_entry(d, exc)
             self.unrecorded = _Pending(outbox_id, d, OutboxStatus.FAILED, entry["reason"], str(exc))
@@ -149,7 +151,7 @@ class ConnectionWorker:
             raise blocked from None
         reason = None if outcome.status is OutboxStatus.SENT else outcome.detail
         self.unrecorded = _Pending(outbox_id, d, outcome.status, reason, outcome.detail,
-                                   subject, msg_id, outcome.suppress)
+                                   subject, msg_id, outcome.suppress, locale, tracked)
         if outcome.suppress:  # another connection's next re-check must see the bounce
             self.settle()
         code = (rows.get("offer") or {}).get("code")
@@ -157,7 +159,7 @@ class ConnectionWorker:
                             offer_code=None if outcome.status is OutboxStatus.FAILED else code)
 
     def _message(self, d: Decision, prepared: Prepared | None, rows: dict[str, Any]
-                 ) -> tuple[str, str, bytes]:
+                 ) -> Built:
         """Rendered ahead, if from the rows the store still has; else rendered now (outside
         the transaction: SQLite's write lock is not held while a message renders)."""
         if prepared is not None and prepared.rows == rows:
@@ -166,7 +168,8 @@ class ConnectionWorker:
             try:
                 message = self._composer().message_from_rows(d.key, d.rule, d.email, rows,
                                                              self.now)
-                return message.subject, message.message_id, message.build()
+                return (message.subject, message.message_id, message.build(), message.locale,
+                        message.tracked)
             except MailflowError:  # a RenderError, or a config problem that stops the run
                 raise
             except Exception as exc:  # this message's data (a view, a date): it fails alone
@@ -190,7 +193,8 @@ class ConnectionWorker:
         if o.status is OutboxStatus.DEFERRED:
             next_attempt = iso(self.now + retry_delay(self.store.attempts(o.outbox_id)))
         self.store.mark(o.outbox_id, o.status, now, reason=o.reason, subject=o.subject,
-                        message_id=o.message_id, next_attempt_at=next_attempt, detail=o.detail)
+                        message_id=o.message_id, next_attempt_at=next_attempt, detail=o.detail,
+                        locale=o.locale, tracked=o.tracked)
         if o.suppress and o.d.email:
             self.store.add_suppression(o.d.email, "hard_bounce", now, "smtp")
         if o.status is OutboxStatus.FAILED:  # refused or never built: nobody saw its code

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from email.headerregistry import Address
 
     from mailflow.render.templates import Rendered
+    from mailflow.render.tracked import MessageTracker
 
 
 class Composer:
@@ -36,7 +37,8 @@ class Composer:
         self.from_address = parse_from_address(config.sender.from_) if config.sender.from_ \
             else None
         self._secret = secret
-        if secret is None and any(r.enabled and r.marketing for r in config.rules):
+        if secret is None and any(r.enabled and (r.marketing or config.tracking.tracks(r.category))
+                                  for r in config.rules):
             self._secret = secret_from_env(config.unsubscribe.secret_env)
 
     @property
@@ -61,14 +63,16 @@ class Composer:
             key=key, rule=rule, template=rule.template, marketing=rule.marketing,
             order=order_view(rows["order"]), cart=cart_view(rows["cart"]),
             customer=customer_view(rows["customer"]), to=email or "", now=now,
-            offer=offer_view(rule, rows.get("offer") or {}, now, self.config.shop.tz))
+            offer=offer_view(rule, rows.get("offer") or {}, now, self.config.shop.tz),
+            tracked=self.config.tracking.tracks(rule.category) and not rows.get("suppressed"))
 
     def message(self, *, key: str, rule: Rule | None, template: str, marketing: bool,
                 order: dict | None, cart: dict | None, customer: dict | None, to: str,
                 now: datetime, locale: str | None = None,
-                offer: dict[str, Any] | None = None) -> Composed:
+                offer: dict[str, Any] | None = None, tracked: bool = False) -> Composed:
         """`offer`: the offer's view (context.offer_view); None for a rule that has one: its
-        fixed code, or a sample code from a pool (preview, check, send-test)."""
+        fixed code, or a sample code from a pool (preview, check, send-test). `tracked`: its
+        links to the shop go through `serve` (tracking.url), and its open pixel if enabled."""
         from mailflow.render.context import message_context, message_locale, offer_view
         from mailflow.render.mime import message_id
 
@@ -82,11 +86,19 @@ class Composer:
             offer=offer if offer is not None else offer_view(rule, None, now, self.config.shop.tz))
         rendered = self.renderer.render(
             template, locale or message_locale(order, cart, customer), context,
-            campaign=rule.name if rule else template, subject_override=rule.subject if rule else None)
+            campaign=rule.name if rule else template, subject_override=rule.subject if rule else None,
+            tracker=self._tracker(key) if tracked else None)
         person = order or cart or customer or {}
         return Composed(rendered.subject, message_id(key, self.from_address.domain), rendered,
                         self.from_address, self.config.sender.reply_to, to, _full_name(person),
-                        now, extra)
+                        now, extra, tracked)
+
+    def _tracker(self, key: str) -> MessageTracker:
+        from mailflow.render.tracked import MessageTracker
+
+        if self._secret is None:
+            self._secret = secret_from_env(self.config.unsubscribe.secret_env)
+        return MessageTracker(self.config.tracking, key, self._secret)
 
     def _unsubscribe(self, email: str) -> tuple[str | None, dict[str, str]]:
         settings = self.config.unsubscribe
@@ -116,6 +128,12 @@ class Composed:
     to_name: str | None
     date: datetime
     headers: dict[str, str]
+    tracked: bool = False  # its links go through `serve` (outbox.tracked)
+
+    @property
+    def locale(self) -> str:
+        """The language it was rendered in (outbox.locale)."""
+        return self.rendered.locale
 
     def build(self) -> bytes:
         """The message's bytes; a failure of the links, the inlining or the text part is this

@@ -183,8 +183,10 @@ def check_wheres(config: Config) -> list[str]:
 def check_project(config: Config) -> list[str]:
     """What `mailflow check` reports: the starter's placeholders left, then the templates."""
     from mailflow.starter import placeholders_left
+    from mailflow.tracking import tracking_problems
 
-    return placeholders_left(config) + check_templates(config)
+    return placeholders_left(config) + tracking_problems(config.tracking, config.path.name) + \
+        check_templates(config)
 
 
 def check_templates(config: Config) -> list[str]:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from jinja2 import (
@@ -34,7 +34,7 @@ from mailflow.localized import Localized, resolve_localized
 from mailflow.render.filters import Formatter, line_total, normalize_locale
 from mailflow.render.inline import inliner
 
-__all__ = ["RenderError", "Rendered", "Renderer", "html_to_text", "render_failure",
+__all__ = ["RenderError", "Rendered", "Renderer", "Tracker", "html_to_text", "render_failure",
            "safe_url"]
 
 _LINK = re.compile(r"""(\s(?:href|src))\s*=\s*(["'])(.*?)\2""", re.I | re.S)
@@ -52,8 +52,9 @@ class Rendered:
     template: str
     _text: str | None  # the rendered .txt twin, if the template has one
     _raw: str  # Jinja's output
-    _fix: Callable[[str], str]  # absolute links, UTM
+    _fix: Callable[[str], str]  # absolute links, UTM, tracked links and pixel
     _inline: Callable[[str], str]
+    _fix_text: Callable[[str], str] | None = None  # a tracked message's links in the .txt twin
 
     @functools.cached_property
     def linked(self) -> str:
@@ -65,7 +66,9 @@ class Rendered:
 
     @functools.cached_property
     def text(self) -> str:
-        return self._text if self._text is not None else html_to_text(self.linked)
+        if self._text is None:
+            return html_to_text(self.linked)
+        return self._text if self._fix_text is None else self._fix_text(self._text)
 
 
 def safe_url(value: object) -> str:
@@ -109,7 +112,9 @@ class Renderer:
         return self._names[key]
 
     def render(self, name: str, locale: str | None, context: dict[str, Any], *, campaign: str,
-               subject_override: Localized | str | None = None) -> Rendered:
+               subject_override: Localized | str | None = None,
+               tracker: Tracker | None = None) -> Rendered:
+        """`tracker`: this message is tracked; its shop links go through it."""
         wanted = normalize_locale(locale)
         html_name = self.template_name(name, wanted)
         if html_name is None:
@@ -138,9 +143,13 @@ class Renderer:
         subject = " ".join(htmllib.unescape(subject).split())
         if not subject:
             raise RenderError(f"templates/{html_name}: the subject block is empty")
-        fix = functools.partial(fix_links, shop_url=self.shop.url, campaign=campaign,
-                                skip=context.get("unsubscribe_url"))
-        return Rendered(subject, used, html_name, text, raw, fix, self.inline)
+        skip = context.get("unsubscribe_url")
+        fix = functools.partial(fix_links, shop_url=self.shop.url, campaign=campaign, skip=skip,
+                                tracker=tracker)
+        fix_text = None if tracker is None else functools.partial(
+            track_text_links, shop_url=self.shop.url, campaign=campaign, skip=skip,
+            tracker=tracker)
+        return Rendered(subject, used, html_name, text, raw, fix, self.inline, fix_text)
 
     @staticmethod
     def _subject(env: Environment, text: str, context: dict[str, Any], html_name: str) -> str:
@@ -182,16 +191,59 @@ def _where(exc: BaseException, fallback: str) -> str:
         f": {_what(exc)}"
 
 
-def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None) -> str:
+class Tracker(Protocol):
+    """What a tracked message does to its links (render/tracked.py)."""
+
+    def link(self, url: str) -> str:
+        """The tracked URL that redirects to `url`."""
+        ...
+
+    def pixel(self) -> str | None:
+        """The open pixel's `<img>`, if opens are tracked."""
+        ...
+
+
+def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None,
+              tracker: Tracker | None = None) -> str:
+    shop_host = urlsplit(shop_url).netloc.lower()
+
     def replace(match: re.Match) -> str:
         attribute, _quote, raw = match.groups()
         if skip is not None and htmllib.unescape(raw).strip() == skip:  # one per recipient:
             fixed = _fixed_link.__wrapped__(attribute, raw, shop_url, campaign, skip)  # not cached
-        else:
-            fixed = _fixed_link(attribute, raw, shop_url, campaign, None)
+            return fixed or match.group(0)
+        fixed = _fixed_link(attribute, raw, shop_url, campaign, None)
+        if tracker is not None and fixed and attribute.strip().lower() == "href":
+            url = htmllib.unescape(fixed.split('="', 1)[1][:-1])
+            if urlsplit(url).netloc.lower() == shop_host:
+                return f'{attribute}="{escape(tracker.link(url))}"'
         return fixed or match.group(0)
 
-    return _LINK.sub(replace, html)
+    fixed = _LINK.sub(replace, html)
+    pixel = tracker.pixel() if tracker is not None else None
+    if pixel is None:
+        return fixed
+    end = fixed.lower().rfind("</body>")
+    return fixed[:end] + pixel + fixed[end:] if end >= 0 else fixed + pixel
+
+
+_TEXT_URL = re.compile(r"""https?://[^\s<>"'()\[\]]+""", re.I)
+
+
+def track_text_links(text: str, shop_url: str, campaign: str, skip: str | None,
+                     tracker: Tracker) -> str:
+    """A .txt twin's links to the shop, as the HTML part's: with UTM, through the tracker."""
+    shop_host = urlsplit(shop_url).netloc.lower()
+
+    def replace(match: re.Match) -> str:
+        url = match.group(0).rstrip(".,;:!?")
+        if url == skip or urlsplit(url).netloc.lower() != shop_host:
+            return match.group(0)
+        fixed = _fixed_link(" href", htmllib.escape(url), shop_url, campaign, None)
+        final = htmllib.unescape(fixed.split('="', 1)[1][:-1]) if fixed else url
+        return tracker.link(final) + match.group(0)[len(url):]
+
+    return _TEXT_URL.sub(replace, text)
 
 
 @functools.lru_cache(maxsize=4096)  # a batch repeats the same few links thousands of times

@@ -44,7 +44,8 @@ WORKER_NICENESS = 10
 WORKER_TIMEOUT = 60.0  # seconds for a chunk (~50 ms normally): then the send process renders
 
 Job = tuple[str, str, "str | None", dict[str, Any]]  # key, rule name, e-mail, rows
-Result = tuple["str | None", "str | None", "bytes | None", "str | None"]
+# subject, message id, bytes, render error, locale, tracked
+Result = tuple["str | None", "str | None", "bytes | None", "str | None", "str | None", bool]
 
 
 @dataclass
@@ -56,13 +57,18 @@ class Prepared:
     message_id: str | None = None
     data: bytes | None = None
     error: str | None = None  # a RenderError's message
+    locale: str | None = None
+    tracked: bool = False
 
-    def built(self) -> tuple[str, str, bytes]:
-        """(subject, Message-ID, bytes), or the RenderError it met."""
+    def built(self) -> Built:
+        """(subject, Message-ID, bytes, locale, tracked), or the RenderError it met."""
         if self.error is not None or self.subject is None or self.message_id is None \
-                or self.data is None:
+                or self.data is None or self.locale is None:
             raise RenderError(self.error or "rendered ahead without a result")
-        return self.subject, self.message_id, self.data
+        return self.subject, self.message_id, self.data, self.locale, self.tracked
+
+
+Built = tuple[str, str, bytes, str, bool]  # subject, Message-ID, bytes, locale, tracked
 
 
 def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) -> int:
@@ -82,7 +88,7 @@ def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) 
 
 
 def render_chunk(composer: Composer, jobs: list[Job], now: datetime) -> list[Result]:
-    """(subject, message id, bytes, render error) for each job, one stage at a time. Any
+    """(subject, message id, bytes, render error, locale, tracked) for each job, one stage at a time. Any
     exception of one message's rendering is that message's error, never the chunk's."""
     from mailflow.render.templates import render_failure
 
@@ -108,10 +114,10 @@ def render_chunk(composer: Composer, jobs: list[Job], now: datetime) -> list[Res
     results: list[Result] = []
     for c in composed:
         try:
-            results.append((None, None, None, str(c)) if isinstance(c, RenderError)
-                           else (c.subject, c.message_id, c.build(), None))
+            results.append((None, None, None, str(c), None, False) if isinstance(c, RenderError)
+                           else (c.subject, c.message_id, c.build(), None, c.locale, c.tracked))
         except RenderError as exc:
-            results.append((None, None, None, str(exc)))
+            results.append((None, None, None, str(exc), None, False))
     return results
 
 
@@ -211,9 +217,10 @@ class RenderAhead:
         if not isinstance(reply, list):  # the worker failed: the send process renders
             self.ready.extend((d, None) for d in self.chunks[number])
             return
-        for d, row, (subject, message_id, data, error) in zip(
+        for d, row, (subject, message_id, data, error, locale, tracked) in zip(
                 self.chunks[number], rows, reply, strict=True):
-            self.ready.append((d, Prepared(row, subject, message_id, data, error)))
+            self.ready.append((d, Prepared(row, subject, message_id, data, error, locale,
+                                           tracked)))
 
     def _feed(self) -> None:
         if not self.pipes or self.next_chunk >= len(self.chunks):

@@ -237,8 +237,12 @@ class Planner:
     def context(self, d: Decision) -> dict[str, Any]:
         """What a template of this message sees about its subject, and its offer."""
         subject = self._subject(d) or {}
-        return {**self._context(d, subject, self._customer(d, subject)),
-                "offer": self.offers.view(d)}
+        context = {**self._context(d, subject, self._customer(d, subject)),
+                   "offer": self.offers.view(d)}
+        if self.config.tracking.enabled:  # an unsubscribed customer is no longer tracked
+            context["suppressed"] = bool(self.store.suppression_reasons(d.email_key or "",
+                                                                        iso(self.now)))
+        return context
 
 
 def _awaiting_payment(order: dict) -> bool:

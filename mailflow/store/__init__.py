@@ -24,13 +24,14 @@ from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
 from mailflow.store.sources import SourceQueries
+from mailflow.store.tracking import TrackingQueries
 from mailflow.store.writes import ImportWriter
 
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, AttributionQueries,
-            ReportQueries):
+class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, TrackingQueries,
+            AttributionQueries, ReportQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn

@@ -267,15 +267,19 @@ class OutboxQueries(Connected):
 
     def mark(self, outbox_id: int, status: str, now: str, *, reason: str | None = None,
              subject: str | None = None, message_id: str | None = None,
-             next_attempt_at: str | None = None, detail: str | None = None) -> None:
-        """The outcome of a claimed message, and its line in the attempt log. Call inside
+             next_attempt_at: str | None = None, detail: str | None = None,
+             locale: str | None = None, tracked: bool | None = None) -> None:
+        """The outcome of a claimed message, and its line in the attempt log; `locale` and
+        `tracked`: how it was rendered (the report groups by them). Call inside
         `transaction()`."""
         self.conn.execute(
             "UPDATE outbox SET status = ?, reason = ?, subject = coalesce(?, subject),"
             " message_id = coalesce(?, message_id), next_attempt_at = ?,"
-            " sent_at = CASE WHEN ? IN ('sent', 'unknown') THEN ? ELSE sent_at END"
+            " sent_at = CASE WHEN ? IN ('sent', 'unknown') THEN ? ELSE sent_at END,"
+            " locale = coalesce(?, locale), tracked = coalesce(?, tracked)"
             " WHERE id = ?",
-            (status, reason, subject, message_id, next_attempt_at, status, now, outbox_id))
+            (status, reason, subject, message_id, next_attempt_at, status, now, locale,
+             None if tracked is None else int(tracked), outbox_id))
         self.conn.execute(
             "INSERT INTO outbox_attempts (outbox_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
             (outbox_id, now, status, detail or reason))

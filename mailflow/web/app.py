@@ -1,4 +1,5 @@
-"""The WSGI application `serve` runs: the one-click unsubscribe page and the webhooks."""
+"""The WSGI application `serve` runs: the one-click unsubscribe page, the webhooks, and the
+tracked links and open pixel."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from mailflow import console
 from mailflow.config import Config
 from mailflow.errors import ConfigError, MailflowError
+from mailflow.web.tracking import TrackingApp
 from mailflow.web.unsubscribe import UnsubscribeApp
 from mailflow.web.webhooks import WebhookApp
 
@@ -20,11 +22,15 @@ class App:
     def __init__(self, config: Config, db: Path, received: Callable[[], None]) -> None:
         self.webhooks = WebhookApp(config, db, received)
         self.unsubscribe = UnsubscribeApp(config, db) if config.unsubscribe.url else None
-        if self.unsubscribe is None and not self.webhooks.sources:
-            raise ConfigError(f"{config.path.name}: nothing to serve: set unsubscribe.url, or a"
-                              " source's webhook_secret_env (docs/sources.md)")
+        self.tracking = TrackingApp(config, db) if config.tracking.url else None
+        if self.unsubscribe is None and self.tracking is None and not self.webhooks.sources:
+            raise ConfigError(f"{config.path.name}: nothing to serve: set unsubscribe.url,"
+                              " tracking.url, or a source's webhook_secret_env (docs/sources.md)")
 
     def __call__(self, environ: dict, start_response: Callable[..., object]) -> Iterable[bytes]:
+        if self.tracking is not None and self.tracking.handles(
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")):
+            return self.tracking(environ, start_response)
         if self.webhooks.handles(environ.get("PATH_INFO", "")) or self.unsubscribe is None:
             try:
                 status, headers, body = self.webhooks.answer(environ)

@@ -88,6 +88,9 @@ def serve(config: Config, db: Path, host: str, port: int, timeout: int) -> None:
     server = Server(app, host, port, timeout)
     if app.unsubscribe is not None:
         console.warn(f"serving {config.unsubscribe.url} on {server.url}")
+    if app.tracking is not None:
+        console.warn(f"serving the tracked links{' and the open pixel' * config.tracking.opens}"
+                     f" of {config.tracking.url} on {server.url}")
     for name in app.webhooks.sources:
         console.warn(f"serving webhooks of {name} at {server.url}/webhooks/{name}")
     sender.start()
