@@ -83,18 +83,17 @@ def measured(rows: dict[str, list[tuple]], config: Config) -> dict[str, Any]:
     def cell(rule: str, locale: str | None) -> _Figures:
         return cells[rule, locale or UNRECORDED]
 
-    for status, rule, locale, _reason, tracked, _day, count in rows["messages"]:
-        if status in (OutboxStatus.SENT, OutboxStatus.UNKNOWN):
-            cell(rule, locale).sent += count
+    for status, rule, locale, _reason, tracked, clicked, opened, _day, count in rows["messages"]:
+        if status not in (OutboxStatus.SENT, OutboxStatus.UNKNOWN):
+            continue
+        figures = cell(rule, locale)
+        figures.sent += count
         if status == OutboxStatus.SENT:
-            cell(rule, locale).delivered += count
-            if tracked:
-                cell(rule, locale).tracked += count
-    for rule, locale, count in rows["clicked"]:
-        cell(rule, locale).clicked += count
-    for rule, locale, human, machine in rows["opened"]:
-        cell(rule, locale).human += human
-        cell(rule, locale).machine += machine
+            figures.delivered += count
+            figures.tracked += count if tracked else 0
+            figures.clicked += count if clicked else 0
+            figures.human += count if opened == "human" else 0
+            figures.machine += count if opened == "machine" else 0
     for rule, locale, count in rows["unsubscribes"]:
         cell(rule, locale).unsubscribes += count
     for rule, locale, count in rows["bounces"]:

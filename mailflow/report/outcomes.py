@@ -12,11 +12,12 @@ from mailflow.clock import iso
 from mailflow.config import Config
 from mailflow.records import OutboxStatus
 from mailflow.report.measured import amount, measured
+from mailflow.rules.attribution import RECOVERY
 from mailflow.rules.triggers import trigger
 from mailflow.store import Store
 from mailflow.store.measures import NO_REVENUE
 
-RECOVERY_DAYS = 7
+RECOVERY_DAYS = RECOVERY.days
 # Orders that brought no money (or not yet): never a recovered cart, never revenue.
 NOT_RECOVERED = NO_REVENUE
 RECOVERED_MEANS = ("a cart is recovered by an order of the reminded customer placed within"
@@ -30,14 +31,13 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
     cart_rules = [r.name for r in config.rules if trigger(r.on).subject == "cart"]
     rows = store.report_rows(since=start, marketing_rules=[r.name for r in config.rules
                                                            if r.marketing],
-                             cart_rules=cart_rules,
                              unsubscribe_window=config.tracking.attribution.after_click,
                              currency=config.shop.currency)
     rules: dict[str, dict[str, Any]] = {}
     sent_per_day: dict[str, int] = defaultdict(int)
     sent_by_rule: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     reminded = 0
-    for status, rule, _locale, reason, _tracked, day, count in rows["messages"]:
+    for status, rule, _locale, reason, _tracked, _clicked, _opened, day, count in rows["messages"]:
         entry = rules.setdefault(rule, {OutboxStatus.SENT: 0, OutboxStatus.SKIPPED: {},
                                         OutboxStatus.DEFERRED: 0, OutboxStatus.FAILED: 0,
                                         OutboxStatus.UNKNOWN: 0})
@@ -54,7 +54,7 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
     excluded = {status: 0 for status in NOT_RECOVERED}
     revenue: dict[str, int] = defaultdict(int)
     revenue_days: dict[str, int] = defaultdict(int)
-    for what, name, day, count, cents in rows["carts"] if cart_rules else []:
+    for what, name, day, count, cents in rows["carts"]:
         if what == "recovered":
             recovered = count
         elif what == "excluded":

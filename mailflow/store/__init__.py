@@ -148,4 +148,12 @@ class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, Tracking
 
 
 def _statements(sql: str) -> list[str]:
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    """The statements of a migration; a trigger's body keeps its own semicolons."""
+    statements, current = [], ""
+    for piece in sql.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip().rstrip(";"))
+            current = ""
+    return statements

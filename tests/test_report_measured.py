@@ -1,0 +1,191 @@
+"""What the e-mails did (issue 13): clicks through `serve` over real HTTP, orders attributed
+when first imported, and `report` (text, --json, --html in headless Chromium) with known
+answers."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import http.client
+import re
+import shutil
+import subprocess
+import threading
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from html import unescape
+from urllib.parse import urlsplit
+
+import pytest
+
+from mailflow.config import load_config
+from mailflow.web.server import Server
+from mailflow.web.tracking import TrackingApp
+
+RULES = """\
+shop: {name: Boutique, url: "https://boutique.example", timezone: UTC, locale: fr,
+       address: "1 rue Test, 75001 Paris"}
+sender: {from: "Boutique <bonjour@boutique.example>"}
+unsubscribe: {url: "https://boutique.example/u?token={token}"}
+delivery: {transport: file, dir: outbox}
+tracking: {url: "https://boutique.example/mf"EXTRA}
+rules:
+  - {name: abandoned-cart, on: cart.abandoned, after: 20m, template: abandoned_cart,
+     category: marketing}
+  - {name: confirmation, on: order.placed, template: order_confirmation}
+"""
+CARTS = ("cart_id,email,accepts_marketing,created_at,updated_at,total,line_name,line_quantity,"
+         "line_price\n")
+ORDERS = ("order_id,email,status,created_at,currency,total,line_name,line_quantity,line_price,"
+          "accepts_marketing\n")
+PEOPLE = [f"p{n}" for n in range(10)]
+
+
+@pytest.fixture
+def shop(mailflow, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_SECRET", "report-secret")
+    mailflow("init", mailflow.folder / "p")
+    mailflow.config = mailflow.folder / "p" / "rules.yaml"
+    mailflow.config.write_text(RULES.replace("EXTRA", ""))
+    return mailflow
+
+
+def load(shop, name: str, header: str, rows: list[str], now: str) -> None:
+    result = shop("import", shop.write(name, header + "\n".join(rows) + "\n"), "--now", now)
+    assert result.exit_code == 0, result.stderr
+
+
+def remind_ten(shop) -> dict[str, str]:
+    """Ten abandoned carts reminded at 10:30 on 1 March: {recipient: a tracked link of theirs}."""
+    load(shop, "c.csv", CARTS, [f"C{i},{who}@example.com,yes,2026-03-01 10:00,2026-03-01 10:00,"
+                                "30.00,Mug,1,30.00" for i, who in enumerate(PEOPLE)],
+         "2026-03-01T10:01")
+    load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-02-20 10:15,EUR,1.00,M,1,1,yes"],
+         "2026-03-01T10:16")
+    assert shop("send", "--now", "2026-03-01T10:30").exit_code == 0
+    links = {}
+    for path in (shop.folder / "p" / "outbox").glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        html = message.get_body(("html",)).get_content()
+        tracked = [unescape(h) for h in re.findall(r'href="([^"]*)"', html)
+                   if h.startswith("https://boutique.example/mf/c/")]
+        if tracked:
+            links[message["To"].addresses[0].addr_spec.split("@")[0]] = tracked[0]
+    return links
+
+
+@contextmanager
+def serving(shop, at: datetime):
+    """serve's tracking endpoint on a free port of 127.0.0.1, its clock at `at`."""
+    app = TrackingApp(load_config(shop.config), shop.db, lambda: at)
+    server = Server(app, "127.0.0.1", 0, 5)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield server.port
+    finally:
+        server.stop()
+        thread.join(10)
+
+
+def click(port: int, url: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", urlsplit(url).path)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 303
+    return response.getheader("Location")
+
+
+def scenario(shop) -> None:
+    """4 of 10 reminded customers click; 3 of them order within 5 days (one cancels later), one
+    who never clicked orders within a day of the reminder, one orders too late."""
+    links = remind_ten(shop)
+    assert sorted(links) == PEOPLE  # every reminder is tracked
+    with serving(shop, datetime(2026, 3, 1, 12, 0, tzinfo=UTC)) as port:
+        for who in PEOPLE[:4]:
+            assert click(port, links[who]).startswith("https://boutique.example/")
+        click(port, links["p0"])  # a second click on the same message: still one clicked
+    load(shop, "o1.csv", ORDERS, [
+        "A-1,p0@example.com,paid,2026-03-03 09:00,EUR,40.00,Mug,1,40.00,yes",   # after a click
+        "A-2,p1@example.com,paid,2026-03-05 11:00,EUR,25.00,Mug,1,25.00,yes",   # 4 days after
+        "A-3,p2@example.com,paid,2026-03-02 09:00,EUR,99.00,Mug,1,99.00,yes",   # cancelled later
+        "A-4,p4@example.com,paid,2026-03-02 08:00,EUR,30.00,Mug,1,30.00,yes",   # no click, <1d
+        "A-5,p5@example.com,paid,2026-03-04 08:00,EUR,17.00,Mug,1,17.00,yes",   # no click, >1d
+    ], "2026-03-05T12:00")
+    load(shop, "o2.csv", ORDERS, ["A-3,p2@example.com,cancelled,2026-03-02 09:00,EUR,99.00,Mug,1,"
+                                  "99.00,yes"], "2026-03-06T12:00")
+
+
+EXPECTED = {"sent": 10, "delivered": 10, "tracked": 10, "clicked": 4, "click_rate": 0.4,
+            "opens": None, "unsubscribes": 0, "bounces": 0,
+            "orders": {"click": 2, "received": 1},
+            "revenue": {"click": {"EUR": "65.00"}, "received": {"EUR": "30.00"}},
+            "revenue_per_email": {"EUR": "6.50"}}
+
+
+def test_known_answers_in_the_report_its_json_and_its_page(shop, tmp_path):
+    scenario(shop)
+    # attributed once, when the orders were first imported; the cancellation changed nothing
+    assert shop.query("SELECT order_id, how FROM attributions ORDER BY order_id") == [
+        {"order_id": "A-1", "how": "click"}, {"order_id": "A-2", "how": "click"},
+        {"order_id": "A-3", "how": "click"}, {"order_id": "A-4", "how": "received"}]
+    report = shop("report", "--json", "--now", "2026-03-10T10:00").json()
+    cart = report["measured"]["rules"]["abandoned-cart"]
+    assert {k: cart[k] for k in EXPECTED} == EXPECTED
+    assert cart["category"] == "marketing"
+    assert {k: cart["languages"]["fr"][k] for k in EXPECTED} == EXPECTED
+    assert report["measured"]["attribution"] == {"after_click": "5d", "after_receiving": "1d"}
+    assert "99.00" not in shop("report", "--json", "--now", "2026-03-10T10:00").stdout
+    text = shop("report", "--now", "2026-03-10T10:00").stdout
+    assert ("abandoned-cart: sent 10, delivered 10, clicked 4 (40.0% of 10 tracked),"
+            " unsubscribes 0, bounces 0") in text
+    assert ("orders after a click 2 (65.00 EUR), after receiving 1 (30.00 EUR, counted apart),"
+            " revenue per e-mail sent 6.50 EUR") in text
+    assert "99.00" not in text
+    page = tmp_path / "report.html"
+    assert shop("report", "--html", page, "--now", "2026-03-10T10:00").exit_code == 0
+    assert "99.00" not in page.read_text()
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed")
+    figures = shown_figures(page, tmp_path)
+    assert {k: figures[f"abandoned-cart/{k}"] for k in (
+        "sent", "clicked", "click_rate", "orders_click", "revenue_click", "orders_received",
+        "revenue_received", "revenue_per_email")} == {
+        "sent": "10", "clicked": "4", "click_rate": "40.0% of 10 tracked", "orders_click": "2",
+        "revenue_click": "65.00 EUR", "orders_received": "1", "revenue_received": "30.00 EUR",
+        "revenue_per_email": "6.50 EUR"}
+    assert figures["charts"] == "3"
+
+
+def shown_figures(page, tmp_path) -> dict[str, str]:
+    """What Chromium shows of the page's figures (its rendered text, cell by cell), and a
+    screenshot beside it."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", """<script>
+      window.addEventListener('load', () => {
+        const shown = {};
+        for (const td of document.querySelectorAll('td[data-figure]'))
+          shown[td.dataset.figure] = td.innerText.trim();
+        shown.charts = String([...document.querySelectorAll('figure svg')]
+          .filter(svg => svg.getBoundingClientRect().width > 0).length);
+        const out = document.createElement('pre');
+        out.id = 'shown';
+        out.textContent = JSON.stringify(shown);
+        document.body.appendChild(out);
+      });</script></body>"""))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,2200"]
+    dom = subprocess.run(["chromium", *flags, "--virtual-time-budget=3000", "--dump-dom",
+                          probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="shown">(.*?)</pre>', dom, re.S)
+    assert found, dom[:300]
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 5000
+    import json
+
+    return json.loads(unescape(found.group(1)))
