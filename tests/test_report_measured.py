@@ -189,3 +189,99 @@ def shown_figures(page, tmp_path) -> dict[str, str]:
     import json
 
     return json.loads(unescape(found.group(1)))
+
+
+SMTP_RULES = """\
+shop: {{name: Boutique, url: "https://boutique-test.example", timezone: UTC, locale: fr,
+       address: "1 rue Test, 75001 Paris"}}
+sender: {{from: "Boutique <bonjour@boutique-test.example>"}}
+unsubscribe: {{url: "https://boutique-test.example/u?token={{token}}"}}
+delivery: {{transport: smtp, smtp: {{host: 127.0.0.1, port: {port}, security: none, timeout: 2s}}}}
+tracking: {{url: "https://boutique-test.example/mf", opens: true}}
+rules:
+  - {{name: abandoned-cart, on: cart.abandoned, after: 20m, template: abandoned_cart,
+     category: marketing}}
+  - {{name: confirmation, on: order.placed, template: order_confirmation}}
+"""
+
+
+def pixel(port: int, url: str, agent: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", urlsplit(url).path, headers={"User-Agent": agent})
+    response = conn.getresponse()
+    assert response.status == 200 and response.read().startswith(b"GIF")
+    conn.close()
+
+
+def test_opens_unsubscribes_bounces_and_what_a_confirmation_is_not_owed(mailflow, monkeypatch):
+    from smtp_server import SinkServer
+
+    monkeypatch.setenv("MAILFLOW_SECRET", "report-secret")
+    mailflow("init", mailflow.folder / "p")
+    mailflow.config = mailflow.folder / "p" / "rules.yaml"
+    with SinkServer() as server:
+        mailflow.config.write_text(SMTP_RULES.format(port=server.port))
+        server.behaviour.rcpt = {"a2@example.com": "550 5.1.1 <a2@example.com>: no such user"}
+        load(mailflow, "c.csv", CARTS, [f"C{i},a{i}@example.com,yes,2026-03-01 10:00,"
+                                        "2026-03-01 10:00,30.00,Mug,1,30.00" for i in range(5)],
+             "2026-03-01T10:01")
+        load(mailflow, "o0.csv", ORDERS, ["B-1,b0@example.com,paid,2026-03-01 10:10,EUR,50.00,"
+                                          "Mug,1,50.00,yes"], "2026-03-01T10:16")
+        assert mailflow("send", "--now", "2026-03-01T10:30").exit_code == 1  # a2 bounced
+        pixels = {}
+        for message in server.received:
+            html = message.get_body(("html",)).get_content()
+            found = re.findall(r'src="(https://boutique-test\.example/mf/o/[^"]+)"', html)
+            if found:
+                pixels[message["X-Envelope-To"].split("@")[0]] = unescape(found[0])
+    assert sorted(pixels) == ["a0", "a1", "a3", "a4"]  # the confirmation carries no pixel
+    with serving(mailflow, datetime(2026, 3, 1, 13, 0, tzinfo=UTC)) as port:
+        pixel(port, pixels["a0"], "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Thunderbird/115")
+        pixel(port, pixels["a1"], "Mozilla/5.0 (Windows NT 5.1; rv:11.0) GoogleImageProxy")
+    assert mailflow("unsubscribe", "a3@example.com", "--now", "2026-03-01T12:00").exit_code == 0
+    assert mailflow("unsubscribe", "a4@example.com", "--now", "2026-03-09T12:00").exit_code == 0
+    # b0 orders again 5 hours after the confirmation: that is not the confirmation's doing
+    load(mailflow, "o1.csv", ORDERS, ["B-2,b0@example.com,paid,2026-03-01 15:00,EUR,20.00,"
+                                      "Mug,1,20.00,yes"], "2026-03-01T16:00")
+    assert mailflow.scalar("SELECT count(*) FROM attributions") == 0
+    report = mailflow("report", "--json", "--now", "2026-03-10T10:00").json()["measured"]
+    cart = report["rules"]["abandoned-cart"]
+    assert {k: cart[k] for k in ("sent", "delivered", "tracked", "clicked", "opens",
+                                 "unsubscribes", "bounces")} == {
+        "sent": 5, "delivered": 4, "tracked": 4, "clicked": 0,
+        "opens": {"human": 1, "machine": 1}, "unsubscribes": 1, "bounces": 1}
+    confirmation = report["rules"]["confirmation"]
+    assert (confirmation["category"], confirmation["delivered"], confirmation["orders"]) == (
+        "transactional", 1, {"click": 0, "received": 0})
+    assert report["opens"] is True
+    text = mailflow("report", "--now", "2026-03-10T10:00").stdout
+    assert "opened by a person 1, only by a machine 1, unsubscribes 1, bounces 1" in text
+    recent = mailflow("report", "--json", "--since", "2d", "--now", "2026-03-10T10:00").json()
+    assert recent["measured"]["rules"] == {}  # nothing was sent in the last two days
+
+
+def test_an_order_counts_for_a_click_only_after_it_and_within_after_click(shop):
+    links = remind_ten(shop)
+    shop.config.write_text(RULES.replace("EXTRA", ", attribution: {after_click: 2d}"))
+    with serving(shop, datetime(2026, 3, 1, 12, 0, tzinfo=UTC)) as port:
+        click(port, links["p0"])
+        click(port, links["p1"])
+    load(shop, "o1.csv", ORDERS, [
+        "A-1,p0@example.com,paid,2026-03-01 11:00,EUR,40.00,Mug,1,40.00,yes",  # before its click
+        "A-2,p1@example.com,paid,2026-03-03 11:00,EUR,25.00,Mug,1,25.00,yes",  # within 2 days
+        "A-3,p1@example.com,paid,2026-03-04 11:00,EUR,25.00,Mug,1,25.00,yes",  # past 2 days
+    ], "2026-03-05T12:00")
+    assert shop.query("SELECT order_id, how FROM attributions ORDER BY order_id") == [
+        {"order_id": "A-1", "how": "received"}, {"order_id": "A-2", "how": "click"}]
+    # a tick with nothing new changes nothing, and a later payment makes revenue count again
+    load(shop, "o2.csv", ORDERS, ["A-2,p1@example.com,cancelled,2026-03-03 11:00,EUR,25.00,Mug,1,"
+                                  "25.00,yes"], "2026-03-06T12:00")
+    cart = shop("report", "--json", "--now", "2026-03-10T10:00").json()["measured"]["rules"][
+        "abandoned-cart"]
+    assert (cart["orders"], cart["revenue"]["click"]) == ({"click": 0, "received": 1}, {})
+    load(shop, "o3.csv", ORDERS, ["A-2,p1@example.com,paid,2026-03-03 11:00,EUR,27.50,Mug,1,"
+                                  "27.50,yes"], "2026-03-07T12:00")
+    cart = shop("report", "--json", "--now", "2026-03-10T10:00").json()["measured"]["rules"][
+        "abandoned-cart"]
+    assert (cart["orders"], cart["revenue"]["click"]) == ({"click": 1, "received": 1},
+                                                          {"EUR": "27.50"})
