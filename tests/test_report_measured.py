@@ -285,3 +285,20 @@ def test_an_order_counts_for_a_click_only_after_it_and_within_after_click(shop):
         "abandoned-cart"]
     assert (cart["orders"], cart["revenue"]["click"]) == ({"click": 1, "received": 1},
                                                           {"EUR": "27.50"})
+
+
+def test_run_attributes_what_it_imports_even_after_purge_took_the_newest_orders(shop):
+    """`run` attributes the orders its sources bring; a purge that removed the newest orders
+    (whose rowids SQLite may give again) does not hide the next ones from the pass."""
+    assert len(remind_ten(shop)) == 10
+    load(shop, "old.csv", ORDERS, ["Z-1,old@example.com,paid,2025-01-10 10:00,EUR,5.00,M,1,5,yes"],
+         "2026-03-01T11:00")  # the newest row of the orders table
+    assert shop("purge", "--older-than", "365d", "--now", "2026-03-01T12:00").exit_code == 0
+    assert shop.scalar("SELECT count(*) FROM orders WHERE id = 'Z-1'") == 0
+    shop.config.write_text(RULES.replace("EXTRA", "") + "sources:\n  - path: exports/orders_*.csv\n")
+    (shop.folder / "p" / "exports").mkdir(exist_ok=True)
+    (shop.folder / "p" / "exports" / "orders_1.csv").write_text(
+        ORDERS + "R-1,p3@example.com,paid,2026-03-01 18:00,EUR,12.00,Mug,1,12.00,yes\n")
+    assert shop("run", "--now", "2026-03-01T19:00").exit_code == 0
+    assert shop.query("SELECT order_id, how, outbox_key LIKE 'abandoned-cart%' AS cart"
+                      " FROM attributions") == [{"order_id": "R-1", "how": "received", "cart": 1}]

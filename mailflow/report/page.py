@@ -13,7 +13,8 @@ from mailflow.report.text import money, rate
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2937}
 table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}td,th{border:1px solid #d1d5db;
-padding:.3rem .5rem;text-align:right}th{background:#f3f4f6}td:first-child,th:first-child{text-align:left}tr.language td:first-child
+padding:.3rem .5rem;text-align:right}th{background:#f3f4f6}
+td:first-child,th:first-child{text-align:left}tr.language td:first-child
 {padding-left:1.6rem;color:#4b5563}figure{margin:1rem 0}"""
 COLORS = ("#1e40af", "#059669", "#b45309", "#7c3aed", "#be123c", "#0e7490", "#4d7c0f")
 
