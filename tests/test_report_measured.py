@@ -138,6 +138,11 @@ def test_known_answers_in_the_report_its_json_and_its_page(shop, tmp_path):
     assert {k: cart["languages"]["fr"][k] for k in EXPECTED} == EXPECTED
     assert report["measured"]["attribution"] == {"after_click": "5d", "after_receiving": "1d"}
     assert "99.00" not in shop("report", "--json", "--now", "2026-03-10T10:00").stdout
+    # --since counts from that very moment, not from the start of its day
+    for now, sent in (("2026-03-01T11:00", 10), ("2026-03-01T11:31", 0)):
+        recent = shop("report", "--json", "--since", "1h", "--now", now).json()
+        assert recent["rules"].get("abandoned-cart", {}).get("sent", 0) == sent
+        assert recent["measured"]["rules"].get("abandoned-cart", {}).get("sent", 0) == sent
     text = shop("report", "--now", "2026-03-10T10:00").stdout
     assert ("abandoned-cart: sent 10, delivered 10, clicked 4 (40.0% of 10 tracked),"
             " unsubscribes 0, bounces 0") in text

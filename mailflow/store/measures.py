@@ -22,6 +22,11 @@ STATUS_NOW = ("(CASE WHEN o.payment_class = 'on_delivery' AND o.paid_at IS NULL"
 CENTS_OF_ORDER = "CAST(round(CAST(o.total AS REAL) * 100) AS INTEGER)"
 # the language a message went out in (outbox.locale), '' for messages sent before it was kept
 _LOCALE = "coalesce(m.locale, '')"
+# a message's group in report_counts (as migration 0012's triggers count it)
+_GROUP = ("m.status, m.rule, coalesce(m.locale, ''),"
+          " CASE WHEN m.status = 'skipped' THEN coalesce(m.reason, '') ELSE '' END,"
+          " coalesce(m.tracked, 0), coalesce(m.clicked, 0), coalesce(m.opened, ''),"
+          " coalesce(substr(coalesce(m.sent_at, m.decided_at), 1, 10), '')")
 
 
 def _marks(prefix: str, names: list[str]) -> tuple[str, dict[str, str]]:
@@ -35,19 +40,21 @@ def _queries(marketing: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
     no_revenue = ", ".join(repr(s) for s in NO_REVENUE)
     return {
         "messages": (
-            # outbox_report covers it: one pass over the index, grouped in its order; a
-            # message's first click and open are flags on its row (triggers of migration 0012)
-            "SELECT m.status, m.rule, m.locale, m.reason, m.tracked, m.clicked, m.opened,"
-            " substr(m.sent_at, 1, 10), count(*) FROM outbox m"
-            " WHERE coalesce(m.sent_at, m.decided_at) >= :since"
-            " GROUP BY m.status, m.rule, m.locale, m.reason, m.tracked, m.clicked, m.opened,"
-            " substr(m.sent_at, 1, 10)", {}),
+            # report_counts: the messages per group and day, kept by triggers (migration 0012)
+            "SELECT status, rule, locale, reason, tracked, clicked, opened, day, n"
+            " FROM report_counts WHERE day >= substr(:since, 1, 10) AND n != 0", {}),
+        "early": (
+            # ... less those of the first day sent before `since` (outbox_when: that day only)
+            f"SELECT {_GROUP}, count(*) FROM outbox m WHERE coalesce(m.sent_at, m.decided_at)"
+            " >= substr(:since, 1, 10) AND coalesce(m.sent_at, m.decided_at) < :since"
+            f" GROUP BY {_GROUP}", {}),
         "unsubscribes": (
-            # an unsubscribe is the last marketing message's the address got within the window
+            # an unsubscribe is the last marketing message's the address was sent within the
+            # window (outbox_recipient covers the search)
             f"SELECT m.rule, {_LOCALE}, count(*) FROM suppressions s JOIN outbox m ON m.id = ("
             " SELECT CAST(substr(max(printf('%s%012d', r.sent_at, r.id)), 21) AS INTEGER)"
             " FROM outbox r WHERE r.email_key = s.email_key"
-            f" AND r.rule IN ({in_marketing}) AND r.status = 'sent' AND r.sent_at <= s.at"
+            f" AND r.rule IN ({in_marketing}) AND r.sent_at <= s.at"
             f" AND r.sent_at >= strftime({_STAMP}, s.at, :window))"
             " WHERE s.reason = 'unsubscribed' AND s.at >= :since AND m.sent_at >= :since"
             " GROUP BY 1, 2", marketing_params),
@@ -62,7 +69,8 @@ def _queries(marketing: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
             # what the order is now was copied there, and kept in step by a trigger
             "SELECT a.rule, coalesce(a.locale, ''), a.how, coalesce(a.currency, :currency),"
             " count(*), sum(a.cents) FROM attributions a WHERE a.sent_at >= :since"
-            f" AND a.status_now NOT IN ({no_revenue}) GROUP BY 1, 2, 3, 4", {}),
+            f" AND a.status_now NOT IN ({no_revenue})"
+            " GROUP BY a.rule, a.locale, a.how, a.currency", {}),  # attributions_report's order
         "carts": (
             # each reminder with each order its recipient placed within 7 days after it;
             # an order counts once, however many reminders it follows
@@ -86,8 +94,13 @@ class ReportQueries(Connected):
         """Each query's rows, by name (see _queries)."""
         common = {"since": since or "", "currency": currency,
                   "window": f"-{int(unsubscribe_window.total_seconds())} seconds"}
-        return {name: self.conn.execute(sql, {**common, **params}).fetchall()
+        rows = {name: self.conn.execute(sql, {**common, **params}).fetchall()
                 for name, (sql, params) in _queries(marketing_rules).items()}
+        counts = {row[:-1]: row[-1] for row in rows["messages"]}
+        for *group, n in rows.pop("early"):
+            counts[tuple(group)] -= n
+        rows["messages"] = [(*group, n) for group, n in counts.items() if n]
+        return rows
 
     def report_plans(self, *, since: str | None, marketing_rules: list[str]
                      ) -> dict[str, list[str]]:
