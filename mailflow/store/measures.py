@@ -47,7 +47,7 @@ def _queries(marketing: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
             # ... less those of the first day sent before `since` (outbox_when: that day only)
             f"SELECT {_GROUP}, count(*) FROM outbox m WHERE coalesce(m.sent_at, m.decided_at)"
             " >= substr(:since, 1, 10) AND coalesce(m.sent_at, m.decided_at) < :since"
-            f" GROUP BY {_GROUP}", {}),
+            f" AND m.status NOT IN ('queued', 'sending') GROUP BY {_GROUP}", {}),
         "unsubscribes": (
             # an unsubscribe is the last marketing message's the address was sent within the
             # window (outbox_recipient covers the search)

@@ -357,6 +357,7 @@ _ORDER_CENTS = "CAST(round(CAST(NEW.total AS REAL) * 100) AS INTEGER)"
 # instead of every message. Only a skip's reason is kept (a failure's quotes the SMTP reply,
 # which may name the address: no personal data here).
 _GROUP = ("rule", "locale", "status", "reason", "tracked", "clicked", "opened", "day")
+_ON_THE_WAY = "'queued', 'sending'"
 
 
 def _counted(row: str) -> str:
@@ -367,7 +368,9 @@ def _counted(row: str) -> str:
 
 
 def _count(row: str, change: str) -> str:
-    return (f"INSERT INTO report_counts VALUES ({_counted(row)}, 0 {change})"
+    """Messages on their way (queued, sending) are not counted: a send then costs one count."""
+    return (f"INSERT INTO report_counts SELECT {_counted(row)}, 0 {change}"
+            f" WHERE {row}status NOT IN ({_ON_THE_WAY})"
             f" ON CONFLICT ({', '.join(_GROUP)}) DO UPDATE SET n = n {change}")
 
 
@@ -402,7 +405,7 @@ MIGRATIONS.append(
             PRIMARY KEY (rule, locale, status, reason, tracked, clicked, opened, day)
         ) WITHOUT ROWID;
         INSERT INTO report_counts SELECT {_counted("outbox.")}, count(*) FROM outbox
-            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+            WHERE status NOT IN ({_ON_THE_WAY}) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
         CREATE TRIGGER outbox_counted AFTER INSERT ON outbox BEGIN
             {_count("NEW.", "+ 1")};
         END;
