@@ -83,7 +83,7 @@ def measured(rows: dict[str, list[tuple]], config: Config) -> dict[str, Any]:
     def cell(rule: str, locale: str | None) -> _Figures:
         return cells[rule, locale or UNRECORDED]
 
-    for status, rule, locale, _reason, tracked, clicked, opened, _day, count in rows["messages"]:
+    for status, rule, locale, _reason, tracked, clicked, opened, count in rows["messages"]:
         if status not in (OutboxStatus.SENT, OutboxStatus.UNKNOWN):
             continue
         figures = cell(rule, locale)

@@ -37,7 +37,7 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
     sent_per_day: dict[str, int] = defaultdict(int)
     sent_by_rule: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     reminded = 0
-    for status, rule, _locale, reason, _tracked, _clicked, _opened, day, count in rows["messages"]:
+    for status, rule, _locale, reason, _tracked, _clicked, _opened, count in rows["messages"]:
         entry = rules.setdefault(rule, {OutboxStatus.SENT: 0, OutboxStatus.SKIPPED: {},
                                         OutboxStatus.DEFERRED: 0, OutboxStatus.FAILED: 0,
                                         OutboxStatus.UNKNOWN: 0})
@@ -46,23 +46,22 @@ def build_report(store: Store, config: Config, now: datetime, since: timedelta |
             skipped[reason or "unknown"] = skipped.get(reason or "unknown", 0) + count
         elif status in entry:
             entry[status] += count
-        if status == OutboxStatus.SENT:
-            sent_per_day[day] += count
-            sent_by_rule[rule][day] += count
-            reminded += count if rule in cart_rules else 0
-    recovered = 0
+        if status == OutboxStatus.SENT and rule in cart_rules:
+            reminded += count
+    for rule, day, count in rows["sent_per_day"]:
+        sent_per_day[day] += count
+        sent_by_rule[rule][day] += count
+    recovered = rows["recovered"][0][0]
     excluded = {status: 0 for status in NOT_RECOVERED}
     revenue: dict[str, int] = defaultdict(int)
     revenue_days: dict[str, int] = defaultdict(int)
-    for what, name, day, count, cents in rows["carts"]:
-        if what == "recovered":
-            recovered = count
-        elif what == "excluded":
-            excluded[name] = count
-        else:
-            revenue[name] += cents or 0
-            if name == config.shop.currency:  # one currency a chart
-                revenue_days[day] += cents or 0
+    for status, currency, day, orders, cents in rows["recovering_orders"]:
+        if status in excluded:
+            excluded[status] += orders
+            continue
+        revenue[currency] += cents or 0
+        if currency == config.shop.currency:  # one currency a chart
+            revenue_days[day] += cents or 0
     return {
         "since": start,
         "rules": rules,

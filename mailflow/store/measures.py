@@ -40,9 +40,14 @@ def _queries(marketing: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
     no_revenue = ", ".join(repr(s) for s in NO_REVENUE)
     return {
         "messages": (
-            # report_counts: the messages per group and day, kept by triggers (migration 0012)
-            "SELECT status, rule, locale, reason, tracked, clicked, opened, day, n"
-            " FROM report_counts WHERE day >= substr(:since, 1, 10) AND n != 0", {}),
+            # report_counts: the messages per group and day, kept by triggers (migration 0012),
+            # summed over the days in its key's order
+            "SELECT status, rule, locale, reason, tracked, clicked, opened, sum(n)"
+            " FROM report_counts WHERE day >= substr(:since, 1, 10)"
+            " GROUP BY rule, locale, status, reason, tracked, clicked, opened", {}),
+        "sent_per_day": (
+            "SELECT rule, day, sum(n) FROM report_counts WHERE status = 'sent'"
+            " AND day >= substr(:since, 1, 10) GROUP BY rule, day", {}),
         "early": (
             # ... less those of the first day sent before `since` (outbox_when: that day only)
             f"SELECT {_GROUP}, count(*) FROM outbox m WHERE coalesce(m.sent_at, m.decided_at)"
@@ -54,7 +59,8 @@ def _queries(marketing: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
             f"SELECT m.rule, {_LOCALE}, count(*) FROM suppressions s JOIN outbox m ON m.id = ("
             " SELECT CAST(substr(max(printf('%s%012d', r.sent_at, r.id)), 21) AS INTEGER)"
             " FROM outbox r WHERE r.email_key = s.email_key"
-            f" AND r.rule IN ({in_marketing}) AND r.sent_at <= s.at"
+            # (+r.rule: one search of the address's messages, not one per marketing rule)
+            f" AND +r.rule IN ({in_marketing}) AND r.sent_at <= s.at"
             f" AND r.sent_at >= strftime({_STAMP}, s.at, :window))"
             " WHERE s.reason = 'unsubscribed' AND s.at >= :since AND m.sent_at >= :since"
             " GROUP BY 1, 2", marketing_params),
@@ -71,18 +77,15 @@ def _queries(marketing: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
             " count(*), sum(a.cents) FROM attributions a WHERE a.sent_at >= :since"
             f" AND a.status_now NOT IN ({no_revenue})"
             " GROUP BY a.rule, a.locale, a.how, a.currency", {}),  # attributions_report's order
-        "carts": (
-            # each reminder with each order its recipient placed within 7 days after it;
-            # an order counts once, however many reminders it follows
-            "SELECT 'recovered', NULL, NULL, count(DISTINCT reminder_key), NULL"
-            f" FROM cart_recoveries WHERE sent_at >= :since AND status_now NOT IN ({no_revenue})"
-            " UNION ALL SELECT 'excluded', status_now, NULL, count(DISTINCT order_id), NULL"
-            f" FROM cart_recoveries WHERE sent_at >= :since AND status_now IN ({no_revenue})"
-            " GROUP BY status_now"
-            " UNION ALL SELECT 'revenue', currency, day, count(*), sum(cents) FROM"
-            " (SELECT DISTINCT order_id, coalesce(currency, :currency) AS currency, day, cents"
-            f" FROM cart_recoveries WHERE sent_at >= :since AND status_now NOT IN ({no_revenue}))"
-            " GROUP BY currency, day", {}),
+        "recovered": (
+            # the reminders an order that brought money followed (cart_recoveries' key order)
+            "SELECT count(DISTINCT reminder_key) FROM cart_recoveries WHERE sent_at >= :since"
+            f" AND status_now NOT IN ({no_revenue})", {}),
+        "recovering_orders": (
+            # each order once, however many reminders it follows (cart_recoveries_order covers it)
+            "SELECT status_now, coalesce(currency, :currency), day, count(*), sum(cents) FROM"
+            " (SELECT order_id, status_now, currency, day, cents FROM cart_recoveries"
+            " WHERE sent_at >= :since GROUP BY order_id) GROUP BY 1, 2, 3", {}),
     }
 
 
@@ -97,9 +100,13 @@ class ReportQueries(Connected):
         rows = {name: self.conn.execute(sql, {**common, **params}).fetchall()
                 for name, (sql, params) in _queries(marketing_rules).items()}
         counts = {row[:-1]: row[-1] for row in rows["messages"]}
-        for *group, n in rows.pop("early"):
-            counts[tuple(group)] -= n
+        per_day = {row[:-1]: row[-1] for row in rows["sent_per_day"]}
+        for status, rule, *group, day, n in rows.pop("early"):
+            counts[(status, rule, *group)] -= n
+            if status == "sent":
+                per_day[rule, day] -= n
         rows["messages"] = [(*group, n) for group, n in counts.items() if n]
+        rows["sent_per_day"] = [(*group, n) for group, n in per_day.items() if n]
         return rows
 
     def report_plans(self, *, since: str | None, marketing_rules: list[str]

@@ -112,7 +112,8 @@ REPORT_SCHEMA = f"""
             status_now TEXT NOT NULL,
             PRIMARY KEY (reminder_key, order_id)
         ) WITHOUT ROWID;
-        CREATE INDEX cart_recoveries_order ON cart_recoveries(order_id);
+        CREATE INDEX cart_recoveries_order ON cart_recoveries(order_id, sent_at, status_now,
+                                                              currency, day, cents);
         CREATE TRIGGER orders_revenue AFTER UPDATE OF status, paid_at, payment_class, total,
             currency ON orders WHEN OLD.status IS NOT NEW.status OR OLD.paid_at IS NOT NEW.paid_at
             OR OLD.payment_class IS NOT NEW.payment_class OR OLD.total IS NOT NEW.total
