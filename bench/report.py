@@ -4,9 +4,11 @@ messages, 100,000 clicks.
 Builds the store once (direct inserts, cached under /tmp: delete the file to rebuild), runs the
 real attribution pass over it, then times whole `mailflow report` and `report --json`
 processes (median of --runs) with their peak memory, beside references measured in the same
-run: a Python process that counts the orders (`SELECT count(*) FROM orders`), and one that
-scans the outbox once (`SELECT rule, status, count(*) FROM outbox GROUP BY 1, 2`). Prints the
-query plan of every report query, and what an attribution pass costs when nothing is new.
+run: a Python process that counts the orders (`SELECT count(*) FROM orders`), `mailflow
+--help` (the CLI's own start), one that scans the outbox once (`SELECT rule, status, count(*)
+FROM outbox GROUP BY 1, 2`), and the same report on a store 100 times smaller. Prints the
+query plan of every report query, and what an attribution pass costs when nothing is new and
+after an import of 1,000 new orders.
 
     python bench/report.py                 # full size (building takes a few minutes)
     python bench/report.py --orders 200000 --messages 50000 --clicks 10000 --runs 3
@@ -158,6 +160,32 @@ def attribute(path: Path, config: Path) -> tuple[float, int]:
         store.close()
 
 
+def tick_with_new_orders(path: Path, config: Path, count: int) -> tuple[float, int]:
+    """The pass after an import of `count` new orders by clicking recipients (then undone)."""
+    from mailflow.config import load_config
+    from mailflow.rules.attribution import attribute_orders
+
+    store, rules = Store.open(path), load_config(config, check_templates=False)
+    c = store.conn
+    try:
+        state = c.execute("SELECT order_rowid, order_id, at FROM attribution_passes").fetchone()
+        clickers = c.execute("SELECT email_key, last_at FROM clicks ORDER BY id DESC LIMIT ?",
+                             (count,)).fetchall()
+        with store.transaction():
+            c.executemany(ORDER_ROW, [(f"tick-{i}", who, who, "paid", at, at, "EUR", "10.00",
+                                       _at(NOW), _at(NOW)) for i, (who, at) in
+                                      enumerate(clickers)])
+        started = time.perf_counter()
+        done = attribute_orders(store, rules, NOW)
+        elapsed = time.perf_counter() - started
+        with store.transaction():
+            c.execute("DELETE FROM orders WHERE id LIKE 'tick-%'")
+            c.execute("UPDATE attribution_passes SET order_rowid = ?, order_id = ?, at = ?", state)
+        return elapsed, done
+    finally:
+        store.close()
+
+
 def timed(command: list[str]) -> tuple[float, int]:
     """Seconds and peak RSS (MB) of one whole process. The RSS is GNU time's: a child's own
     getrusage figure would count the pages it shared with this big process before its exec."""
@@ -173,6 +201,23 @@ def median_of(runs: int, command: list[str]) -> tuple[float, int]:
     return statistics.median(r[0] for r in results), max(r[1] for r in results)
 
 
+def cached_store(orders: int, messages: int, clicks: int) -> tuple[Path, Path]:
+    work = Path("/tmp") / f"mailflow-bench-report-{orders}-{messages}-{clicks}"
+    db, config = work / "store.db", work / "rules.yaml"
+    if not db.exists():
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run([MAILFLOW, "init", str(work)], check=True, stdout=subprocess.DEVNULL)
+        config.write_text(RULES)
+        started = time.perf_counter()
+        build_store(work / "building.db", orders, messages, clicks)
+        first_pass, attributed = attribute(work / "building.db", config)
+        (work / "building.db").rename(db)
+        print(f"{orders:,} orders: built in {time.perf_counter() - started:.0f} s; the first"
+              f" attribution pass over every order took {first_pass:.2f} s and attributed"
+              f" {attributed:,}")
+    return db, config
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=2_000_000)
@@ -180,18 +225,9 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    work = Path("/tmp") / f"mailflow-bench-report-{args.orders}-{args.messages}-{args.clicks}"
-    db, config = work / "store.db", work / "rules.yaml"
-    if not db.exists():
-        shutil.rmtree(work, ignore_errors=True)
-        subprocess.run([MAILFLOW, "init", str(work)], check=True, stdout=subprocess.DEVNULL)
-        config.write_text(RULES)
-        started = time.perf_counter()
-        build_store(work / "building.db", args.orders, args.messages, args.clicks)
-        first_pass, attributed = attribute(work / "building.db", config)
-        (work / "building.db").rename(db)
-        print(f"built in {time.perf_counter() - started:.0f} s; the first attribution pass over"
-              f" every order took {first_pass:.2f} s and attributed {attributed:,}")
+    db, config = cached_store(args.orders, args.messages, args.clicks)
+    # the same shape at 1/100 the size: what the report costs beyond its process
+    small, _ = cached_store(args.orders // 100, args.messages // 100, args.clicks // 100)
     store = Store.open(db)
     one = store.conn.execute
     print(f"store: {one('SELECT count(*) FROM orders').fetchone()[0]:,} orders,"
@@ -209,17 +245,26 @@ def main() -> None:
              "'SELECT count(*) FROM orders').fetchone()", str(db)]
     scan = [sys.executable, "-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("
             "'SELECT rule, status, count(*) FROM outbox GROUP BY 1, 2').fetchall()", str(db)]
+    small_report = [MAILFLOW, "--db", str(small), "--config", str(config), "report", "--now",
+                    iso(NOW), "--json"]
     rows = [("reference: count(*) FROM orders (a Python process)", median_of(args.runs, count)),
+            ("reference: mailflow --help (the CLI's start)", median_of(args.runs,
+                                                                       [MAILFLOW, "--help"])),
             ("reference: one scan of the outbox (a Python process)", median_of(args.runs, scan)),
             ("mailflow report", median_of(args.runs, base)),
             ("mailflow report --json", median_of(args.runs, [*base, "--json"])),
             ("mailflow report --since 30d --json", median_of(args.runs,
-                                                             [*base, "--since", "30d", "--json"]))]
+                                                             [*base, "--since", "30d", "--json"])),
+            (f"mailflow report --json, {args.orders // 100:,} orders", median_of(args.runs,
+                                                                              small_report))]
     reference = rows[0][1][0]
     print(f"{'':<52} {'median':>9} {'× count':>8} {'peak RSS':>9}")
     for label, (seconds, rss) in rows:
         print(f"{label:<52} {seconds * 1000:>6.0f} ms {seconds / reference:>7.2f}× {rss:>6} MB")
     print(f"attribution pass with nothing new (in process): {idle * 1000:.2f} ms")
+    passes = [tick_with_new_orders(db, config, 1000) for _ in range(args.runs)]
+    print(f"attribution pass after an import of 1,000 new orders (in process):"
+          f" {statistics.median(p[0] for p in passes) * 1000:.0f} ms, {passes[0][1]} attributed")
     print("target: report under 0.5 s at 2M orders (issue 15 item 5), under 1 s (issue 13)")
 
 
