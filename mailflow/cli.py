@@ -555,7 +555,8 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free one, printed).")] = 8025,
     timeout: Annotated[str, typer.Option(help="Close a connection idle or half-sent this long.")] = "30s",
 ) -> int:
-    """The one-click unsubscribe endpoint (RFC 8058) for the links in marketing e-mails."""
+    """The one-click unsubscribe endpoint (RFC 8058), the tracked links and open pixel of
+    `tracking:`, and the webhooks."""
     from mailflow.consent.tokens import secret_from_env
     from mailflow.web.server import serve
 

@@ -15,9 +15,18 @@ from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailflow.config import load_config
-from mailflow.consent.tracking_tokens import click_token, read_click_token
+from mailflow.consent.tracking_tokens import (
+    BadTrackingToken,
+    _b64,
+    _pack,
+    _unb64,
+    click_token,
+    read_click_token,
+)
 from mailflow.store import Store
 from mailflow.web.app import App
 from mailflow.web.server import Server
@@ -39,7 +48,8 @@ rules:
   - {name: promo, on: order.placed, after: 1d, template: promo, category: marketing}
 """
 TEMPLATE = """\
-<html><body>{% block subject %}Votre commande {{ order.id }}{% endblock %}
+<html><head><link rel="alternate" href="/feed.xml"></head><body>
+{% block subject %}Votre commande {{ order.id }}{% endblock %}
 <p>{% for line in order.lines %}<a href="/products/{{ line.name|lower }}">{{ line.name }}</a>{% endfor %}</p>
 <p><a href="{{ shop.url }}/account/orders/{{ order.id }}">Suivre ma commande</a></p>
 <p><a class="button" href="https://boutique.example/collections/new?ref=email">Nouveautés</a></p>
@@ -152,6 +162,7 @@ def test_each_kind_of_link_is_recorded_once_per_message_and_redirects_to_its_url
     assert len(unsubscribe) == 1 and unsubscribe[0].startswith(SHOP + "/desabonnement?token=")
     assert "https://www.laposte.fr/outils/suivre-vos-envois?code=6A1" in links  # not the shop's
     assert "mailto:service@boutique.example" in links and "tel:+33100000000" in links
+    assert f"{SHOP}/feed.xml?utm_source=mailflow&utm_campaign=promo" in links  # <link>: not clicked
     assert all(len(h) < 300 for h in tracked)
     text_links = re.findall(r"https://\S+", text)
     assert len(text_links) == 1 and text_links[0].startswith(BASE + "/c/")
@@ -240,14 +251,9 @@ def test_a_head_request_is_answered_and_not_counted(shop):
 
 
 def test_changing_the_url_of_a_token_breaks_its_signature():
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from mailflow.consent.tracking_tokens import BadTrackingToken, _b64, _pack, _unb64
-
     secret = SECRET.encode()
 
-    @settings(max_examples=50, deadline=None)
+    @settings(max_examples=100, deadline=None, database=None)
     @given(st.text(min_size=1, max_size=40).map(lambda s: f"{SHOP}/products/{s}"),
            st.text(min_size=1, max_size=40).map(lambda s: f"https://evil.example/{s}"))
     def check(url: str, other: str) -> None:
@@ -377,3 +383,108 @@ def test_a_burst_of_500_concurrent_clicks_is_recorded_and_every_redirect_is_righ
     for _h, (key, url) in clicks_of:
         expected[(key, url)] += 1
     assert {(r["outbox_key"], r["url"]): r["count"] for r in rows} == expected
+
+
+def test_the_starters_cart_reminder_is_tracked_in_both_parts_and_keeps_its_unsubscribe(
+        mailflow, monkeypatch):
+    """The default template, no .txt twin: the text part is derived from the tracked HTML."""
+    monkeypatch.setenv("MAILFLOW_SECRET", SECRET)
+    mailflow("init", mailflow.folder / "p")
+    mailflow.config = mailflow.folder / "p" / "rules.yaml"
+    text = mailflow.config.read_text().replace("# tracking:\n#   url: https://boutique.example/mf",
+                                               "tracking:\n  url: https://boutique.example/mf")
+    mailflow.config.write_text(text.replace("  max_data_age: 1h\n", ""))  # no orders export
+    header = ("cart_id,email,first_name,accepts_marketing,created_at,updated_at,completed_at,"
+              "total,recovery_url,line_sku,line_name,line_quantity,line_price\n")
+    cart = ("C1,lou@example.com,Lou,yes,2026-03-02 10:00,2026-03-02 10:05,,34.00,"
+            "https://boutique.example/cart/C1,THE-1,Théière,1,34.00\n")
+    assert mailflow("import", mailflow.write("carts.csv", header + cart), "--now",
+                    "2026-03-02T10:06").exit_code == 0
+    assert mailflow("send", "--now", "2026-03-02T11:00", "--rule", "abandoned-cart").exit_code == 0
+    [(key, message)] = sent_messages(mailflow).items()
+    html, text_part = parts(message)
+    links = hrefs(html)
+    shop_links = [h for h in links if h.startswith(SHOP) and not h.startswith(BASE)]
+    assert len(shop_links) == 1 and shop_links[0].startswith(SHOP + "/desabonnement?token=")
+    tracked = [read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode())
+               for h in links if h.startswith(BASE + "/c/")]
+    assert (key, f"{SHOP}/cart/C1?utm_source=mailflow&utm_campaign=abandoned-cart") in tracked
+    assert all(k == key for k, _url in tracked)
+    assert f"{BASE}/c/" in text_part and "/desabonnement?token=" in text_part
+    assert message["List-Unsubscribe"].startswith(f"<{SHOP}/desabonnement?token=")
+    assert "/o/" not in html
+
+
+def test_messages_rendered_ahead_by_a_worker_are_tracked_and_noted_alike(shop, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_RENDER_WORKERS", "1")
+    sent = send(shop, "ana@example.com", "bob@example.com", now="2026-03-03T10:05")
+    for key in ("promo:order:A-1", "promo:order:A-2"):
+        links = [h for h in hrefs(parts(sent[key])[0]) if h.startswith(BASE + "/c/")]
+        assert len(links) == 3
+        assert {read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode())[0]
+                for h in links} == {key}
+    assert shop.query("SELECT DISTINCT locale, tracked FROM outbox WHERE rule = 'promo'") == [
+        {"locale": "fr", "tracked": 1}]
+
+
+def test_the_real_serve_says_what_it_tracks_and_nothing_of_the_clickers(shop):
+    import subprocess
+    import sys
+
+    sent = send(shop, "ana@example.com", now="2026-03-03T10:05")
+    link = next(h for h in hrefs(parts(sent["promo:order:A-1"])[0]) if "/c/" in h)
+    command = [sys.executable, "-m", "mailflow", "--db", str(shop.db), "--config",
+               str(shop.config), "serve", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        server.stderr.readline()  # the unsubscribe endpoint's line
+        found = re.search(r"^serving the tracked links of https://boutique\.example/mf on"
+                          r" http://127\.0\.0\.1:(\d+)$", server.stderr.readline().rstrip("\n"))
+        assert found
+        port = int(found.group(1))
+        agent = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"}
+        assert get(port, link, agent)[0].status == 303
+        assert get(port, link[:-3] + "xyz", agent)[0].status == 400
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=10)
+    assert (out, err) == ("", "")  # nothing per request: no address, no agent, no token
+    assert [c[3] for c in clicks(shop)] == [1]
+
+
+def test_a_pixel_still_shows_once_opens_are_turned_off_and_records_nothing(opens_shop):
+    sent = send(opens_shop, "ana@example.com", now="2026-03-03T10:05")
+    pixel = pixel_of(sent["promo:order:A-1"])
+    opens_shop.config.write_text(opens_shop.config.read_text().replace("  opens: true\n", ""))
+    later = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+    with serving(opens_shop, clock=lambda: later) as port:
+        response, body = get(port, pixel)
+        assert (response.status, body) == (200, PIXEL)
+        assert get(port, pixel.replace(".gif", "x.gif"))[0].status == 400
+    assert opens(opens_shop) == []
+
+
+def test_a_link_with_accents_redirects_to_the_same_address_percent_encoded(shop):
+    rows = "A-1,ana@example.com,Ana,fr,paid,2026-03-02 10:00,10.00,Théière,1,10.00,yes\n"
+    assert shop("import", shop.write("accents.csv", ORDERS + rows), "--now",
+                "2026-03-02T10:01").exit_code == 0
+    assert shop("send", "--now", "2026-03-03T10:05").exit_code == 0
+    message = sent_messages(shop)["promo:order:A-1"]
+    link = next(h for h in hrefs(parts(message)[0]) if "/c/" in h)
+    original = read_click_token(urlsplit(link).path.rsplit("/", 1)[1], SECRET.encode())[1]
+    assert original.startswith(f"{SHOP}/products/théière?")
+    with serving(shop) as port:
+        response, _ = get(port, link)
+    assert response.getheader("Location") == original.replace("é", "%C3%A9").replace("è", "%C3%A8")
+    assert clicks(shop)[0][1] == original
+
+
+def test_an_unsubscribed_customers_open_is_not_recorded(opens_shop):
+    sent = send(opens_shop, "ana@example.com", now="2026-03-03T10:05")
+    pixel = pixel_of(sent["promo:order:A-1"])
+    assert opens_shop("unsubscribe", "ana@example.com", "--now", "2026-03-03T11:00").exit_code == 0
+    with serving(opens_shop, clock=lambda: datetime(2026, 3, 3, 12, 0, tzinfo=UTC)) as port:
+        response, body = get(port, pixel, {"User-Agent": "Thunderbird/133.0"})
+    assert (response.status, body) == (200, PIXEL)
+    assert opens(opens_shop) == []

@@ -4,7 +4,8 @@ Jinja2 with autoescape and StrictUndefined (a missing value is an error, never a
 `NAME.LOCALE.html` wins for the customer's locale, then the shop's, then `NAME.html`.
 After rendering, every link is made absolute from `shop.url`, links to the shop get
 `utm_source=mailflow&utm_campaign=<rule>`, and a link whose scheme is not http(s),
-mailto or tel (`javascript:`, `data:`…) is neutralised to `#`.
+mailto or tel (`javascript:`, `data:`…) is neutralised to `#`. A tracked message's clicked
+links to the shop then go through its Tracker (render/tracked.py), in both parts.
 """
 
 from __future__ import annotations
@@ -213,7 +214,8 @@ def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None,
             fixed = _fixed_link.__wrapped__(attribute, raw, shop_url, campaign, skip)  # not cached
             return fixed or match.group(0)
         fixed = _fixed_link(attribute, raw, shop_url, campaign, None)
-        if tracker is not None and fixed and attribute.strip().lower() == "href":
+        if tracker is not None and fixed and attribute.strip().lower() == "href" and \
+                _CLICKABLE.match(html, html.rfind("<", 0, match.start())):
             url = htmllib.unescape(fixed.split('="', 1)[1][:-1])
             if urlsplit(url).netloc.lower() == shop_host:
                 return f'{attribute}="{escape(tracker.link(url))}"'
@@ -227,6 +229,7 @@ def fix_links(html: str, shop_url: str, campaign: str, skip: str | None = None,
     return fixed[:end] + pixel + fixed[end:] if end >= 0 else fixed + pixel
 
 
+_CLICKABLE = re.compile(r"<(a|area)\s", re.I)  # not a <link> of the head: only what is clicked
 _TEXT_URL = re.compile(r"""https?://[^\s<>"'()\[\]]+""", re.I)
 
 
