@@ -22,9 +22,9 @@ MEANS = {
     "delivered": "messages the mail server accepted",
     "tracked": "delivered messages whose links go through `serve` (tracking.url)",
     "clicked": "tracked messages with at least one click; click_rate = clicked / tracked",
-    "opens": "messages opened, by a person (human) or only by a mail provider's machine"
-             " (machine: a privacy proxy, or within seconds of delivery); null while"
-             " tracking.opens is off",
+    "opens": "messages opened by a person (human), and messages opened only by a mail"
+             " provider's machine (machine, as serve tells them apart: docs/tracking.md);"
+             " null while tracking.opens is off",
     "unsubscribes": "unsubscribes within after_click of the last marketing message the address"
                     " got, counted to that message",
     "bounces": "messages refused for the address itself (5.1.x, 5.2.1), which put it on the"
