@@ -307,3 +307,23 @@ def test_run_attributes_what_it_imports_even_after_purge_took_the_newest_orders(
     assert shop("run", "--now", "2026-03-01T19:00").exit_code == 0
     assert shop.query("SELECT order_id, how, outbox_key LIKE 'abandoned-cart%' AS cart"
                       " FROM attributions") == [{"order_id": "R-1", "how": "received", "cart": 1}]
+
+
+def test_an_order_after_two_reminders_recovers_both_carts_and_counts_once(shop):
+    load(shop, "c.csv", CARTS, ["C1,ana@example.com,yes,2026-03-01 10:00,2026-03-01 10:00,30.00,"
+                                "Mug,1,30.00",
+                                "C2,ana@example.com,yes,2026-03-02 10:00,2026-03-02 10:00,20.00,"
+                                "Cup,1,20.00"], "2026-03-01T10:01")
+    load(shop, "o0.csv", ORDERS, ["X,other@example.com,paid,2026-02-20 10:15,EUR,1.00,M,1,1,yes"],
+         "2026-03-01T10:16")
+    shop.config.write_text(RULES.replace("EXTRA", "").replace("category: marketing}",
+                                                              "category: marketing, cap: 2 per 7d}"))
+    assert shop("send", "--now", "2026-03-01T10:30").exit_code == 0
+    assert shop("send", "--now", "2026-03-02T10:30").exit_code == 0
+    assert shop.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'") == 2
+    load(shop, "o1.csv", ORDERS, ["A-1,ana@example.com,paid,2026-03-03 09:00,EUR,50.00,Mug,1,50.00,"
+                                  "yes"], "2026-03-03T10:00")
+    carts = shop("report", "--json", "--now", "2026-03-10T10:00").json()["carts"]
+    assert (carts["reminded"], carts["recovered"], carts["revenue"]) == (2, 2, {"EUR": "50.00"})
+    later = shop("report", "--json", "--since", "8d", "--now", "2026-03-10T10:00").json()["carts"]
+    assert (later["reminded"], later["recovered"], later["revenue"]) == (1, 1, {"EUR": "50.00"})

@@ -81,8 +81,10 @@ def _cart_recoveries(fallback: bool, from_messages: bool, marks: str) -> str:
     candidates = _messages_before(marks, ":recovery_ahead") if from_messages else None
     return (
         "INSERT OR IGNORE INTO cart_recoveries (reminder_key, order_id, sent_at, day, currency,"
-        f" cents, status_now) SELECT r.key, o.id, r.sent_at, substr(o.created_at, 1, 10),"
-        f" {_OF_ORDER} FROM {_orders(fallback, candidates)}"
+        f" cents, status_now, latest) SELECT r.key, o.id, r.sent_at, substr(o.created_at, 1, 10),"
+        # an order counts once, on its latest reminder: the one any --since keeps longest
+        f" {_OF_ORDER}, row_number() OVER (PARTITION BY o.id ORDER BY r.sent_at DESC,"
+        f" r.key DESC) = 1 FROM {_orders(fallback, candidates)}"
         f" JOIN outbox r ON r.email_key = o.email_key AND +r.rule IN ({marks})"
         " AND r.status = 'sent' AND r.sent_at < o.created_at"
         f" AND r.sent_at >= strftime({_STAMP}, o.created_at, :recovery_back)")

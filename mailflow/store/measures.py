@@ -78,14 +78,14 @@ def _queries(marketing: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
             f" AND a.status_now NOT IN ({no_revenue})"
             " GROUP BY a.rule, a.locale, a.how, a.currency", {}),  # attributions_report's order
         "recovered": (
-            # the reminders an order that brought money followed (cart_recoveries' key order)
-            "SELECT count(DISTINCT reminder_key) FROM cart_recoveries WHERE sent_at >= :since"
-            f" AND status_now NOT IN ({no_revenue})", {}),
+            # the reminders an order that brought money followed, grouped in the key's order
+            "SELECT count(*) FROM (SELECT reminder_key FROM cart_recoveries NOT INDEXED"
+            f" WHERE sent_at >= :since AND status_now NOT IN ({no_revenue})"
+            " GROUP BY reminder_key)", {}),
         "recovering_orders": (
-            # each order once, however many reminders it follows (cart_recoveries_order covers it)
-            "SELECT status_now, coalesce(currency, :currency), day, count(*), sum(cents) FROM"
-            " (SELECT order_id, status_now, currency, day, cents FROM cart_recoveries"
-            " WHERE sent_at >= :since GROUP BY order_id) GROUP BY 1, 2, 3", {}),
+            # each order once, on its latest reminder, however many it follows
+            "SELECT status_now, coalesce(currency, :currency), day, count(*), sum(cents)"
+            " FROM cart_recoveries WHERE latest AND sent_at >= :since GROUP BY 1, 2, 3", {}),
     }
 
 

@@ -110,10 +110,10 @@ REPORT_SCHEMA = f"""
             currency TEXT,
             cents INTEGER,
             status_now TEXT NOT NULL,
+            latest INTEGER NOT NULL,
             PRIMARY KEY (reminder_key, order_id)
         ) WITHOUT ROWID;
-        CREATE INDEX cart_recoveries_order ON cart_recoveries(order_id, sent_at, status_now,
-                                                              currency, day, cents);
+        CREATE INDEX cart_recoveries_order ON cart_recoveries(order_id);
         CREATE TRIGGER orders_revenue AFTER UPDATE OF status, paid_at, payment_class, total,
             currency ON orders WHEN OLD.status IS NOT NEW.status OR OLD.paid_at IS NOT NEW.paid_at
             OR OLD.payment_class IS NOT NEW.payment_class OR OLD.total IS NOT NEW.total
