@@ -186,6 +186,32 @@ def tick_with_new_orders(path: Path, config: Path, count: int) -> tuple[float, i
         store.close()
 
 
+def outbox_write_cost(with_report_schema: bool, messages: int = 10_000) -> float:
+    """Seconds per message to record a send (claim, then mark sent) in a fresh store, with or
+    without migration 0012's counters and triggers: what the report costs the sender."""
+    import sqlite3
+
+    from mailflow.store import _statements
+    from mailflow.store.migrations import MIGRATIONS
+
+    c = sqlite3.connect(":memory:", isolation_level=None)
+    for name, sql in MIGRATIONS:
+        if with_report_schema or name != "0012_report_indexes":
+            for statement in _statements(sql):
+                c.execute(statement)
+    started = time.perf_counter()
+    c.execute("BEGIN")
+    for i in range(messages):
+        c.execute("INSERT INTO outbox (key, rule, subject_type, subject_id, email, email_key,"
+                  " status, due_at, decided_at, claimed_at, attempts) VALUES (?, 'r', 'order', ?,"
+                  " 'a@x.example', 'a@x.example', 'sending', ?, ?, ?, 1)",
+                  (f"r:{i}", str(i), _at(NOW), _at(NOW), _at(NOW)))
+        c.execute("UPDATE outbox SET status = 'sent', subject = 's', message_id = 'm',"
+                  " sent_at = ?, locale = 'fr', tracked = 1 WHERE key = ?", (_at(NOW), f"r:{i}"))
+    c.execute("COMMIT")
+    return (time.perf_counter() - started) / messages
+
+
 def timed(command: list[str]) -> tuple[float, int]:
     """Seconds and peak RSS (MB) of one whole process. The RSS is GNU time's: a child's own
     getrusage figure would count the pages it shared with this big process before its exec."""
@@ -265,6 +291,11 @@ def main() -> None:
     passes = [tick_with_new_orders(db, config, 1000) for _ in range(args.runs)]
     print(f"attribution pass after an import of 1,000 new orders (in process):"
           f" {statistics.median(p[0] for p in passes) * 1000:.0f} ms, {passes[0][1]} attributed")
+    without = statistics.median(outbox_write_cost(False) for _ in range(args.runs))
+    with_counts = statistics.median(outbox_write_cost(True) for _ in range(args.runs))
+    print(f"recording a send (claim + mark sent, in memory): {without * 1e6:.1f} µs without the"
+          f" report's counters, {with_counts * 1e6:.1f} µs with them"
+          f" ({with_counts / without:.2f}×)")
     print("target: report under 0.5 s at 2M orders (issue 15 item 5), under 1 s (issue 13)")
 
 
