@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import threading
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -329,3 +329,43 @@ def test_an_order_after_two_reminders_recovers_both_carts_and_counts_once(shop):
     assert (carts["reminded"], carts["recovered"], carts["revenue"]) == (2, 2, {"EUR": "50.00"})
     later = shop("report", "--json", "--since", "8d", "--now", "2026-03-10T10:00").json()["carts"]
     assert (later["reminded"], later["recovered"], later["revenue"]) == (1, 1, {"EUR": "50.00"})
+
+
+def test_an_order_a_webhook_brings_is_attributed_by_serve(shop, monkeypatch):
+    """serve imports the webhook's order and attributes it at once: the reminder was
+    delivered an hour before the order (real clock: webhooks carry real times)."""
+    from test_webhooks import SHOPIFY_SECRET, SOURCES, WOO_SECRET, eventually, shopify_order, shopify_post
+
+    from mailflow.web.app import App
+    from mailflow.web.sender import EventSender
+
+    monkeypatch.setenv("SHOPIFY_WEBHOOK_SECRET", SHOPIFY_SECRET)
+    monkeypatch.setenv("WC_WEBHOOK_SECRET", WOO_SECRET)
+    shop.config.write_text(RULES.replace("EXTRA", "") + SOURCES)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def at(hours: float) -> str:
+        return (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    load(shop, "c.csv", CARTS, [f"C1,ana@example.com,yes,{at(3)},{at(3)},30.00,Mug,1,30.00"],
+         at(2.9))
+    load(shop, "o0.csv", ORDERS, [f"X,other@example.com,paid,{at(30)},EUR,1.00,M,1,1,yes"],
+         at(2.1))
+    assert shop("send", "--now", at(2)).exit_code == 0
+    assert shop.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'"
+                       " AND rule = 'abandoned-cart'") == 1
+    config = load_config(shop.config)
+    sender = EventSender(config, shop.db)
+    server = Server(App(config, shop.db, sender.wake), "127.0.0.1", 0, 5)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    sender.start()
+    try:
+        assert shopify_post(server.port, shopify_order(1, "ana@example.com", minutes_ago=60),
+                            delivery="d-1")[0] == 200
+        assert eventually(lambda: shop.query("SELECT order_id, how FROM attributions")) == [
+            {"order_id": "#W1", "how": "received"}]
+    finally:
+        sender.stop()
+        server.stop()
+        thread.join(10)
