@@ -158,6 +158,7 @@ def import_command(
     from mailflow import console
     from mailflow.clock import parse_now
     from mailflow.importing.service import expectations, import_files
+    from mailflow.rules.attribution import attribute_orders
 
     config, store = _open(ctx)
     moment = parse_now(now, config.shop.tz)
@@ -166,6 +167,7 @@ def import_command(
                               kind=kind, mapping=mapping, progress=progress,
                               expect=expectations(config.shop.consent,
                                                   sends_marketing=config.sends_marketing))
+    attribute_orders(store, config, moment)
     console.import_report(report, as_json=json, quiet=quiet)
     return report.exit_code
 
@@ -390,6 +392,7 @@ def pull_command(
     from mailflow import console
     from mailflow.clock import parse_now
     from mailflow.importing.api.pull import pull_all
+    from mailflow.rules.attribution import attribute_orders
 
     config, store = _open(ctx)
     moment, window = parse_now(now, config.shop.tz), _duration("--since", since)
@@ -402,6 +405,7 @@ def pull_command(
                 return 0
             report = pull_all(store, config.apis, config.shop.tz, moment, only=source,
                               since=window)
+            attribute_orders(store, config, moment)
     console.pull_report(report, as_json=json, quiet=quiet)
     return report.exit_code
 
@@ -595,10 +599,11 @@ def report_command(
     now: NowOption = None,
     json: JsonOption = False,
 ) -> int:
-    """Per rule: sent, skipped by reason, failed; carts recovered and their revenue."""
+    """Per rule and language: sent, clicked, orders and revenue they brought; carts recovered."""
     from mailflow import console
     from mailflow.clock import parse_now
-    from mailflow.report.outcomes import build_report, write_html
+    from mailflow.report.outcomes import build_report
+    from mailflow.report.page import write_html
 
     config, store = _open(ctx, rules=True)
     window = _duration("--since", since or None)

@@ -345,6 +345,10 @@ def outcome_report(report: dict[str, Any], *, as_json: bool, html: Path | None =
     line(f"carts: {carts['reminded']} reminded, {carts['recovered']} recovered, revenue {revenue}")
     left_out = ", ".join(f"{n} {s}" for s, n in carts["excluded"].items() if n) or "none"
     line(f"  orders left out of recovered and revenue: {left_out} ({carts['recovered_means']})")
+    from mailflow.report.text import measured_lines
+
+    for text in measured_lines(report["measured"]):
+        line(text)
     if html is not None:
         line(f"wrote {html}")
 

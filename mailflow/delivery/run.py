@@ -14,6 +14,7 @@ from mailflow.delivery.send import SendReport, send_due
 from mailflow.importing.service import ImportReport, expectations, import_files, merge_reports
 from mailflow.importing.webhooks import import_events
 from mailflow.records import ExitCode
+from mailflow.rules.attribution import attribute_orders
 from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
 
@@ -64,5 +65,6 @@ def run_once(store: Store, config: Config, now: datetime, *, recover: bool = Tru
         merge_reports(imported, import_files(store, [path], tz=config.shop.import_tz, now=now,
                                              fmt=source.format, kind=source.kind, mapping=mapping,
                                              expect=expect))
+    attribute_orders(store, config, now)
     return RunReport(imported, send_due(store, config, now, recover=recover), pulled)
 

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from mailflow.clock import iso
+from mailflow.store.attribution import AttributionQueries
 from mailflow.store.connected import inserted_id
 from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, translated
 from mailflow.store.history import HistoryQueries
+from mailflow.store.measures import ReportQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
@@ -30,7 +32,7 @@ __all__ = ["ImportWriter", "Store"]
 
 
 class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, TrackingQueries,
-            ProductQueries):
+            ProductQueries, AttributionQueries, ReportQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn
@@ -147,4 +149,12 @@ class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, Tracking
 
 
 def _statements(sql: str) -> list[str]:
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    """The statements of a migration; a trigger's body keeps its own semicolons."""
+    statements, current = [], ""
+    for piece in sql.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip().rstrip(";"))
+            current = ""
+    return statements

@@ -6,6 +6,8 @@ identity is `email_key`, the validated address lower-cased.
 
 from __future__ import annotations
 
+from mailflow.store.report_schema import REPORT_SCHEMA
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "0001_initial",
@@ -372,3 +374,5 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(("0012_report_indexes", REPORT_SCHEMA))

@@ -13,6 +13,7 @@ from mailflow.config import Config
 from mailflow.delivery.lock import run_lock
 from mailflow.delivery.send import send_due
 from mailflow.importing.webhooks import import_events
+from mailflow.rules.attribution import attribute_orders
 from mailflow.store import Store
 
 
@@ -70,6 +71,7 @@ class EventSender:
             try:
                 now = self.clock()
                 imported = import_events(store, self.config.shop.tz, now)
+                attribute_orders(store, self.config, now)
                 if not any((imported.orders.inserted, imported.orders.updated,
                             imported.carts.inserted, imported.carts.updated,
                             imported.customers.inserted, imported.customers.updated)):
