@@ -1,7 +1,8 @@
 """The store: the one place that talks to SQLite.
 
 Opened by every command; applies pending migrations on open. WAL mode, so that a
-reader (status, preview) never blocks the cron run. Writes that must not interleave
+reader (status, preview) never blocks the cron run. A command that only reads opens a file
+this user cannot write read-only instead (readonly.py). Writes that must not interleave
 run inside `transaction()`, which takes SQLite's write lock up front (BEGIN IMMEDIATE).
 """
 
@@ -21,6 +22,7 @@ from mailflow.store.history import HistoryQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
+from mailflow.store.readonly import cannot_write, read_only_connection, require_current
 from mailflow.store.sources import SourceQueries
 from mailflow.store.writes import ImportWriter
 
@@ -29,16 +31,22 @@ __all__ = ["ImportWriter", "Store"]
 
 class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
-                 timeout: timedelta = DEFAULT_TIMEOUT) -> None:
+                 timeout: timedelta = DEFAULT_TIMEOUT, *, read_only: bool = False) -> None:
         self.conn = conn
         self.path = path
         self.timeout = timeout
+        self.read_only = read_only
 
     @classmethod
-    def open(cls, path: str | Path, *, timeout: timedelta | None = None) -> Store:
-        """`timeout`: how long to wait for another process's write lock (MAILFLOW_DB_TIMEOUT)."""
+    def open(cls, path: str | Path, *, timeout: timedelta | None = None,
+             reads_only: bool = False) -> Store:
+        """`timeout`: how long to wait for another process's write lock (MAILFLOW_DB_TIMEOUT).
+        `reads_only`: the command never writes, so a file or folder this user cannot write
+        is opened read-only (readonly.py) rather than refused."""
         path = str(path)
         timeout = db_timeout() if timeout is None else timeout
+        if reads_only and cannot_write(Path(path)):
+            return cls._open_read_only(Path(path), timeout)
         with translated(path, timeout):
             # a run's sender threads share the connection, one step at a time (delivery/connections.py)
             conn = sqlite3.connect(path, isolation_level=None, timeout=timeout.total_seconds(),
@@ -54,6 +62,18 @@ class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries):
                 conn.close()
                 raise
         return store
+
+    @classmethod
+    def _open_read_only(cls, path: Path, timeout: timedelta) -> Store:
+        with translated(path, timeout):
+            conn = read_only_connection(path, timeout)
+            try:
+                check_ours(conn, path, {name for name, _ in MIGRATIONS})
+                require_current(conn, path, [name for name, _ in MIGRATIONS])
+            except BaseException:
+                conn.close()
+                raise
+        return cls(conn, str(path), timeout, read_only=True)
 
     def close(self) -> None:
         self.conn.close()
