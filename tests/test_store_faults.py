@@ -260,13 +260,15 @@ def folder_mode(mailflow):
     mailflow.folder.chmod(0o755)
 
 
-def test_a_read_only_database_in_a_read_only_folder_is_one_line(mailflow, folder_mode):
+def test_a_write_to_a_read_only_database_in_a_read_only_folder_is_one_line(mailflow,
+                                                                          folder_mode):
+    """(The commands that only read work there: test_store_read_only.py.)"""
     preexec = _bound_by_file_modes()
     _mailflow_db(mailflow)
     data = mailflow.db.read_bytes()
     mailflow.db.chmod(0o444)
     folder_mode.chmod(0o555)
-    for command in (("status",), ("import", str(mailflow.folder / "o.csv"))):
+    for command in (("unsubscribe", "ana@example.com"), ("import", str(mailflow.folder / "o.csv"))):
         result = mailflow_process(mailflow, *command, preexec_fn=preexec)
         assert result.returncode == ExitCode.USAGE
         line = one_line(result.stderr)
