@@ -179,12 +179,12 @@ def build_store(path: Path, orders: int) -> None:
     conn.close()
 
 
-def add_due(path: Path, orders: int) -> None:
-    """DUE orders placed in the last half hour: the confirmations the dry run would send."""
+def add_due(path: Path, due: int = DUE) -> None:
+    """`due` orders placed in the last half hour: the confirmations the dry run would send."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
     rows = []
-    for n in range(DUE):
+    for n in range(due):
         created = NOW - timedelta(minutes=30) + timedelta(seconds=n % 1700)
         row = list(next(_orders(1, 1)))
         email = f"new{n}@example.com"
@@ -195,7 +195,7 @@ def add_due(path: Path, orders: int) -> None:
     conn.executemany(f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({_marks(ORDER_COLUMNS)})", rows)
     conn.executemany("INSERT INTO order_lines (order_id, position, sku, name, quantity, price)"
                      " VALUES (?, 0, 'SKU-1', 'Mug bleu', 1, '19.00')",
-                     ((f"N{n}",) for n in range(DUE)))
+                     ((f"N{n}",) for n in range(due)))
     conn.execute("COMMIT")
     conn.close()
 
@@ -207,7 +207,7 @@ def kept_store(orders: int) -> Path:
         partial = path.with_suffix(".building")
         partial.unlink(missing_ok=True)
         build_store(partial, orders)
-        add_due(partial, orders)
+        add_due(partial)
         partial.rename(path)
         print(f"built {path} in {time.perf_counter() - started:.0f} s")
     return path
