@@ -16,7 +16,7 @@ def store_status(store: Store, now: datetime) -> dict[str, Any]:
     summary["awaiting_human"] = {"count": sum(n for states in awaiting.values()
                                               for n in states.values()), "rules": awaiting}
     summary["sources"] = store.sources()  # each API source: watermark, last pull, failure
-    summary["webhooks_waiting"] = len(store.waiting_webhooks())
+    summary["webhooks_waiting"] = store.webhooks_waiting()
     summary["next_due_at"] = store.next_due()
     summary["last_run"] = store.last_run()
     newest = from_iso(summary["newest_import_at"])

@@ -382,9 +382,10 @@ class OutboxQueries(Connected):
                         " WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1")
 
     def outbox_counts(self) -> dict[str, dict[str, int]]:
+        """rule -> {status: messages}, as SQLite keeps them counted (migration 0014)."""
         counts: dict[str, dict[str, int]] = {}
         for rule, status, n in self.conn.execute(
-                "SELECT rule, status, count(*) FROM outbox GROUP BY rule, status ORDER BY 1, 2"):
+                "SELECT rule, status, n FROM outbox_counts WHERE n > 0 ORDER BY 1, 2"):
             counts.setdefault(rule, {})[status] = n
         return counts
 
