@@ -180,7 +180,8 @@ def status_command(ctx: typer.Context, now: NowOption = None, json: JsonOption =
     from mailflow.report.status import store_status
 
     config, store = _open(ctx, reads_only=True)
-    console.status_report(store_status(store, parse_now(now, config.shop.tz)), as_json=json)
+    summary = store_status(store, parse_now(now, config.shop.tz), order_lines=json)
+    console.status_report(summary, as_json=json)
     return 0
 
 

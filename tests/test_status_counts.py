@@ -48,6 +48,8 @@ def test_the_counts_status_shows_follow_every_change_to_orders_and_messages(shop
     shop("import", shop.write("o.csv", ORDERS), "--now", "2026-03-02T08:30")
     assert counted(shop) == in_tables(shop)
     assert counted(shop)[0] == {"paid": 3, "pending_payment": 1}
+    assert shop("status", "--json").json()["order_lines"] == 4  # counted for --json only
+    assert "paid" in shop("status").stdout
     assert shop("send", "--now", "2026-03-02T09:00").exit_code in (0, 1)
     shop("import", shop.write("later.csv", LATER), "--now", "2026-03-02T10:00")
     assert shop("send", "--now", "2026-03-02T10:30").exit_code in (0, 1)

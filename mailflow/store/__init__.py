@@ -144,15 +144,18 @@ class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries):
 
     # -- reading -------------------------------------------------------------------------
 
-    def counts(self) -> dict[str, Any]:
+    def counts(self, *, order_lines: bool = True) -> dict[str, Any]:
         """What status shows of the store; orders per status as SQLite keeps them counted
-        (migration 0014), the rest by a scan of each table's narrowest index."""
+        (migration 0014), the rest by a scan of each table's narrowest index. `order_lines`:
+        also count the lines, a scan of the whole table (0.1-0.2 s on 2M orders)."""
         one = self.conn.execute
         by_status = dict(one("SELECT status, n FROM order_status_counts WHERE n > 0"
                              " ORDER BY status"))
+        lines = {"order_lines": one("SELECT count(*) FROM order_lines").fetchone()[0]} \
+            if order_lines else {}
         return {
             "orders": sum(by_status.values()),
-            "order_lines": one("SELECT count(*) FROM order_lines").fetchone()[0],
+            **lines,
             "carts": one("SELECT count(*) FROM carts").fetchone()[0],
             "customers": one("SELECT count(*) FROM customers").fetchone()[0],
             "suppressed": one("SELECT count(DISTINCT email_key) FROM suppressions").fetchone()[0],
