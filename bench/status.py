@@ -10,6 +10,8 @@ The store (2,000,000 orders by default, with their lines, status events, custome
 
     python bench/status.py                 # 2M orders
     python bench/status.py --orders 200000 --runs 3
+    python bench/status.py --compare-with /tmp/old   # also another mailflow's source tree
+                                                     # (git archive REV mailflow | tar -x -C /tmp/old)
 """
 
 from __future__ import annotations
@@ -55,6 +57,33 @@ ORDER_COLUMNS = ("id, platform_id, source, email, email_key, email_raw, first_na
 OUTBOX_COLUMNS = ("key, rule, subject_type, subject_id, email, email_key, status, reason,"
                   " due_at, next_attempt_at, decided_at, claimed_at, sent_at, subject,"
                   " message_id, attempts, run_id")
+
+
+LAUNCH_TREE = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in"
+               " repr(f).lower()]; sys.path.insert(0, sys.argv.pop(1)); from mailflow.cli import"
+               " main; main()")
+MIGRATED_SINCE = "0014_status_indexes"  # what a store must lose for an older tree to open it
+
+
+def mailflow_of(tree: Path | None) -> list[str]:
+    """The command that runs this mailflow, or the one whose source tree is `tree`."""
+    return [MAILFLOW] if tree is None else [sys.executable, "-c", LAUNCH_TREE, str(tree)]
+
+
+def older_copy(db: Path, target: Path) -> Path:
+    """A copy of `db` as a mailflow before MIGRATED_SINCE left it (its objects dropped)."""
+    if not target.exists():
+        shutil.copyfile(db, target)
+        conn = sqlite3.connect(target, isolation_level=None)
+        dropped = [(kind, name) for kind, name in conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE name IN ('order_status_counts',"
+            " 'outbox_counts', 'outbox_next_due', 'outbox_awaiting_human')"
+            " OR name GLOB '*_counts_*'") if kind in ("table", "index", "trigger")]
+        for kind, name in dropped:
+            conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+        conn.execute("DELETE FROM migrations WHERE name >= ?", (MIGRATED_SINCE,))
+        conn.close()
+    return target
 
 
 def _marks(columns: str) -> str:
@@ -257,6 +286,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-plans", action="store_true", help="Skip printing the query plans.")
+    parser.add_argument("--compare-with", type=Path, help="Also time the mailflow of this"
+                        " source tree (on a copy of the store without the newer migrations).")
     args = parser.parse_args()
     db = kept_store(args.orders)
     started = time.perf_counter()
@@ -269,16 +300,23 @@ def main() -> None:
     try:
         subprocess.run([MAILFLOW, "init", str(folder)], check=True, stdout=subprocess.DEVNULL)
         (folder / "rules.yaml").write_text(RULES)
-        base = [MAILFLOW, "--db", str(db), "--config", str(folder / "rules.yaml")]
         commands = {
             "mailflow --help (reference)": [MAILFLOW, "--help"],
             "sqlite3 DB 'select 1' (reference)": ["sqlite3", str(db), "select 1"],
-            "mailflow status": [*base, "status"],
-            "mailflow status --json": [*base, "status", "--json"],
-            "mailflow report": [*base, "report", "--now", iso(NOW)],
-            f"mailflow send --dry-run ({DUE:,} due)": [*base, "send", "--dry-run", "--now",
-                                                         iso(NOW)],
         }
+        trees = [("", None, db)]
+        if args.compare_with is not None:
+            older = older_copy(db, db.with_name(db.stem + "-older.db"))
+            trees.append((" [compared]", args.compare_with, older))
+        for label, tree, store in trees:
+            base = [*mailflow_of(tree), "--db", str(store), "--config", str(folder / "rules.yaml")]
+            commands.update({
+                f"mailflow status{label}": [*base, "status"],
+                f"mailflow status --json{label}": [*base, "status", "--json"],
+                f"mailflow report{label}": [*base, "report", "--now", iso(NOW)],
+                f"mailflow send --dry-run ({DUE:,} due){label}": [
+                    *base, "send", "--dry-run", "--now", iso(NOW)],
+            })
         for command in commands.values():  # warm the page cache: every run reads it warm
             timed(command)
         samples: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
@@ -286,10 +324,10 @@ def main() -> None:
             for name, command in commands.items():
                 samples[name].append(timed(command))
         reference = statistics.median(s for s, _ in samples["mailflow --help (reference)"])
-        print(f"{'command':<40} {'median':>9} {'x --help':>9} {'peak RSS':>9}")
+        print(f"{'command':<52} {'median':>9} {'x --help':>9} {'peak RSS':>9}")
         for name, runs in samples.items():
             median = statistics.median(s for s, _ in runs)
-            print(f"{name:<40} {median * 1000:>6.0f} ms {median / reference:>8.2f}x"
+            print(f"{name:<52} {median * 1000:>6.0f} ms {median / reference:>8.2f}x"
                   f" {max(m for _, m in runs):>6} MB")
         print("target: status and report <= 0.5 s on 2M orders, process start included")
         if not args.no_plans:
