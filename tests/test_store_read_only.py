@@ -146,3 +146,35 @@ def test_a_read_only_store_shows_what_a_writer_at_work_committed(project):
         writer.wait(timeout=10)
     assert status["exit_code"] == 0, status["stderr"]
     assert json.loads(status["stdout"])["orders_by_status"] == {"shipped": 1}
+
+
+@pytest.fixture
+def folder_restored(mailflow):
+    yield mailflow.folder
+    mailflow.folder.chmod(0o755)  # for the clean-up
+
+
+def test_a_read_only_file_of_another_application_or_empty_is_named_so(mailflow,
+                                                                     folder_restored):
+    foreign = mailflow.folder / "places.sqlite"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+    conn.commit()
+    conn.close()
+    empty = mailflow.folder / "empty.db"
+    empty.write_bytes(b"")
+    for path in (foreign, empty):
+        path.chmod(0o444)
+    folder_restored.chmod(0o555)
+    before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in (foreign, empty)]
+    mailflow.db = foreign
+    (other,) = run_unprivileged(mailflow, ("status",))
+    mailflow.db = empty
+    (nothing,) = run_unprivileged(mailflow, ("log",))
+    assert (other["exit_code"], nothing["exit_code"]) == (ExitCode.USAGE, ExitCode.USAGE)
+    assert (f"{foreign}: an SQLite database of another application (tables moz_places), not"
+            " mailflow's") in one_line(other["stderr"])
+    assert (f"{empty}: an empty database, and read-only for this user: mailflow cannot create"
+            " its store in it") in one_line(nothing["stderr"])
+    assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in (foreign, empty)] == before
+    assert sorted(os.listdir(mailflow.folder)) == ["empty.db", "places.sqlite", "rules.yaml"]
