@@ -29,7 +29,8 @@ def cannot_write(path: Path) -> bool:
 
 
 def read_only_connection(path: Path, timeout: timedelta) -> sqlite3.Connection:
-    writer_at_work = Path(f"{path}-wal").exists()
+    # a -journal: a writer of a rollback-journal database (not mailflow's) died mid-write
+    writer_at_work = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
     uri = path.resolve().as_uri() + ("?mode=ro" if writer_at_work else "?mode=ro&immutable=1")
     conn = sqlite3.connect(uri, uri=True, isolation_level=None,
                            timeout=timeout.total_seconds(), check_same_thread=False)
