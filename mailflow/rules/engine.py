@@ -28,8 +28,9 @@ MARGIN = timedelta(hours=2)
 AWAITING_PAYMENT = "awaiting_payment"
 AWAITING_PAYMENT_LIMIT = timedelta(days=14)  # a payment that has not come by then never will
 # Rows read while planning, kept for the messages' rendering: the most recent ones only, so
-# that 10,000 due do not hold 10,000 orders (~50 MB); the others are read again to render.
-SEEN_ROWS = 1024
+# that 10,000 due do not hold 10,000 orders and customers (~50 MB; at most ~20 MB so); the
+# others are read again to render. A tick with up to ~2,000 due reads each row once.
+SEEN_ROWS = 4096
 
 
 @dataclass
