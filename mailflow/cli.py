@@ -107,9 +107,10 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _open(ctx: typer.Context, *, rules: bool = False) -> tuple[Config, Store]:
+def _open(ctx: typer.Context, *, rules: bool = False, reads_only: bool = False,
+          ) -> tuple[Config, Store]:
     """The config (required when the command evaluates rules) and the store, which is closed
-    when the command ends."""
+    when the command ends; `reads_only`: read-only when this user cannot write it."""
     from mailflow.config import load_config
     from mailflow.store import Store
 
@@ -117,7 +118,7 @@ def _open(ctx: typer.Context, *, rules: bool = False) -> tuple[Config, Store]:
     config = load_config(g.config, check_templates=rules)
     if rules:
         config.require()
-    store = Store.open(g.db)
+    store = Store.open(g.db, reads_only=reads_only)
     ctx.call_on_close(store.close)
     return config, store
 
@@ -180,8 +181,9 @@ def status_command(ctx: typer.Context, now: NowOption = None, json: JsonOption =
     from mailflow.clock import parse_now
     from mailflow.report.status import store_status
 
-    config, store = _open(ctx)
-    console.status_report(store_status(store, parse_now(now, config.shop.tz)), as_json=json)
+    config, store = _open(ctx, reads_only=True)
+    summary = store_status(store, parse_now(now, config.shop.tz), order_lines=json)
+    console.status_report(summary, as_json=json)
     return 0
 
 
@@ -204,7 +206,7 @@ def send_command(
     from mailflow.delivery.send import send_due
 
     g = _globals(ctx)
-    config, store = _open(ctx, rules=True)
+    config, store = _open(ctx, rules=True, reads_only=dry_run)
     moment = parse_now(now, config.shop.tz)
     if dry_run:  # reads only: no lock needed
         report = send_due(store, config, moment, dry_run=True, only_rule=rule, limit=limit)
@@ -234,7 +236,7 @@ def log_command(
     from mailflow import console
     from mailflow.clock import iso, parse_now
 
-    config, store = _open(ctx)
+    config, store = _open(ctx, reads_only=True)
     cutoff = None
     if since is not None:
         moment = parse_now(now, config.shop.tz)
@@ -305,7 +307,7 @@ def preview_command(
         save_preview,
     )
 
-    config, store = _open(ctx, rules=True)
+    config, store = _open(ctx, rules=True, reads_only=True)
     if all_:
         if out is None:
             raise UsageError("preview --all needs --out DIR")
@@ -442,7 +444,7 @@ def codes_status_command(ctx: typer.Context, json: JsonOption = False) -> int:
     from mailflow import console
     from mailflow.importing.codes import pools_status
 
-    config, store = _open(ctx)
+    config, store = _open(ctx, reads_only=True)
     console.pools_report(pools_status(store, config.offer_pools), as_json=json)
     return 0
 
@@ -605,7 +607,7 @@ def report_command(
     from mailflow.report.outcomes import build_report
     from mailflow.report.page import write_html
 
-    config, store = _open(ctx, rules=True)
+    config, store = _open(ctx, rules=True, reads_only=True)
     window = _duration("--since", since or None)
     report = build_report(store, config, parse_now(now, config.shop.tz), window)
     if html is not None:

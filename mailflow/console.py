@@ -119,12 +119,15 @@ def _import_problems(report: ImportReport) -> None:
             error(f.error)
 
 
+def _message_problem(m: dict[str, Any]) -> None:
+    """On stderr, whatever the output format: a failed or unknown message."""
+    if m["status"] in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
+        warn(f"{m['status']}: {m['rule']} to {m['to']}: {m['reason']}")
+
+
 def _send_problems(report: SendReport) -> None:
-    """On stderr, whatever the output format: failed and unknown messages, a blocked
-    delivery, messages a dead run left unknown."""
-    for m in report.messages:
-        if m["status"] in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
-            warn(f"{m['status']}: {m['rule']} to {m['to']}: {m['reason']}")
+    """On stderr, whatever the output format, after each message's own: a blocked delivery,
+    messages a dead run left unknown, messages waiting for a human, pools running out."""
     if report.blocked:
         error(f"{report.blocked} (due mail stays queued)")
     if report.recovered:
@@ -239,24 +242,54 @@ def status_report(summary: dict[str, Any], *, as_json: bool) -> None:
 
 
 def send_report(report: SendReport, *, as_json: bool, quiet: bool) -> None:
-    _send_problems(report)
+    """Each message printed as it comes (a dry run renders them one at a time); with --json,
+    one document all the same, written as it goes."""
     if as_json:
-        emit_json(report.as_json())
+        _send_json(report)
+        _send_problems(report)
         return
-    if quiet and report.exit_code == 0:
-        return
-    verb = "would send" if report.dry_run else "sent"
-    for m in report.messages:
+    # --quiet prints nothing unless something needs a human: what a message may still reveal
+    held: list[str] | None = [] if quiet and report.exit_code == 0 else None
+    for m in report.each_message():
+        _message_problem(m)
         status = m["status"].replace("_", " ")
         what = f"{m['subject']!r}" if m["subject"] else (m["reason"] or "")
         code = f" (code {m['offer_code']})" if m.get("offer_code") else ""
-        line(f"{status:<10} {m['rule']:<22} {m['to'] or '-':<32} {what}{code}")
+        text = f"{status:<10} {m['rule']:<22} {m['to'] or '-':<32} {what}{code}"
+        if held is not None and m["status"] in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
+            for earlier in held:
+                line(earlier)
+            held = None
+        if held is None:
+            line(text)
+        else:
+            held.append(text)
+    _send_problems(report)
+    if held is not None:
+        return
+    verb = "would send" if report.dry_run else "sent"
     counts = report.counts
     total = counts.get(OutboxStatus.WOULD_SEND if report.dry_run else OutboxStatus.SENT, 0)
     rest = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())
                      if s not in (OutboxStatus.SENT, OutboxStatus.WOULD_SEND))
     line(f"{verb} {total}" + (f"; {rest}" if rest else "") + (" (dry run: nothing changed)"
                                                                if report.dry_run else ""))
+
+
+def _send_json(report: SendReport) -> None:
+    """`emit_json(report.as_json())`, byte for byte, with the messages written one by one."""
+    out, mark = sys.stdout, '"messages": []'
+    opening = json.dumps(report.as_json(messages=[]), ensure_ascii=False, indent=2, default=str)
+    out.write(opening[:opening.index(mark)] + '"messages": [')
+    written = 0
+    for m in report.each_message():
+        _message_problem(m)
+        item = json.dumps(m, ensure_ascii=False, indent=2, default=str)
+        out.write(("," if written else "") + "\n" + "\n".join(f"    {part}"
+                                                             for part in item.split("\n")))
+        written += 1
+    closing = json.dumps(report.as_json(messages=[]), ensure_ascii=False, indent=2, default=str)
+    out.write(("\n  ]" if written else "]") + closing[closing.index(mark) + len(mark):] + "\n")
 
 
 def _pull_problems(report: Any) -> None:

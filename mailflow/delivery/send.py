@@ -1,12 +1,15 @@
 """`mailflow send`: decide what is due at `now`, record every decision once, deliver.
 
-A dry run makes the same decisions and renders the same subjects, and writes nothing.
+A dry run makes the same decisions and renders the same subjects, and writes nothing. Its
+messages are rendered one at a time as the report is printed (`SendReport.each_message`), so
+that 10,000 due never sit in memory at once.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,9 +39,26 @@ class SendReport:
     awaiting: dict[str, dict[str, int]] = field(default_factory=dict)
     # offer pools with fewer codes left than their warn_below (rules/offers.py): exit 1
     low_pools: list[dict[str, Any]] = field(default_factory=list)
+    # a dry run's entries, each rendered when it is read: read once, by each_message()
+    pending: Iterator[dict[str, Any]] | None = None
+    _streamed: Counter[str] | None = None
+
+    def each_message(self) -> Iterator[dict[str, Any]]:
+        """Every message's entry, in order; a dry run's are made as they are read and then
+        only counted (`counts` and `exit_code` are final once this is exhausted)."""
+        if self.pending is None:
+            yield from self.messages
+            return
+        pending, self.pending = self.pending, None
+        self._streamed = Counter()
+        for entry in pending:
+            self._streamed[entry["status"]] += 1
+            yield entry
 
     @property
     def counts(self) -> dict[str, int]:
+        if self._streamed is not None:
+            return dict(self._streamed)
         return dict(Counter(m["status"] for m in self.messages))
 
     @property
@@ -53,8 +73,10 @@ class SendReport:
             {OutboxStatus.FAILED, OutboxStatus.UNKNOWN} & set(self.counts)
         return ExitCode.ATTENTION if needs_human else ExitCode.OK
 
-    def as_json(self) -> dict[str, Any]:
-        return {"now": iso(self.now), "dry_run": self.dry_run, "messages": self.messages,
+    def as_json(self, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """`messages`: in place of the report's own (console.py streams a dry run's)."""
+        return {"now": iso(self.now), "dry_run": self.dry_run,
+                "messages": self.messages if messages is None else messages,
                 "counts": self.counts, "blocked": self.blocked,
                 "recovered_unknown": self.recovered,
                 "awaiting_human": {"count": self.awaiting_count, "rules": self.awaiting},
@@ -98,11 +120,11 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     chosen = {id(d) for d in sends}  # the others stay due: the next run takes them
     decisions = [d for d in decisions if d.action is not Action.SEND or id(d) in chosen]
     composer = Composer(config, planner) if sends else None
-    if dry_run:
-        report.messages = [_rehearse(d, composer, now) if d.action is Action.SEND
-                           else report_entry(d, d.status) for d in decisions]
+    if dry_run:  # nothing it renders changes these: known before the messages are
         report.awaiting = store.awaiting_human()
         report.low_pools = low_pools(store, config)
+        report.pending = (_rehearse(d, composer, now) if d.action is Action.SEND
+                          else report_entry(d, d.status) for d in decisions)
         return report
     from mailflow.delivery.lock import held
     from mailflow.render.workers import RenderAhead, worker_count
@@ -146,9 +168,11 @@ def _close_all(workers: list[ConnectionWorker]) -> None:
 
 def _rehearse(d: Decision, composer: Composer | None, now: datetime) -> dict[str, Any]:
     """A dry run renders the subject (its template errors surface) and builds nothing."""
-    assert composer is not None, "a run with messages to send makes a Composer"
+    assert composer is not None and composer.planner is not None, \
+        "a run with messages to send makes a Composer with its planner"
+    rows = composer.planner.context(d)  # outside the try: a damaged store is not this message's
     try:
-        message = composer.message_for(d, now)
+        message = composer.message_from_rows(d.key, d.rule, d.email, rows, now)
     except RenderError as exc:
         return render_failed_entry(d, exc)
     except MailflowError:
@@ -157,6 +181,6 @@ def _rehearse(d: Decision, composer: Composer | None, now: datetime) -> dict[str
         from mailflow.render.templates import render_failure
 
         return render_failed_entry(d, render_failure(exc, f"{d.rule.template}.html"))
-    offer = composer.planner.offers.view(d) if composer.planner is not None else None
+    offer = composer.planner.offers.view(d)
     return report_entry(d, OutboxStatus.WOULD_SEND, message.subject, message.message_id,
                         offer_code=(offer or {}).get("code"))

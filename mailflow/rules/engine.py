@@ -4,7 +4,7 @@ made at the moment of sending, so a dry run shows exactly what a real run would 
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,10 @@ MARGIN = timedelta(hours=2)
 # (the customer may pay again) is no order yet to thank anyone for.
 AWAITING_PAYMENT = "awaiting_payment"
 AWAITING_PAYMENT_LIMIT = timedelta(days=14)  # a payment that has not come by then never will
+# Rows read while planning, kept for the messages' rendering: the most recent ones only, so
+# that 10,000 due do not hold 10,000 orders and customers (~50 MB; at most ~20 MB so); the
+# others are read again to render. A tick with up to ~2,000 due reads each row once.
+SEEN_ROWS = 4096
 
 
 @dataclass
@@ -64,7 +68,7 @@ class Planner:
         self.now = now
         self.tz = config.shop.tz
         self.sends_this_run: Counter[tuple[str, str]] = Counter()
-        self._seen: dict[tuple[str, str | None], dict | None] = {}  # rows read while planning
+        self._seen: OrderedDict[tuple[str, str | None], dict | None] = OrderedDict()
         self.offers = OfferBook(store, now, self.tz)
         self.suggestions = Suggestions(store, now)
         self._products: dict[str, list[dict[str, Any]]] = {}  # per message, read once
@@ -217,7 +221,7 @@ class Planner:
             return subject
         key = ("customer", d.email_key)
         if key not in self._seen:
-            self._seen[key] = self.store.customer(d.email_key)
+            self._remember(key, self.store.customer(d.email_key))
         return self._seen[key]
 
     def _subject(self, d: Decision) -> dict | None:
@@ -225,8 +229,13 @@ class Planner:
         if key not in self._seen:
             read = {"order": self.store.order, "cart": self.store.cart}.get(d.subject_type,
                                                                           self.store.customer)
-            self._seen[key] = read(d.subject_id)
+            self._remember(key, read(d.subject_id))
         return self._seen[key]
+
+    def _remember(self, key: tuple[str, str | None], row: dict | None) -> None:
+        self._seen[key] = row
+        if len(self._seen) > SEEN_ROWS:
+            self._seen.popitem(last=False)
 
     def _where_context(self, d: Decision, subject: dict, customer: dict | None) -> dict[str, Any]:
         return self._context(d, numeric_amounts(subject), customer)

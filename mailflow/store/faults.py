@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -69,6 +70,8 @@ def translate(exc: BaseException, path: str | Path, timeout: timedelta | None = 
         return StoreUnavailable(f"{where}: disk full ({exc.strerror}{_size_limit()}): free disk"
                                 " space; the next run tries again")
     code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.OperationalError) and code is None:
+        return _not_utf8(exc, path)
     if not isinstance(exc, sqlite3.Error) or code is None:
         return None
     primary = code & 0xFF
@@ -101,6 +104,18 @@ def translate(exc: BaseException, path: str | Path, timeout: timedelta | None = 
     if primary == sqlite3.SQLITE_CANTOPEN:
         return _cannot_open(exc, Path(path))
     return None
+
+
+def _not_utf8(exc: sqlite3.OperationalError, path: str | Path) -> MailflowError | None:
+    """Python's sqlite3 module, not SQLite, reading a text that is not UTF-8: mailflow only
+    ever stores UTF-8, so bytes changed inside a row SQLite's checks cannot see (its pages
+    carry no checksum). The text itself is not repeated: it is garbage, or personal data."""
+    found = re.match(r"Could not decode to UTF-8 column '(.*?)' with text", str(exc))
+    if found is None:
+        return None
+    return DamagedDatabase(f"{path}: the database is damaged (a text that is not UTF-8 in the"
+                           f" column {found[1]!r}): restore it from a backup; mailflow never"
+                           " repairs or overwrites it")
 
 
 def cannot_create(exc: OSError, path: str | Path) -> MailflowError:

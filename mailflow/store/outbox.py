@@ -379,9 +379,12 @@ class OutboxQueries(Connected):
     def awaiting_human(self) -> dict[str, dict[str, int]]:
         """rule -> {status: count} of the messages that wait for a human."""
         counts: dict[str, dict[str, int]] = {}
+        # INDEXED BY: without statistics SQLite prefers outbox_pending, then reads every
+        # failed message of the store's history (the partial index holds only these)
         for rule, status, n in self.conn.execute(
-                f"SELECT rule, status, count(*) FROM outbox WHERE status IN {_FOLLOW_UP}"
-                f" AND {_AWAITING_HUMAN} GROUP BY rule, status ORDER BY 1, 2"):
+                "SELECT rule, status, count(*) FROM outbox INDEXED BY outbox_awaiting_human"
+                f" WHERE status IN {_FOLLOW_UP} AND {_AWAITING_HUMAN} GROUP BY rule, status"
+                " ORDER BY 1, 2"):
             counts.setdefault(rule, {})[status] = n
         return counts
 
@@ -402,15 +405,16 @@ class OutboxQueries(Connected):
                         " WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1")
 
     def outbox_counts(self) -> dict[str, dict[str, int]]:
+        """rule -> {status: messages}, as SQLite keeps them counted (migration 0014)."""
         counts: dict[str, dict[str, int]] = {}
         for rule, status, n in self.conn.execute(
-                "SELECT rule, status, count(*) FROM outbox GROUP BY rule, status ORDER BY 1, 2"):
+                "SELECT rule, status, n FROM outbox_counts WHERE n > 0 ORDER BY 1, 2"):
             counts.setdefault(rule, {})[status] = n
         return counts
 
     def next_due(self) -> str | None:
-        return self.conn.execute(
-            "SELECT min(coalesce(next_attempt_at, due_at)) FROM outbox"
+        return self.conn.execute(  # one step down the partial index (migration 0014)
+            "SELECT min(coalesce(next_attempt_at, due_at)) FROM outbox INDEXED BY outbox_next_due"
             f" WHERE status IN {_CLAIMABLE}").fetchone()[0]
 
     def log(self, *, email: str | None, rule: str | None, since: str | None) -> list[dict]:

@@ -77,6 +77,11 @@ class SourceQueries:
             (source, platform, delivery_id, topic, iso(now), body))
         return cursor.rowcount == 1
 
+    def webhooks_waiting(self) -> int:
+        """How many kept webhook events are not imported yet (a partial index holds them)."""
+        return self.conn.execute("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL"
+                                 ).fetchone()[0]
+
     def waiting_webhooks(self, limit: int = 500) -> list[dict[str, Any]]:
         cursor = self.conn.execute(
             "SELECT id, source, platform, delivery_id, topic, body FROM webhook_events"
