@@ -12,6 +12,7 @@ import logging
 import re
 import socket
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from waitress import wasyncore
@@ -73,8 +74,9 @@ class Server:
     def stop(self) -> None:
         """From another thread: the event loop closes every connection itself, which ends run()."""
         self._stopped = True
-        self._waitress.trigger.pull_trigger(  # type: ignore[union-attr]  # see __init__
-            lambda: wasyncore.close_all(self._map))
+        with suppress(OSError):  # its wake-up pipe closed: the event loop has already ended
+            self._waitress.trigger.pull_trigger(  # type: ignore[union-attr]  # see __init__
+                lambda: wasyncore.close_all(self._map))
 
 
 def serve(config: Config, db: Path, host: str, port: int, timeout: int) -> None:
