@@ -41,7 +41,8 @@ def test_a_damaged_page_met_while_planning_and_rendering_exits_2(project):
     conn.close()
     data = _damage(project.db.read_bytes(), page)
     project.db.write_bytes(data)
-    for command in [*READS[::2], ("status", "--json")]:  # (--json counts the lines)
+    # (`status --json` counts the lines through the order_lines_product index, which is whole)
+    for command in READS[::2]:
         result = project(*command)
         assert result.exit_code == ExitCode.USAGE, (command, result.stdout, result.stderr)
         line = one_line(result.stderr)

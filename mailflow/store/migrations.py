@@ -344,6 +344,8 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(("0012_report_indexes", REPORT_SCHEMA))
+
 MIGRATIONS.append(
     (
         "0013_products",
@@ -365,17 +367,6 @@ MIGRATIONS.append(
         """,
     )
 )
-
-MIGRATIONS.append(
-    (
-        "0016_refunded_amount",
-        """
-        ALTER TABLE orders ADD COLUMN refunded_amount TEXT;
-        """,
-    )
-)
-
-MIGRATIONS.append(("0012_report_indexes", REPORT_SCHEMA))
 
 # What `mailflow status` shows, kept by SQLite itself as rows change (any code path, purge
 # included), so that status reads a few rows instead of scanning millions: orders per status
@@ -432,6 +423,15 @@ MIGRATIONS.append(
         CREATE INDEX outbox_awaiting_human ON outbox(rule, status)
             WHERE dismissed_at IS NULL AND (status = 'unknown' OR (status = 'failed'
                 AND (reason GLOB 'render_error*' OR reason GLOB 'where_error*')));
+        """,
+    )
+)
+
+MIGRATIONS.append(
+    (
+        "0016_refunded_amount",
+        """
+        ALTER TABLE orders ADD COLUMN refunded_amount TEXT;
         """,
     )
 )
