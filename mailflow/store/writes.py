@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import marshal
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -88,13 +89,37 @@ class Counts:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
 
 
-def _hash(values: tuple, lines: list[Line]) -> str:
-    # repr of str/int/None tuples is deterministic and several times cheaper than JSON here;
+# A content hash of this scheme starts with this letter; the first scheme's (hex of the repr)
+# never does, and is still recognised (_same_content), so no stored order looks changed.
+_SCHEME = "m"
+
+
+def _line_values(lines: list[Line]) -> list[tuple]:
     # a line's `shipped` counts only when known, so sources that never say keep their hashes
-    text = repr((values, [(ln.sku, ln.name, ln.quantity, ln.price) if ln.shipped is None
-                          else (ln.sku, ln.name, ln.quantity, ln.price, ln.shipped)
-                          for ln in lines]))
+    return [(ln.sku, ln.name, ln.quantity, ln.price) if ln.shipped is None
+            else (ln.sku, ln.name, ln.quantity, ln.price, ln.shipped) for ln in lines]
+
+
+def _hash(values: tuple, lines: list[Line]) -> str:
+    """marshal version 2 of str/int/None tuples is deterministic (no references, one type per
+    value) and three times cheaper than their repr, most of the cost of this hash."""
+    try:
+        data = marshal.dumps((values, _line_values(lines)), 2)
+    except ValueError:  # a value marshal cannot write: the first scheme takes any
+        return _repr_hash(values, lines)
+    return _SCHEME + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _repr_hash(values: tuple, lines: list[Line]) -> str:
+    text = repr((values, _line_values(lines)))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _same_content(stored: str, digest: str, values: tuple, lines: list[Line]) -> bool:
+    """Whether a stored record's hash says it holds these values, whichever scheme made it."""
+    if stored == digest:
+        return True
+    return not stored.startswith(_SCHEME) and stored == _repr_hash(values, lines)
 
 
 def _flag(value: bool | None) -> int | None:
@@ -157,7 +182,7 @@ class ImportWriter:
                 iso(o.changed_at) if o.changed_at else (before[2] if before else None),
             )
             digest = _hash(values, o.lines)
-            if before is not None and before[0] == digest:
+            if before is not None and _same_content(before[0], digest, values, o.lines):
                 counts.unchanged += 1
                 continue
             rows.append((*values, digest, self.now, self.now, self.import_id,
@@ -254,7 +279,8 @@ class ImportWriter:
             )
             digest = _hash(values, c.lines)
             before = existing.get(c.cart_id)
-            if before is not None and (before[0] == digest or values[11] < before[1]):
+            if before is not None and (_same_content(before[0], digest, values, c.lines)
+                                       or values[11] < before[1]):
                 counts.unchanged += 1  # the same, or older than what is stored
                 continue
             rows.append((*values, digest, self.now, self.import_id, self.history_before))
