@@ -15,7 +15,7 @@ from mailflow.errors import MailflowError, NotAnExport
 from mailflow.importing.adapter import ParseContext
 from mailflow.importing.addresses import check_address
 from mailflow.importing.formats import open_export
-from mailflow.importing.source import open_source
+from mailflow.importing.source import file_stat, open_source
 from mailflow.records import (
     Cart,
     Customer,
@@ -137,12 +137,27 @@ def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo | None
 def _import_one(store: Store, path: Path, result: FileResult, report: ImportReport, *,
                 tz: tzinfo | None, now: datetime, fmt: str | None, kind: str | None,
                 mapping: Path | None, progress: Progress | None, expect: Expectations) -> None:
+    where, options = str(path.absolute()), _read_with(fmt, kind, mapping)
+    stat = file_stat(path)
+    known = store.recognised_file(where, options, stat) if stat is not None else None
+    if known is not None:  # unchanged since it was imported: not even opened
+        result.format, result.kind = known
+        result.skipped = "already imported"
+        return
     source = open_source(path)
     export = open_export(source, fmt=fmt, kind=kind, mapping_path=mapping)
     result.format, result.kind = export.format, export.kind
+
+    def unchanged_since_stat() -> bool:  # a file being written is read again next time
+        return stat is not None and file_stat(path) == stat
+
     try:
-        if store.import_done(source.sha256, export.kind):
+        done = store.import_done(source.sha256, export.kind)
+        if done:
             result.skipped = "already imported"
+            if stat is not None and unchanged_since_stat():  # touched, copied or moved
+                with store.transaction():
+                    store.remember_file(where, options, stat, done["id"], now)
             return
         zone = tz if tz is not None else AssumedUTC()  # and the file will say so
         assumed = zone if isinstance(zone, AssumedUTC) else None
@@ -182,11 +197,20 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
             result.warnings = [*export.warnings(), *_warnings(noticed, staged, expect, assumed)]
             store.finish_import(writer.import_id, result.rows, len(result.rejected),
                                 json.dumps(staged.as_json()))
+            if stat is not None and unchanged_since_stat():
+                store.remember_file(where, options, stat, writer.import_id, now)
         if progress:
             progress(source.name, source.size, source.size)
         merge_reports(report, staged)
     finally:
         export.close()
+
+
+def _read_with(fmt: str | None, kind: str | None, mapping: Path | None) -> str:
+    """The options a file is read with: another --format, --kind or mapping (or a changed
+    mapping file) may read the same file differently, so it is recognised only under the same."""
+    described = None if mapping is None else [str(mapping.absolute()), file_stat(mapping)]
+    return json.dumps([fmt, kind, described])
 
 
 def _notice(noticed: _Noticed, record: object) -> None:

@@ -40,6 +40,16 @@ class SourceFile:
     looks_like_json: bool
 
 
+def file_stat(path: Path) -> tuple[int, int, int, int, int] | None:
+    """(size, mtime_ns, ctime_ns, inode, device): what tells, without reading the file,
+    that it has not changed since it was imported; None if it cannot be stat'ed."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino, found.st_dev)
+
+
 def open_source(path: Path | str) -> SourceFile:
     """Hash the file and decide its encoding; NotAnExport if it is empty or binary."""
     path = Path(path)
