@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from importlib import import_module  # noqa: E402
+from importlib import import_module
 
 HEADER = import_module("import").HEADER  # bench/import.py's 79-column header
 MAILFLOW = shutil.which("mailflow") or str(Path(sys.executable).with_name("mailflow"))

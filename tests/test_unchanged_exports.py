@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_run import export, outbox, project
 
 _WATCHED: set[str] = set()
