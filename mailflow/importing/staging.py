@@ -105,7 +105,7 @@ def read_apart(export: OpenedExport, ctx: ParseContext, name: str,
     (contextlib.closing): closing it early stops that process."""
     fork = multiprocessing.get_context("fork")
     receiving, sending = fork.Pipe(duplex=False)
-    reader = fork.Process(target=_read, args=(sending, export, ctx), daemon=True)
+    reader = fork.Process(target=_read, args=(sending, receiving, export, ctx), daemon=True)
     reader.start()
     sending.close()
     try:
@@ -145,7 +145,8 @@ class _Failed:
         return failure
 
 
-def _read(sending: Any, export: OpenedExport, ctx: ParseContext) -> None:
+def _read(sending: Any, receiving: Any, export: OpenedExport, ctx: ParseContext) -> None:
+    receiving.close()  # or the pipe would outlive a killed import, and this process with it
     try:
         for item in staged(export, ctx):
             sending.send(item)
