@@ -14,14 +14,15 @@ import sys
 import traceback
 from collections.abc import Generator
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 from mailflow.clock import AssumedUTC
 from mailflow.errors import MailflowError
 from mailflow.importing.addresses import check_address
 from mailflow.importing.formats import OpenedExport, ParseContext
-from mailflow.records import Cart, Customer, Fulfillment, Order, Rejected, Unsubscribe
+from mailflow.records import Cart, Customer, Fulfillment, Line, Order, Rejected, Unsubscribe
 
 BATCH = 5000
 READ_APART_BYTES = 8 << 20  # from this size on, a file is read in a second process
@@ -117,7 +118,7 @@ def read_apart(export: OpenedExport, ctx: ParseContext, name: str,
                                    " its end") from None
             if isinstance(item, _Failed):
                 raise item.error()
-            yield item
+            yield item.unpacked() if isinstance(item, _Packed) else item
             if isinstance(item, End):
                 return
     finally:
@@ -145,11 +146,67 @@ class _Failed:
         return failure
 
 
+class _Packing:
+    """A batch's records as tuples of their fields (a line as a tuple of its own): pickled
+    and unpickled by C code alone, three times cheaper than the dataclasses themselves."""
+
+    def __init__(self, record_type: type) -> None:
+        self.record_type = record_type
+        names = [f.name for f in fields(record_type)]
+        self.values = attrgetter(*names)
+        self.lines_at = names.index("lines") if "lines" in names else None
+
+    def pack(self, records: list) -> list[tuple]:
+        values = self.values
+        if self.lines_at is None:
+            return [values(r) for r in records]
+        at = self.lines_at
+        packed = []
+        for record in records:
+            fields_ = list(values(record))
+            fields_[at] = [_LINE(ln) for ln in fields_[at]]
+            packed.append(tuple(fields_))
+        return packed
+
+    def unpack(self, packed: list[tuple]) -> list:
+        make = self.record_type
+        if self.lines_at is None:
+            return [make(*values) for values in packed]
+        at = self.lines_at
+        records = []
+        for values in packed:
+            record = make(*values)
+            record.lines = [Line(*ln) for ln in values[at]]
+            records.append(record)
+        return records
+
+
+_LINE = attrgetter(*(f.name for f in fields(Line)))
+_PACKINGS: dict[type, _Packing] = {t: _Packing(t) for t in (Order, Cart, Customer, Unsubscribe,
+                                                            Fulfillment)}
+
+
+@dataclass
+class _Packed:
+    record_type: type
+    records: list[tuple]
+    bytes_read: int | None
+
+    def unpacked(self) -> Batch:
+        return Batch(self.record_type, _PACKINGS[self.record_type].unpack(self.records),
+                     self.bytes_read)
+
+
 def _read(sending: Any, receiving: Any, export: OpenedExport, ctx: ParseContext) -> None:
     receiving.close()  # or the pipe would outlive a killed import, and this process with it
     try:
         for item in staged(export, ctx):
-            sending.send(item)
+            if isinstance(item, Batch):
+                packing = _PACKINGS[item.record_type]
+                sending.send(_Packed(item.record_type, packing.pack(item.records),
+                                     item.bytes_read))
+            else:
+                sending.send(item)
     except (KeyboardInterrupt, BrokenPipeError):
         pass  # this process stopped: it says why itself
     except BaseException as exc:  # sent, to be raised where it is handled
