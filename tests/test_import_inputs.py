@@ -325,6 +325,7 @@ def test_same_rows_in_a_resaved_file_change_nothing(mailflow):
     assert report["orders"] == {"inserted": 0, "updated": 0} and report["status_changes"] == 0
     after = mailflow.dump()
     assert len(after.pop("imports")) == len(before.pop("imports")) + 1
+    after.pop("import_files"), before.pop("import_files")  # how the file looked when read
     assert after == before
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -16,15 +15,7 @@ from mailflow.errors import MailflowError, NotAnExport
 from mailflow.importing.adapter import ParseContext
 from mailflow.importing.formats import open_export
 from mailflow.importing.source import file_stat, open_source
-from mailflow.importing.staging import (
-    READ_APART_BYTES,
-    Batch,
-    Noticed,
-    Rejection,
-    can_read_apart,
-    check_people,
-    read_apart,
-)
+from mailflow.importing.staging import Batch, Noticed, Rejection, check_people
 from mailflow.importing.staging import staged as staged_records
 from mailflow.records import (
     Cart,
@@ -160,15 +151,13 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
         assumed = zone if isinstance(zone, AssumedUTC) else None
         ctx = ParseContext(source.name, zone, now)
         staged = ImportReport()  # counted apart, merged only once the file has committed
-        apart = source.size >= READ_APART_BYTES and can_read_apart()
         if source.size > 8 << 20:
             store.bulk_cache()
-        with store.transaction(), closing(read_apart(export, ctx, source.name) if apart
-                                          else staged_records(export, ctx)) as items:
+        with store.transaction():
             writer = store.import_writer(path=source.name, sha256=source.sha256,
                                          fmt=export.format, kind=export.kind, now=now)
             end = None
-            for item in items:
+            for item in staged_records(export, ctx):
                 if isinstance(item, Rejection):
                     result.rejected.append(_rejection(item.line, item.reason))
                 elif isinstance(item, Batch):
@@ -180,8 +169,6 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
                     end = item
             if end is None:
                 raise RuntimeError(f"{source.name}: the records ended without their end")
-            if assumed is not None:
-                assumed.used |= end.assumed_utc  # the reader's copy of the zone saw them
             staged.customers.add(writer.customers)
             result.rows = end.rows
             result.warnings = [*end.warnings, *_warnings(end.noticed, staged, expect, assumed)]
