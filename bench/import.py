@@ -113,12 +113,13 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return elapsed, usage.ru_maxrss
 
 
-def measure(csv_path: Path, work: Path, runs: int) -> dict[str, list]:
+def measure(csv_path: Path, work: Path, runs: int, baseline: Path | None = None,
+            ) -> dict[str, list]:
     mailflow = shutil.which("mailflow") or str(Path(sys.executable).with_name("mailflow"))
     sqlite3 = shutil.which("sqlite3")
     if sqlite3 is None:
         sys.exit("needs the sqlite3 shell (Debian package sqlite3)")
-    results: dict[str, list] = {"sqlite3": [], "mailflow": [], "rss": []}
+    results: dict[str, list] = {"sqlite3": [], "mailflow": [], "rss": [], "baseline": []}
     for run in range(runs):
         db = work / f"ref{run}.db"
         results["sqlite3"].append(timed([sqlite3, str(db), f".import --csv {csv_path} orders"])[0])
@@ -130,6 +131,13 @@ def measure(csv_path: Path, work: Path, runs: int) -> dict[str, list]:
         results["rss"].append(rss)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store}{suffix}").unlink(missing_ok=True)
+        if baseline is not None:  # another checkout's package, e.g. `git archive main mailflow`
+            env = {**os.environ, "PYTHONPATH": str(baseline)}
+            results["baseline"].append(timed(
+                [sys.executable, "-m", "mailflow", "--db", str(store), "--config",
+                 str(work / "none.yaml"), "import", "--quiet", str(csv_path)], env=env)[0])
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{store}{suffix}").unlink(missing_ok=True)
     return results
 
 
@@ -139,6 +147,8 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000, help="rows of the memory check")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the generated files in this folder")
+    parser.add_argument("--baseline", type=Path,
+                        help="also time the mailflow package in this folder (e.g. main's), same run")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -149,13 +159,17 @@ def main() -> None:
         if not path.exists():
             generate(path, rows)
         size_mb = path.stat().st_size / 1e6
-        r = measure(path, work, args.runs)
+        r = measure(path, work, args.runs, args.baseline)
         ref, ours = statistics.median(r["sqlite3"]), statistics.median(r["mailflow"])
         rss_by_size[rows] = max(r["rss"]) / 1024
         print(f"\n{rows:,} rows ({rows // 5:,} orders, {size_mb:.0f} MB), median of {args.runs}:")
         print(f"  sqlite3 .import    {ref:7.2f} s  {rows / ref:>10,.0f} rows/s   (reference)")
         print(f"  mailflow import    {ours:7.2f} s  {rows / ours:>10,.0f} rows/s")
         print(f"  ratio              {ours / ref:7.2f} x   (target: <= 3.00 x)")
+        if r["baseline"]:
+            base = statistics.median(r["baseline"])
+            print(f"  baseline import    {base:7.2f} s  {rows / base:>10,.0f} rows/s"
+                  f"   ratio {base / ref:.2f} x ({args.baseline})")
         print(f"  mailflow peak RSS  {rss_by_size[rows]:7.1f} MB")
     small, big = rss_by_size[args.small], rss_by_size[args.rows]
     print(f"\npeak RSS {args.small:,} rows: {small:.1f} MB; {args.rows:,} rows: {big:.1f} MB;"

@@ -72,6 +72,7 @@ def staged(export: OpenedExport, ctx: ParseContext) -> Generator[Staged, None, N
         if len(batch) >= BATCH:
             batches[type(record)] = []
             yield Batch(type(record), batch, export.bytes_read())
+            batch.clear()  # written by now: not kept while the next batch fills
     for record_type, batch in batches.items():
         if batch:
             yield Batch(record_type, batch, None)
