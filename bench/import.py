@@ -101,8 +101,12 @@ def generate(path: Path, rows: int, lines_per_order: int = 5, seed: int = 7,
                 writer.writerow(row)
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child process."""
+CPU: dict[str, list[float]] = {}  # CPU seconds (user + system) of each run, by what ran
+
+
+def timed(command: list[str], env: dict[str, str] | None = None, what: str = "") -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one child process; its CPU seconds go to CPU[what]
+    (on a loaded machine the CPU time says more than the wall time of one run)."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(process.pid, 0)
@@ -110,26 +114,37 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         sys.exit(f"failed: {' '.join(command)}\n{process.stderr.read().decode()}")
     process.stderr.close()
+    CPU.setdefault(what, []).append(usage.ru_utime + usage.ru_stime)
     return elapsed, usage.ru_maxrss
 
 
-def measure(csv_path: Path, work: Path, runs: int) -> dict[str, list]:
+def measure(csv_path: Path, work: Path, runs: int, baseline: Path | None = None,
+            ) -> dict[str, list]:
     mailflow = shutil.which("mailflow") or str(Path(sys.executable).with_name("mailflow"))
     sqlite3 = shutil.which("sqlite3")
     if sqlite3 is None:
         sys.exit("needs the sqlite3 shell (Debian package sqlite3)")
-    results: dict[str, list] = {"sqlite3": [], "mailflow": [], "rss": []}
+    results: dict[str, list] = {"sqlite3": [], "mailflow": [], "rss": [], "baseline": []}
     for run in range(runs):
         db = work / f"ref{run}.db"
-        results["sqlite3"].append(timed([sqlite3, str(db), f".import --csv {csv_path} orders"])[0])
+        results["sqlite3"].append(timed([sqlite3, str(db), f".import --csv {csv_path} orders"],
+                                        what="sqlite3")[0])
         db.unlink()
         store = work / f"mf{run}.db"
         seconds, rss = timed([mailflow, "--db", str(store), "--config", str(work / "none.yaml"),
-                              "import", "--quiet", str(csv_path)])
+                              "import", "--quiet", str(csv_path)], what="mailflow")
         results["mailflow"].append(seconds)
         results["rss"].append(rss)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store}{suffix}").unlink(missing_ok=True)
+        if baseline is not None:  # another checkout's package, e.g. `git archive main mailflow`
+            env = {**os.environ, "PYTHONPATH": str(baseline)}
+            results["baseline"].append(timed(
+                [sys.executable, "-m", "mailflow", "--db", str(store), "--config",
+                 str(work / "none.yaml"), "import", "--quiet", str(csv_path)], env=env,
+                what="baseline")[0])
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{store}{suffix}").unlink(missing_ok=True)
     return results
 
 
@@ -139,6 +154,8 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000, help="rows of the memory check")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the generated files in this folder")
+    parser.add_argument("--baseline", type=Path,
+                        help="also time the mailflow package in this folder (e.g. main's), same run")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -149,13 +166,23 @@ def main() -> None:
         if not path.exists():
             generate(path, rows)
         size_mb = path.stat().st_size / 1e6
-        r = measure(path, work, args.runs)
+        CPU.clear()
+        r = measure(path, work, args.runs, args.baseline)
         ref, ours = statistics.median(r["sqlite3"]), statistics.median(r["mailflow"])
         rss_by_size[rows] = max(r["rss"]) / 1024
         print(f"\n{rows:,} rows ({rows // 5:,} orders, {size_mb:.0f} MB), median of {args.runs}:")
         print(f"  sqlite3 .import    {ref:7.2f} s  {rows / ref:>10,.0f} rows/s   (reference)")
         print(f"  mailflow import    {ours:7.2f} s  {rows / ours:>10,.0f} rows/s")
         print(f"  ratio              {ours / ref:7.2f} x   (target: <= 3.00 x)")
+        if r["baseline"]:
+            base = statistics.median(r["baseline"])
+            print(f"  baseline import    {base:7.2f} s  {rows / base:>10,.0f} rows/s"
+                  f"   ratio {base / ref:.2f} x ({args.baseline})")
+        cpu = {what: statistics.median(seconds) for what, seconds in CPU.items()}
+        print(f"  CPU seconds        sqlite3 {cpu['sqlite3']:.2f}, mailflow {cpu['mailflow']:.2f}"
+              f" ({cpu['mailflow'] / cpu['sqlite3']:.2f} x)"
+              + (f", baseline {cpu['baseline']:.2f} ({cpu['baseline'] / cpu['sqlite3']:.2f} x)"
+                 if "baseline" in cpu else ""))
         print(f"  mailflow peak RSS  {rss_by_size[rows]:7.1f} MB")
     small, big = rss_by_size[args.small], rss_by_size[args.rows]
     print(f"\npeak RSS {args.small:,} rows: {small:.1f} MB; {args.rows:,} rows: {big:.1f} MB;"

@@ -71,8 +71,12 @@ def _plain_address(text: str) -> str | None:
     return f"{match.group(1)}@{domain}"
 
 
+_SPECIAL_USE = re.compile("(?:^|\\.)(?:" + "|".join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES))
+                          + ")\\Z")
+
+
 def _special_use(domain: str) -> bool:
-    return any(domain == d or domain.endswith("." + d) for d in SPECIAL_USE_DOMAIN_NAMES)
+    return _SPECIAL_USE.search(domain) is not None
 
 
 @lru_cache(maxsize=4096)  # bounded: memory must not grow with the export

@@ -13,14 +13,14 @@ from typing import Any
 from mailflow.clock import AssumedUTC
 from mailflow.errors import MailflowError, NotAnExport
 from mailflow.importing.adapter import ParseContext
-from mailflow.importing.addresses import check_address
 from mailflow.importing.formats import open_export
-from mailflow.importing.source import open_source
+from mailflow.importing.source import file_stat, open_source
+from mailflow.importing.staging import Batch, Noticed, Rejection, check_people
+from mailflow.importing.staging import staged as staged_records
 from mailflow.records import (
     Cart,
     Customer,
     ExitCode,
-    Fulfillment,
     Order,
     Product,
     Record,
@@ -31,7 +31,6 @@ from mailflow.store import ImportWriter, Store
 from mailflow.store.products import ProductCounts, write_products
 from mailflow.store.writes import Counts
 
-BATCH = 5000
 Progress = Callable[[str, int, int], None]  # (file, bytes done, bytes total)
 
 
@@ -103,17 +102,6 @@ def expectations(consent: str, *, sends_marketing: bool) -> Expectations:
     return Expectations(consent=consent if sends_marketing else None)
 
 
-@dataclass
-class _Noticed:
-    """What one file's records showed, for its warnings."""
-
-    people: int = 0
-    with_consent: int = 0
-    without_email_column: bool = False
-    without_status_column: bool = False
-    pending_from_dates: int = 0
-
-
 def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo | None, now: datetime,
                  fmt: str | None = None, kind: str | None = None,
                  mapping: Path | None = None, progress: Progress | None = None,
@@ -141,51 +129,57 @@ def import_files(store: Store, paths: Iterable[str | Path], *, tz: tzinfo | None
 def _import_one(store: Store, path: Path, result: FileResult, report: ImportReport, *,
                 tz: tzinfo | None, now: datetime, fmt: str | None, kind: str | None,
                 mapping: Path | None, progress: Progress | None, expect: Expectations) -> None:
+    where, options = str(path.absolute()), _read_with(fmt, kind, mapping)
+    stat = file_stat(path)
+    known = store.recognised_file(where, options, stat) if stat is not None else None
+    if known is not None:  # unchanged since it was imported: not even opened
+        result.format, result.kind = known
+        result.skipped = "already imported"
+        return
     source = open_source(path)
     export = open_export(source, fmt=fmt, kind=kind, mapping_path=mapping)
     result.format, result.kind = export.format, export.kind
+
+    def unchanged_since_stat() -> bool:  # a file being written is read again next time
+        return stat is not None and file_stat(path) == stat
+
     try:
-        if store.import_done(source.sha256, export.kind):
+        done = store.import_done(source.sha256, export.kind)
+        if done:
             result.skipped = "already imported"
+            if stat is not None and unchanged_since_stat():  # touched, copied or moved
+                with store.transaction():
+                    store.remember_file(where, options, stat, done["id"], now)
             return
         zone = tz if tz is not None else AssumedUTC()  # and the file will say so
         assumed = zone if isinstance(zone, AssumedUTC) else None
         ctx = ParseContext(source.name, zone, now)
-        noticed = _Noticed()
         staged = ImportReport()  # counted apart, merged only once the file has committed
         if source.size > 8 << 20:
             store.bulk_cache()
         with store.transaction():
             writer = store.import_writer(path=source.name, sha256=source.sha256,
                                          fmt=export.format, kind=export.kind, now=now)
-            batches: dict[type, list] = {Order: [], Cart: [], Customer: [], Unsubscribe: [],
-                                         Fulfillment: [], Product: []}
-            records = 0
-            for record in export.records(ctx):
-                records += 1
-                if isinstance(record, Rejected):
-                    result.rejected.append(_rejection(record.line, record.reason))
-                    continue
-                problem = _check_people(record)
-                if problem:
-                    result.rejected.append(_rejection(record.line, problem))
-                    continue
-                _notice(noticed, record)
-                batch = batches[type(record)]
-                batch.append(record)
-                if len(batch) >= BATCH:
-                    result.rejected += _flush(writer, type(record), batch, staged, now, source.name)
-                    batch.clear()
-                    if progress:
-                        progress(source.name, export.bytes_read(), source.size)
-            for record_type, batch in batches.items():
-                if batch:
-                    result.rejected += _flush(writer, record_type, batch, staged, now, source.name)
+            end = None
+            for item in staged_records(export, ctx):
+                if isinstance(item, Rejection):
+                    result.rejected.append(_rejection(item.line, item.reason))
+                elif isinstance(item, Batch):
+                    result.rejected += _flush(writer, item.record_type, item.records, staged,
+                                              now, source.name)
+                    if progress and item.bytes_read is not None:
+                        progress(source.name, item.bytes_read, source.size)
+                else:
+                    end = item
+            if end is None:
+                raise RuntimeError(f"{source.name}: the records ended without their end")
             staged.customers.add(writer.customers)
-            result.rows = export.rows_read() if export.rows_read else records
-            result.warnings = [*export.warnings(), *_warnings(noticed, staged, expect, assumed)]
+            result.rows = end.rows
+            result.warnings = [*end.warnings, *_warnings(end.noticed, staged, expect, assumed)]
             store.finish_import(writer.import_id, result.rows, len(result.rejected),
                                 json.dumps(staged.as_json()))
+            if stat is not None and unchanged_since_stat():
+                store.remember_file(where, options, stat, writer.import_id, now)
         if progress:
             progress(source.name, source.size, source.size)
         merge_reports(report, staged)
@@ -193,22 +187,14 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
         export.close()
 
 
-def _notice(noticed: _Noticed, record: object) -> None:
-    # who a file introduces (with an address) should come with their consent; a file that
-    # only updates stored orders' statuses need not
-    introduces = not isinstance(record, Order) or record.carried is None or \
-        "email" in record.carried
-    if isinstance(record, Order | Cart | Customer) and introduces:
-        noticed.people += 1
-        noticed.with_consent += record.accepts_marketing is not None
-    if isinstance(record, Order) and record.carried is not None:
-        noticed.without_email_column |= "email" not in record.carried
-        if "status" not in record.carried:
-            noticed.without_status_column = True
-            noticed.pending_from_dates += record.status == "pending_payment"
+def _read_with(fmt: str | None, kind: str | None, mapping: Path | None) -> str:
+    """The options a file is read with: another --format, --kind or mapping (or a changed
+    mapping file) may read the same file differently, so it is recognised only under the same."""
+    described = None if mapping is None else [str(mapping.absolute()), file_stat(mapping)]
+    return json.dumps([fmt, kind, described])
 
 
-def _warnings(noticed: _Noticed, staged: ImportReport, expect: Expectations,
+def _warnings(noticed: Noticed, staged: ImportReport, expect: Expectations,
               assumed: AssumedUTC | None) -> list[str]:
     """What a human should know about a file that imported: each said once, here."""
     found = []
@@ -236,22 +222,6 @@ def _warnings(noticed: _Noticed, staged: ImportReport, expect: Expectations,
                      " were read as UTC; set shop.timezone (e.g. Europe/Paris) before the next"
                      " import")
     return found
-
-
-def _check_people(record: object) -> str | None:
-    """Validate the address in place; customers and unsubscribes cannot exist without one."""
-    if isinstance(record, Order | Cart):
-        checked = check_address(record.email)
-        record.email_raw = record.email
-        record.email, record.email_key, record.email_problem = (
-            checked.email, checked.key, checked.problem)
-        return None
-    if isinstance(record, Customer | Unsubscribe):
-        checked = check_address(record.email)
-        if checked.problem:
-            return checked.problem.replace("_", " ", 1)
-        record.email = checked.email
-    return None
 
 
 def _flush(writer: ImportWriter, record_type: type, batch: list, staged: ImportReport,
@@ -307,7 +277,7 @@ def write_records(writer: ImportWriter, records: Iterable[Record | Rejected],
         if isinstance(record, Rejected):
             rejected.append(_rejection(record.line, record.reason))
             continue
-        problem = _check_people(record)
+        problem = check_people(record)
         if problem:
             rejected.append(_rejection(record.line, problem))
             continue

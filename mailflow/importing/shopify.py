@@ -104,7 +104,14 @@ _PLAIN_AMOUNT = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?").fullmatch
 
 
 def _word(value: object) -> str:
-    return "" if value is None else str(value).strip().lower().replace(" ", "_").replace("-", "_")
+    if isinstance(value, str):
+        return _cell_word(value)
+    return "" if value is None else _cell_word(str(value))
+
+
+@lru_cache(maxsize=1024)  # a status column holds a handful of spellings
+def _cell_word(text: str) -> str:
+    return text.strip().lower().replace(" ", "_").replace("-", "_")
 
 
 @lru_cache(maxsize=4096)

@@ -26,6 +26,7 @@ _CHUNK = 1 << 20
 _BLANK = b" \t\r\n\x0b\x0c\xef\xbb\xbf"
 _BLANK_TEXT = "\ufeff \t\r\n\x0b\x0c"
 _DELIMITERS = (",", ";", "\t", "|")
+_CP1252_UNDEFINED = re.compile(b"[\x81\x8d\x8f\x90\x9d]")
 csv.field_size_limit(min(sys.maxsize, 1 << 30))
 
 
@@ -37,6 +38,16 @@ class SourceFile:
     size: int
     encoding: str
     looks_like_json: bool
+
+
+def file_stat(path: Path) -> tuple[int, int, int, int, int] | None:
+    """(size, mtime_ns, ctime_ns, inode, device): what tells, without reading the file,
+    that it has not changed since it was imported; None if it cannot be stat'ed."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino, found.st_dev)
 
 
 def open_source(path: Path | str) -> SourceFile:
@@ -55,7 +66,7 @@ def open_source(path: Path | str) -> SourceFile:
     size = 0
     first = b""
     utf8: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder("utf-8")()
-    cp1252: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder("cp1252")()
+    cp1252 = True  # stateless, one byte a character: only five bytes are not Windows-1252
     utf16 = False
     blank = True
     with handle:
@@ -74,17 +85,14 @@ def open_source(path: Path | str) -> SourceFile:
                 blank = not chunk.strip(_BLANK)
             if b"\x00" in chunk:
                 raise NotAnExport(f"{name}: binary data (NUL bytes): this is not a shop export")
-            for which in ("utf8", "cp1252"):
-                decoder = utf8 if which == "utf8" else cp1252
-                if decoder is None:
-                    continue
+            # most chunks of an export are ASCII: nothing to decode while no UTF-8 sequence
+            # is left open across the chunk boundary
+            if utf8 is not None and not (chunk.isascii() and not utf8.getstate()[0]):
                 try:
-                    decoder.decode(chunk)
+                    utf8.decode(chunk)
                 except UnicodeDecodeError:
-                    if which == "utf8":
-                        utf8 = None
-                    else:
-                        cp1252 = None
+                    utf8 = None
+            cp1252 = cp1252 and not _CP1252_UNDEFINED.search(chunk)
     if blank:
         what = "empty" if size == 0 else "blank (only spaces and line breaks)"
         raise NotAnExport(f"{name}: the file is {what}: export again from the shop")
@@ -95,8 +103,8 @@ def open_source(path: Path | str) -> SourceFile:
             utf8.decode(b"", final=True)
             encoding = "utf-8-sig"
         except UnicodeDecodeError:
-            encoding = "cp1252" if cp1252 is not None else ""
-    elif cp1252 is not None:
+            encoding = "cp1252" if cp1252 else ""
+    elif cp1252:
         encoding = "cp1252"
     else:
         encoding = ""

@@ -30,7 +30,9 @@ from mailflow.store.sources import SourceQueries
 from mailflow.store.tracking import TrackingQueries
 from mailflow.store.writes import ImportWriter
 
-__all__ = ["ImportWriter", "Store"]
+__all__ = ["FileStat", "ImportWriter", "Store"]
+# (size, mtime_ns, ctime_ns, inode, device) of a file, as os.stat gives them
+FileStat = tuple[int, int, int, int, int]
 
 
 class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, TrackingQueries,
@@ -128,9 +130,31 @@ class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, Tracking
 
     def import_done(self, sha256: str, kind: str) -> dict[str, Any] | None:
         row = self.conn.execute(
-            "SELECT path, imported_at FROM imports WHERE sha256 = ? AND kind = ?", (sha256, kind)
-        ).fetchone()
-        return {"path": row[0], "imported_at": row[1]} if row else None
+            "SELECT id, path, imported_at FROM imports WHERE sha256 = ? AND kind = ?",
+            (sha256, kind)).fetchone()
+        return {"id": row[0], "path": row[1], "imported_at": row[2]} if row else None
+
+    def recognised_file(self, path: str, options: str, stat: FileStat) -> tuple[str, str] | None:
+        """(format, kind) of the import of the file at `path`, read with `options`, if it
+        looks on disk exactly as it did then (size, times, inode and device)."""
+        row = self.conn.execute(
+            "SELECT i.format, i.kind FROM import_files f JOIN imports i ON i.id = f.import_id"
+            " WHERE f.path = ? AND f.options = ? AND f.size = ? AND f.mtime_ns = ?"
+            " AND f.ctime_ns = ? AND f.inode = ? AND f.device = ?",
+            (path, options, *stat)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def remember_file(self, path: str, options: str, stat: FileStat, import_id: int,
+                      now: datetime) -> None:
+        """How the file whose content `import_id` imported looks now. Call inside
+        `transaction()`."""
+        self.conn.execute(
+            "INSERT INTO import_files (path, options, size, mtime_ns, ctime_ns, inode, device,"
+            " import_id, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path, options)"
+            " DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
+            " ctime_ns = excluded.ctime_ns, inode = excluded.inode, device = excluded.device,"
+            " import_id = excluded.import_id, seen_at = excluded.seen_at",
+            (path, options, *stat, import_id, iso(now)))
 
     def import_writer(self, *, path: str, sha256: str, fmt: str, kind: str, now: datetime,
                       ) -> ImportWriter:

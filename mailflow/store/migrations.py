@@ -344,6 +344,29 @@ MIGRATIONS.append(
     )
 )
 
+# How each imported file looked on disk, so that a tick recognises an unchanged export
+# without reading it; the content hash in `imports` stays the identity (a file whose stat
+# changed is hashed again). One row per path and the options it was read with.
+MIGRATIONS.append(
+    (
+        "0011_import_files",
+        """
+        CREATE TABLE import_files (
+            path TEXT NOT NULL,
+            options TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            ctime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            device INTEGER NOT NULL,
+            import_id INTEGER NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (path, options)
+        );
+        """,
+    )
+)
+
 MIGRATIONS.append(("0012_report_indexes", REPORT_SCHEMA))
 
 MIGRATIONS.append(

@@ -8,9 +8,9 @@ and a status change becomes an event.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from mailflow.records import (
     partly_refunded,
     status_from_dates,
 )
+from mailflow.store.digest import content_hash, line_values, same_content
 
 ORDER_COLUMNS = (
     "id", "platform_id", "source", "email", "email_key", "email_raw", "email_problem",
@@ -91,15 +92,6 @@ class Counts:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
 
 
-def _hash(values: tuple, lines: list[Line]) -> str:
-    # repr of str/int/None tuples is deterministic and several times cheaper than JSON here;
-    # a line's `shipped` counts only when known, so sources that never say keep their hashes
-    text = repr((values, [(ln.sku, ln.name, ln.quantity, ln.price) if ln.shipped is None
-                          else (ln.sku, ln.name, ln.quantity, ln.price, ln.shipped)
-                          for ln in lines]))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
 def _flag(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
@@ -134,7 +126,7 @@ class ImportWriter:
         lines: list[tuple] = []
         events: list[tuple] = []
         touched: list[str] = []
-        merged: list[Order] = []
+        people: list[tuple] = []  # as _customers_from takes them
         for o in latest.values():
             before = existing.get(o.order_id)
             if before is not None and o.changed_at is not None and before[2] is not None \
@@ -148,7 +140,6 @@ class ImportWriter:
                                                 " this file has no created_at: import it whole"
                                                 " first"))
                 continue
-            merged.append(o)
             values = (
                 o.order_id, o.platform_id, self.source, o.email, o.email_key, o.email_raw,
                 o.email_problem, o.first_name, o.last_name,
@@ -159,17 +150,23 @@ class ImportWriter:
                 o.shipping_address, o.payment_class, _flag(o.partially_shipped),
                 iso(o.changed_at) if o.changed_at else (before[2] if before else None),
             )
+            people.append((o.email_key, o.email, o.first_name, o.last_name, o.locale, values[10],
+                           values[12], None, values[12], values[12], values[12]))
             # a refund counts only when said, so sources that never say keep their hashes
             refund = (o.refunded_amount, o.partially_refunded)
-            digest = _hash(values if refund == (None, None) else (*values, *refund), o.lines)
-            if before is not None and before[0] == digest:
+            said = values if refund == (None, None) else (*values, *refund)
+            hashed = line_values(o.lines)
+            digest = content_hash(said, hashed)
+            if before is not None and same_content(before[0], digest, said, hashed):
                 counts.unchanged += 1
                 continue
             rows.append((*values, o.refunded_amount, digest, self.now, self.now, self.import_id,
                          self.history_before))
-            touched.append(o.order_id)
-            lines.extend((o.order_id, i, ln.sku, ln.name, ln.quantity, ln.price, _flag(ln.shipped))
-                         for i, ln in enumerate(o.lines, 1))
+            order_id = o.order_id
+            touched.append(order_id)
+            lines += [(order_id, i, ln.sku, ln.name, ln.quantity, ln.price,
+                       None if ln.shipped is None else int(ln.shipped))
+                      for i, ln in enumerate(o.lines, 1)]
             events.extend(self._status_events(o, first_sighting=before is None))
             if before is None:
                 counts.inserted += 1
@@ -188,9 +185,7 @@ class ImportWriter:
             "INSERT OR IGNORE INTO order_status_events (order_id, status, at, source, import_id,"
             " recorded_at) VALUES (?, ?, ?, ?, ?, ?)", events)
         counts.lines = len(lines)
-        self._customers_from(
-            (o.email_key, o.email, o.first_name, o.last_name, o.locale, o.accepts_marketing,
-             o.created_at, None, o.created_at, o.created_at, o.created_at) for o in merged)
+        self._customers_from(people)
         return counts
 
     def _stored_orders(self, partial: list[Order]) -> dict[str, dict]:
@@ -264,9 +259,11 @@ class ImportWriter:
                 iso(c.created_at), iso(c.updated_at or c.created_at), iso(c.completed_at),
                 c.order_id, c.currency, c.total, c.recovery_url,
             )
-            digest = _hash(values, c.lines)
+            hashed = line_values(c.lines)
+            digest = content_hash(values, hashed)
             before = existing.get(c.cart_id)
-            if before is not None and (before[0] == digest or values[11] < before[1]):
+            if before is not None and (same_content(before[0], digest, values, hashed)
+                                       or values[11] < before[1]):
                 counts.unchanged += 1  # the same, or older than what is stored
                 continue
             rows.append((*values, digest, self.now, self.import_id, self.history_before))
@@ -286,8 +283,8 @@ class ImportWriter:
         self._replace_lines("cart_lines", "cart_id", touched, lines)
         counts.lines = len(lines)
         self._customers_from(
-            (c.email_key, c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing,
-             c.updated_at or c.created_at, None, c.created_at, None, None)
+            (c.email_key, c.email, c.first_name, c.last_name, c.locale, _flag(c.accepts_marketing),
+             iso(c.updated_at or c.created_at), None, iso(c.created_at), None, None)
             for c in latest.values())
         return counts
 
@@ -303,24 +300,26 @@ class ImportWriter:
             "SELECT email_key FROM customers WHERE listed_at IS NOT NULL"
             " AND email_key IN (SELECT value FROM json_each(?))", (json.dumps(keys),))}
         self._customers_from(
-            (key, c.email, c.first_name, c.last_name, c.locale, c.accepts_marketing, now,
-             c.created_at or (now if self._listed_before and key not in listed else None),
-             c.created_at or now, None, None) for key, c in pairs)
+            (key, c.email, c.first_name, c.last_name, c.locale, _flag(c.accepts_marketing),
+             iso(now), iso(c.created_at or (now if self._listed_before and key not in listed
+                                            else None)),
+             iso(c.created_at or now), None, None) for key, c in pairs)
         self.conn.execute("UPDATE customers SET listed_at = ? WHERE listed_at IS NULL AND"
                           " email_key IN (SELECT value FROM json_each(?))",
                           (self.now, json.dumps(keys)))
 
-    def _customers_from(self, people) -> None:
-        """Merge people seen in this batch: (key, email, first, last, locale, consent,
-        consent_at, created_at, first_seen, last_order, first_order)."""
+    def _customers_from(self, people: Iterable[tuple]) -> None:
+        """Merge people seen in this batch: (key, email, first, last, locale, consent as
+        stored (1, 0, None), then as stored times: consent_at, created_at, first_seen,
+        last_order, first_order)."""
         merged: dict[str, list] = {}
         for (key, email, first, last, locale, consent, consent_at, created, seen, ordered,
              first_order) in people:
             if not key:
                 continue
             row = merged.get(key)
-            new = [key, email, first, last, locale, _flag(consent), iso(consent_at), iso(created),
-                   iso(seen), iso(ordered), self.now, iso(first_order), self.history_before]
+            new = [key, email, first, last, locale, consent, consent_at, created, seen, ordered,
+                   self.now, first_order, self.history_before]
             if row is None:
                 merged[key] = new
                 continue
