@@ -21,13 +21,14 @@ from mailflow.store.history import HistoryQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
+from mailflow.store.purging import PurgeQueries
 from mailflow.store.sources import SourceQueries
 from mailflow.store.writes import ImportWriter
 
 __all__ = ["ImportWriter", "Store"]
 
 
-class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries):
+class Store(OutboxQueries, HistoryQueries, PurgeQueries, SourceQueries, OfferQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.conn = conn
@@ -45,7 +46,9 @@ class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries):
                                    check_same_thread=False)
             try:
                 # first: switching to WAL mode writes to the file
-                check_ours(conn, path, {name for name, _ in MIGRATIONS})
+                if check_ours(conn, path, {name for name, _ in MIGRATIONS}):
+                    # only before the first table: an existing store changes mode by VACUUM alone
+                    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 store = cls(conn, path, timeout)

@@ -341,3 +341,12 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0015_purge",
+        """
+        CREATE INDEX opens_purge_recipient ON opens(email_key);
+        """,
+    )
+)
