@@ -51,6 +51,10 @@ class Store(OutboxQueries, HistoryQueries, PurgeQueries, SourceQueries, OfferQue
                     conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # where SQLite was built without it (Debian's has it on): an updated row's old
+                # copy is zeroed too, so that purge's secure_delete leaves none of it behind
+                if not conn.execute("PRAGMA secure_delete").fetchone()[0]:
+                    conn.execute("PRAGMA secure_delete=FAST")
                 store = cls(conn, path, timeout)
                 store.migrate()
             except BaseException:

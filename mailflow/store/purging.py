@@ -137,7 +137,8 @@ class PurgeQueries(Connected):
     def give_back_free_pages(self) -> None:
         """With auto_vacuum=INCREMENTAL: move the free pages to the end and cut the file there."""
         with translated(self.path, self.timeout):
-            self.conn.execute("PRAGMA incremental_vacuum").fetchall()
+            # each step frees one page, and execute() steps once: executescript runs it to the end
+            self.conn.executescript("PRAGMA incremental_vacuum;")
             self.checkpoint()
 
     def vacuum_incremental(self) -> None:
