@@ -19,6 +19,7 @@ from mailflow.store.connected import Connected
 from mailflow.store.faults import translated
 
 DEFAULT_BATCH = 10_000
+VACUUM_STEP_BYTES = 16 * 1024 * 1024
 
 _ORDER_NEWEST = ("max(created_at, coalesce(paid_at, ''), coalesce(shipped_at, ''),"
                  " coalesce(delivered_at, ''), coalesce(cancelled_at, ''))")
@@ -134,12 +135,20 @@ class PurgeQueries(Connected):
         return (one("PRAGMA page_count").fetchone()[0], one("PRAGMA freelist_count").fetchone()[0],
                 one("PRAGMA page_size").fetchone()[0])
 
-    def give_back_free_pages(self) -> None:
-        """With auto_vacuum=INCREMENTAL: move the free pages to the end and cut the file there."""
+    def give_back_free_pages(self, step_bytes: int = VACUUM_STEP_BYTES) -> None:
+        """With auto_vacuum=INCREMENTAL: move the free pages to the end and cut the file there,
+        `step_bytes` at a time with a checkpoint after each, so that the WAL stays that small."""
         with translated(self.path, self.timeout):
-            # each step frees one page, and execute() steps once: executescript runs it to the end
-            self.conn.executescript("PRAGMA incremental_vacuum;")
-            self.checkpoint()
+            _, free, page_size = self.file_pages()
+            step = max(step_bytes // page_size, 1)
+            while free:
+                # each step frees one page and execute() steps once: executescript runs it out
+                self.conn.executescript(f"PRAGMA incremental_vacuum({step});")
+                self.checkpoint()
+                left = self.file_pages()[1]
+                if left >= free:
+                    break
+                free = left
 
     def vacuum_incremental(self) -> None:
         """Rebuild the file without its free pages and switch it to auto_vacuum=INCREMENTAL, so
