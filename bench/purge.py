@@ -127,6 +127,7 @@ CUTOFF = "2025-06-15T12:00:00Z"  # NOW - 365d
 @dataclass
 class Measure:
     seconds: float
+    cpu: float  # user + system seconds: steadier than wall time on a loaded machine
     rss_kib: int
     wal_peak: int
     size_before: int
@@ -140,6 +141,9 @@ class Runs:
 
     def median_seconds(self) -> float:
         return statistics.median(m.seconds for m in self.items)
+
+    def median_cpu(self) -> float:
+        return statistics.median(m.cpu for m in self.items)
 
     def peak(self, name: str) -> int:
         return max(getattr(m, name) for m in self.items)
@@ -210,8 +214,8 @@ def timed(command: list[str], db: Path) -> Measure:
     watcher.join()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(command[:6])} ...\n{err.read_text(errors='replace')[-2000:]}")
-    return Measure(seconds, usage.ru_maxrss, peak[0], before, size_on_disk(db),
-                   out.read_text(errors="replace"))
+    return Measure(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, peak[0], before,
+                   size_on_disk(db), out.read_text(errors="replace"))
 
 
 def run_once(pristine: Path, work: Path, which: str, vacuum: bool = False) -> Measure:
@@ -237,19 +241,24 @@ def measure_size(orders: int, runs: int, fresh: bool, work: Path, old_store: boo
           f" 365d (two thirds go), median of {runs}:")
     for name, r in results.items():
         m = r.items[-1]
-        print(f"  {name:25s} {r.median_seconds():7.2f} s   peak RSS {r.peak('rss_kib') / 1024:7.1f} MB"
+        print(f"  {name:25s} {r.median_seconds():7.2f} s (CPU {r.median_cpu():6.2f} s)"
+              f"   peak RSS {r.peak('rss_kib') / 1024:7.1f} MB"
               f"   WAL peak {r.peak('wal_peak') / 1e6:8.1f} MB   file {m.size_before / 1e6:7.1f} ->"
               f" {m.size_after / 1e6:7.1f} MB")
     ratio = results["mailflow purge"].median_seconds() / results["sqlite3 one transaction"].median_seconds()
-    print(f"  mailflow / reference time: {ratio:.2f}x")
+    cpu_ratio = results["mailflow purge"].median_cpu() / results["sqlite3 one transaction"].median_cpu()
+    print(f"  mailflow / reference: time {ratio:.2f}x, CPU {cpu_ratio:.2f}x")
     print(f"  mailflow said: {results['mailflow purge'].items[-1].output.strip()}")
     if old_store:
         old = store_for(orders, fresh, old_store=True)
         kept = run_once(old, work, "mailflow")
-        print(f"  store made before 0015 (auto_vacuum off): purge {kept.seconds:.2f} s, file"
+        print(f"  store made before 0015 (auto_vacuum off): purge {kept.seconds:.2f} s"
+              f" (CPU {kept.cpu:.2f} s),"
+              f" WAL peak {kept.wal_peak / 1e6:.1f} MB, file"
               f" {kept.size_before / 1e6:.1f} -> {kept.size_after / 1e6:.1f} MB")
         vacuumed = run_once(old, work, "mailflow", vacuum=True)
-        print(f"    purge --vacuum {vacuumed.seconds:.2f} s, WAL peak {vacuumed.wal_peak / 1e6:.1f} MB,"
+        print(f"    purge --vacuum {vacuumed.seconds:.2f} s (CPU {vacuumed.cpu:.2f} s),"
+              f" WAL peak {vacuumed.wal_peak / 1e6:.1f} MB,"
               f" file {vacuumed.size_before / 1e6:.1f} -> {vacuumed.size_after / 1e6:.1f} MB")
     return None
 
