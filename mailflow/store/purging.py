@@ -121,9 +121,14 @@ class PurgeQueries(Connected):
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it to 0 bytes. Where a reader still
-        needs part of it, SQLite copies what it can and leaves the rest for later."""
+        needs part of it, SQLite copies what it can and leaves the rest for the next one: it
+        does not wait for the reader (it would, up to MAILFLOW_DB_TIMEOUT, after every batch)."""
         with translated(self.path, self.timeout):
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self.conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(self.timeout.total_seconds() * 1000)}")
 
     def auto_vacuum(self) -> str:
         mode = self.conn.execute("PRAGMA auto_vacuum").fetchone()[0]
