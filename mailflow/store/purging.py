@@ -37,37 +37,36 @@ _OLD_MESSAGES = (f"FROM outbox WHERE {_WINDOW} AND coalesce(sent_at, decided_at)
 _OLD_EVENTS = (f"FROM webhook_events WHERE {_WINDOW} AND processed_at IS NOT NULL"
                " AND received_at < :cutoff")
 
-# (table walked, what a window deletes in order, the count it reports); each statement's
-# parameters are :after, :upto and :cutoff
-PURGE_STEPS: list[tuple[str, list[str], str]] = [
+# (table walked, what a window deletes in order: (the count it adds to, statement)); each
+# statement's parameters are :after, :upto and :cutoff
+PURGE_STEPS: list[tuple[str, list[tuple[str | None, str]]]] = [
     ("outbox", [
-        f"DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT id {_OLD_MESSAGES})",
+        (None, f"DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT id {_OLD_MESSAGES})"),
         # a given code stays given (never reused), but no longer names who got it
-        "UPDATE offer_codes SET outbox_key = 'purged:' || id"
-        f" WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})",
-        f"DELETE FROM clicks WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})",
-        f"DELETE FROM opens WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})",
-        f"DELETE FROM attributions WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})",
-        f"DELETE {_OLD_MESSAGES}",
-    ], "messages"),
+        (None, "UPDATE offer_codes SET outbox_key = 'purged:' || id"
+               f" WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})"),
+        (None, f"DELETE FROM clicks WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})"),
+        (None, f"DELETE FROM opens WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})"),
+        (None, f"DELETE FROM attributions WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})"),
+        ("messages", f"DELETE {_OLD_MESSAGES}"),
+    ]),
     ("orders", [
-        f"DELETE FROM order_lines WHERE order_id IN ({_OLD_ORDERS})",
-        f"DELETE FROM order_status_events WHERE order_id IN ({_OLD_ORDERS})",
-        f"DELETE FROM attributions WHERE order_id IN ({_OLD_ORDERS})",
-        f"DELETE FROM orders WHERE {_WINDOW} AND {_ORDER_NEWEST} < :cutoff",
-    ], "orders"),
+        ("order_lines", f"DELETE FROM order_lines WHERE order_id IN ({_OLD_ORDERS})"),
+        (None, f"DELETE FROM order_status_events WHERE order_id IN ({_OLD_ORDERS})"),
+        (None, f"DELETE FROM attributions WHERE order_id IN ({_OLD_ORDERS})"),
+        ("orders", f"DELETE FROM orders WHERE {_WINDOW} AND {_ORDER_NEWEST} < :cutoff"),
+    ]),
     ("carts", [
-        f"DELETE FROM cart_lines WHERE cart_id IN ({_OLD_CARTS})",
-        f"DELETE FROM carts WHERE {_WINDOW} AND updated_at < :cutoff",
-    ], "carts"),
+        (None, f"DELETE FROM cart_lines WHERE cart_id IN ({_OLD_CARTS})"),
+        ("carts", f"DELETE FROM carts WHERE {_WINDOW} AND updated_at < :cutoff"),
+    ]),
     ("customers", [  # after orders and carts: a customer goes with the last of theirs
-        f"DELETE FROM clicks WHERE email_key IN (SELECT email_key {_OLD_CUSTOMERS})",
-        f"DELETE FROM opens WHERE email_key IN (SELECT email_key {_OLD_CUSTOMERS})",
-        f"DELETE {_OLD_CUSTOMERS}",
-    ], "customers"),
-    ("webhook_events", [f"DELETE {_OLD_EVENTS}"], "webhook_events"),
+        (None, f"DELETE FROM clicks WHERE email_key IN (SELECT email_key {_OLD_CUSTOMERS})"),
+        (None, f"DELETE FROM opens WHERE email_key IN (SELECT email_key {_OLD_CUSTOMERS})"),
+        ("customers", f"DELETE {_OLD_CUSTOMERS}"),
+    ]),
+    ("webhook_events", [("webhook_events", f"DELETE {_OLD_EVENTS}")]),
 ]
-_LINE_COUNTS = {"DELETE FROM order_lines": "order_lines"}
 
 
 class PurgeQueries(Connected):
@@ -85,7 +84,7 @@ class PurgeQueries(Connected):
         self.conn.execute("PRAGMA secure_delete = ON")
         done: dict[str, Any] = {"orders": 0, "order_lines": 0, "carts": 0, "customers": 0,
                                 "messages": 0, "webhook_events": 0, "batches": 0}
-        for table, statements, counted in PURGE_STEPS:
+        for table, statements in PURGE_STEPS:
             after = 0
             while (upto := self._window_end(table, after, batch)) is not None:
                 window = {"after": after, "upto": upto, "cutoff": cutoff}
@@ -95,13 +94,11 @@ class PurgeQueries(Connected):
                         if keys:
                             forget_files(keys)
                     changed = 0
-                    for statement in statements:
+                    for counted, statement in statements:
                         rows = c.execute(statement, window).rowcount
                         changed += rows
-                        for prefix, name in _LINE_COUNTS.items():
-                            if statement.startswith(prefix):
-                                done[name] += rows
-                    done[counted] += rows  # the last statement deletes the walked table's rows
+                        if counted:
+                            done[counted] += rows
                 if changed:
                     done["batches"] += 1
                     self.checkpoint()
