@@ -6,8 +6,9 @@ clicks, opens, attributions) go in one commit, so a kill between two leaves a co
 store and the next purge finishes the job. Every statement is a range of the table's rowid
 or a search of an index (EXPLAIN QUERY PLAN in tests/test_purge.py), so the time is linear in
 the store's size, and the memory and the WAL are bounded by one window: the WAL is
-checkpointed (TRUNCATE) after each. `secure_delete` zeroes what is deleted, and with
-`auto_vacuum=INCREMENTAL` (every store created since 0015) the freed pages are given back.
+checkpointed (TRUNCATE) after each. `secure_delete` zeroes what is deleted, and in a store
+with `auto_vacuum=INCREMENTAL` (every store created since 0015) each batch's commit gives its
+freed pages back (the store is switched to FULL for the purge).
 """
 
 from __future__ import annotations
@@ -82,6 +83,25 @@ class PurgeQueries(Connected):
         if that fails, the batch is rolled back). `after_batch` is called after each commit.
         Returns the counts."""
         self.conn.execute("PRAGMA secure_delete = ON")
+        shrinks = self.auto_vacuum() == "incremental"
+        if shrinks:  # each commit gives its batch's pages back (incremental_vacuum: quadratic)
+            self._set_auto_vacuum("FULL")
+        try:
+            return self._purge_batches(cutoff, forget_files, batch, after_batch)
+        finally:
+            if shrinks:
+                self._set_auto_vacuum("INCREMENTAL")
+
+    def _set_auto_vacuum(self, mode: str) -> None:
+        """Between FULL and INCREMENTAL a store can switch at any time (a header write):
+        FULL moves the free pages to the end and cuts them off at every commit, cheaply;
+        `PRAGMA incremental_vacuum` looks each page it frees up in the free list, so its time
+        grows with the square of the free pages (4 minutes of CPU for 2 GB freed)."""
+        with translated(self.path, self.timeout):
+            self.conn.execute(f"PRAGMA auto_vacuum = {mode}")
+
+    def _purge_batches(self, cutoff: str, forget_files: Callable[[list[str]], None],
+                       batch: int, after_batch: Callable[[], None] | None) -> dict[str, Any]:
         done: dict[str, Any] = {"orders": 0, "order_lines": 0, "carts": 0, "customers": 0,
                                 "messages": 0, "webhook_events": 0, "batches": 0}
         for table, statements in PURGE_STEPS:
@@ -138,8 +158,9 @@ class PurgeQueries(Connected):
                 one("PRAGMA page_size").fetchone()[0])
 
     def give_back_free_pages(self, step_bytes: int = VACUUM_STEP_BYTES) -> None:
-        """With auto_vacuum=INCREMENTAL: move the free pages to the end and cut the file there,
-        `step_bytes` at a time with a checkpoint after each, so that the WAL stays that small."""
+        """With auto_vacuum=INCREMENTAL: move the free pages left (a purge that deleted nothing
+        commits nothing) to the end and cut the file there, `step_bytes` at a time with a
+        checkpoint after each, so that the WAL stays that small."""
         with translated(self.path, self.timeout):
             _, free, page_size = self.file_pages()
             step = max(step_bytes // page_size, 1)
