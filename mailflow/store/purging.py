@@ -83,7 +83,7 @@ class PurgeQueries(Connected):
         if that fails, the batch is rolled back). `after_batch` is called after each commit.
         Returns the counts."""
         self.conn.execute("PRAGMA secure_delete = ON")
-        shrinks = self.auto_vacuum() == "incremental"
+        shrinks = self.auto_vacuum() != "none"  # "full": a purge killed before it switched back
         if shrinks:  # each commit gives its batch's pages back (incremental_vacuum: quadratic)
             self._set_auto_vacuum("FULL")
         try:
