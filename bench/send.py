@@ -16,6 +16,12 @@ Targets: mailflow >= 1.8x post_office, >= 40% of smtp-source. Each figure is the
 
     python bench/send.py                       # 10,000 messages, 3 runs
     python bench/send.py --messages 2000 --runs 1
+    python bench/send.py --load 2              # beside 2 busy processes (a shop's web server,
+                                               # its database), all three alike
+
+`--load N` starts N CPU-bound processes (busy loops at this script's priority) before the
+timed runs and stops them at the end: a shop's server is rarely idle while it sends.
+`--niceness K` sets MAILFLOW_RENDER_NICENESS for mailflow's render workers (default: theirs).
 
 Needs Postfix's smtp-sink and smtp-source (Debian: `apt-get install postfix`, its daemon
 never started), css-inline (`pip install -e '.[test]'`), and pip access to install django and
@@ -45,7 +51,7 @@ from pathlib import Path
 
 import yaml
 
-from mailflow.render.workers import WORKER_NICENESS, worker_count
+from mailflow.render.workers import NICENESS_ENV, worker_count, worker_niceness
 
 HERE = Path(__file__).resolve().parent
 PACKAGE_DATA = HERE.parent / "mailflow" / "data"
@@ -370,6 +376,33 @@ def time_smtp_source(sink: Sink, expected: int, size: int) -> Result:
     return Result(seconds, delivered, note)
 
 
+# -- load -------------------------------------------------------------------------------------
+
+def _busy() -> None:
+    count = 0
+    while True:
+        count += 1
+
+
+class Load:
+    """N CPU-bound processes beside the run, at this script's priority, until stop()."""
+
+    def __init__(self, processes: int):
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.processes = [context.Process(target=_busy, daemon=True) for _ in range(processes)]
+        for process in self.processes:
+            process.start()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.join(5)
+        self.processes = []
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 def slow_server(work: Path) -> None:
@@ -394,6 +427,10 @@ def slow_server(work: Path) -> None:
         sink.stop()
 
 
+def _load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000, help="messages per run (10,000)")
@@ -402,9 +439,15 @@ def main() -> int:
     parser.add_argument("--fresh-venv", action="store_true",
                         help="install django-post-office into a throwaway venv, not bench/.cache/")
     parser.add_argument("--no-slow", action="store_true", help="skip the slow-server comparison")
+    parser.add_argument("--load", type=int, default=0,
+                        help="CPU-bound processes running beside every timed run (0)")
+    parser.add_argument("--niceness", type=int, default=None,
+                        help="MAILFLOW_RENDER_NICENESS for mailflow's render workers")
     args = parser.parse_args()
-    if args.messages < 1 or args.runs < 1:
-        parser.error("--messages and --runs must be at least 1")
+    if args.messages < 1 or args.runs < 1 or args.load < 0:
+        parser.error("--messages and --runs must be at least 1, --load at least 0")
+    if args.niceness is not None:
+        os.environ[NICENESS_ENV] = str(args.niceness)
     if MAILFLOW is None:
         raise BenchError(f"no `mailflow` command next to {sys.executable}: pip install -e '.[test]'")
     try:
@@ -415,6 +458,7 @@ def main() -> int:
     n = args.messages
     work = Path(tempfile.mkdtemp(prefix="mailflow-bench-send-"))
     sink = None
+    load = None
     mailflow_ok = True
     try:
         sink = Sink(work, "sink")
@@ -426,6 +470,8 @@ def main() -> int:
                                  args.fresh_venv)
         results: dict[str, list[Result]] = {"mailflow": [], "post_office": [], "smtp-source": []}
         po_info: dict = {}
+        background = _load_average()  # the other work on this machine, before ours
+        load = Load(args.load)
         for k in range(args.runs):
             print(f"run {k + 1} of {args.runs} ...", file=sys.stderr)
             if mailflow_ok:
@@ -436,18 +482,20 @@ def main() -> int:
             result, po_info = post_office.time(sink, n, k)
             results["post_office"].append(result)
             results["smtp-source"].append(time_smtp_source(sink, n, len(sample)))
+        load.stop()
 
         cores = os.cpu_count()
         usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
         print(f"\nsending {n:,} order confirmations to Postfix smtp-sink on loopback, median of"
-              f" {args.runs} run(s); {cores} cores ({usable} usable)")
+              f" {args.runs} run(s); {cores} cores ({usable} usable); beside {args.load} busy"
+              f" process(es) (--load {args.load}); load average before: {background}")
         print(f"message size: mailflow {len(sample):,} bytes (text + HTML);"
               f" post_office {po_info.get('size', 0):,} bytes (same text and HTML, built by Django);"
               f" smtp-source -l {len(sample):,}")
         rates: dict[str, float] = {}
         labels = {
             "mailflow": (f"mailflow send (process, css-inline, 1 connection,"
-                         f" {worker_count(n)} render workers at nice +{WORKER_NICENESS})"),
+                         f" {worker_count(n)} render workers at nice +{worker_niceness()})"),
             "post_office": (f"django-post_office {'/'.join(post_office.versions)} send_queued_mail"
                             f" (batch {po_info.get('batch_size')}, {po_info.get('threads')} threads,"
                             f" log level {po_info.get('log_level')})"),
@@ -484,6 +532,8 @@ def main() -> int:
         else:
             slow_server(work)
     finally:
+        if load is not None:
+            load.stop()
         if sink is not None:
             sink.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -577,6 +577,9 @@ def serve_command(
 def purge_command(
     ctx: typer.Context,
     older_than: Annotated[str, typer.Option("--older-than", help="e.g. 3y is 1095d, 730d, 52w.")],
+    vacuum: Annotated[bool, typer.Option(
+        "--vacuum", help="Then rebuild the file to its new size (once, for a store made before"
+        " mailflow shrank it by itself).")] = False,
     now: NowOption = None,
     json: JsonOption = False,
 ) -> int:
@@ -587,7 +590,7 @@ def purge_command(
 
     config, store = _open(ctx, rules=True)
     age = _duration("--older-than", older_than)
-    done = purge_older_than(store, config, age, parse_now(now, config.shop.tz))
+    done = purge_older_than(store, config, age, parse_now(now, config.shop.tz), vacuum=vacuum)
     console.purge_report(done, as_json=json)
     return 0
 

@@ -360,8 +360,21 @@ def purge_report(done: dict[str, Any], *, as_json: bool) -> None:
         return
     line(f"removed what is older than {done['cutoff']}: {done['orders']} orders"
          f" ({done['order_lines']} lines), {done['carts']} carts, {done['customers']} customers,"
-         f" {done['messages']} messages ({done['message_files']} .eml files);"
-         f" kept {done['suppressions_kept']} suppressions")
+         f" {done['messages']} messages ({done['message_files']} .eml files),"
+         f" {done['webhook_events']} webhook deliveries; kept {done['suppressions_kept']}"
+         " suppressions")
+    size = f"the database went from {_megabytes(done['bytes_before'])} to {_megabytes(done['bytes_after'])}"
+    if done["bytes_free_inside"] and not done["vacuumed"] and done["auto_vacuum"] != "incremental":
+        line(f"{size}; {_megabytes(done['bytes_free_inside'])} inside it are free (zeroed) but stay"
+             " in the file, made before mailflow shrank it by itself: run this purge once with"
+             " --vacuum to rebuild it to its size (it needs that much free disk space and holds"
+             " the database while it runs); later purges then shrink it by themselves")
+    else:
+        line(size)
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1_000_000:,.1f} MB"
 
 
 def outcome_report(report: dict[str, Any], *, as_json: bool, html: Path | None = None) -> None:

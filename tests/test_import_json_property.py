@@ -6,11 +6,14 @@ suite stays fast."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_import_property import _JSON_ANY, PROPERTY, check_import
+
+PER_TEST = 20  # examples a test: under 2 s each on a quiet 2-core machine (the suite's budget)
 
 WRONG = [5, 2.5, "text", True, {"a": 1}, ["text"], [1, 2], [[{}]], [None]]
 GOOD_WOO = {
@@ -79,15 +82,63 @@ _SHOPIFY = st.one_of(_fields(GOOD_SHOPIFY), _nested(GOOD_SHOPIFY, "line_items"),
                      _nested(GOOD_SHOPIFY, "shipping_lines"))
 
 
-@settings(PROPERTY, max_examples=60)
+@settings(PROPERTY, max_examples=PER_TEST)
 @given(orders=st.lists(_WOO, min_size=1, max_size=3))
 def test_woocommerce_json_with_fields_of_any_type_never_crashes(orders: list):
     check_import(json.dumps(orders, indent=1).encode(), "woo.json")
 
 
-@settings(PROPERTY, max_examples=60)
+@settings(PROPERTY, max_examples=PER_TEST)
 @given(orders=st.lists(_SHOPIFY, min_size=1, max_size=3), single=st.booleans())
 def test_shopify_json_with_fields_of_any_type_never_crashes(orders: list, single: bool):
     document = {"order": orders[0]} if single else {"orders": orders}
     check_import(json.dumps(document, indent=1).encode(), "shopify.json")
 
+
+
+# The other JSON inputs: Shopify's checkouts, customers and fulfillments, WooCommerce's draft
+# orders (carts), and mailflow's own JSON for carts, customers and unsubscribes.
+_SHOPIFY_FIXTURES = Path(__file__).parent / "fixtures" / "shopify"
+
+
+def _shopify_sample(name: str, key: str) -> dict:
+    value = json.loads((_SHOPIFY_FIXTURES / f"shopify_python_api_{name}.json").read_text())[key]
+    return value[0] if isinstance(value, list) else value
+
+
+_SHOPIFY_OTHERS = [(root, _shopify_sample(name, key)) for root, name, key in [
+    ("checkouts", "checkouts", "checkouts"), ("customer", "customer", "customer"),
+    ("fulfillments", "fulfillment", "fulfillment")]]
+GOOD_CANONICAL = {
+    "carts": {"cart_id": "K1", "email": "ana@example.com", "created_at": "2026-01-20 10:00",
+              "updated_at": "2026-01-20 10:05", "total": "12.00", "recovery_url":
+              "https://shop.example/cart/K1", "lines": [{"sku": "MUG", "name": "Mug",
+                                                         "quantity": 1, "price": "12.00"}]},
+    "customers": {"email": "ana@example.com", "first_name": "Ana", "accepts_marketing": "yes",
+                  "created_at": "2026-01-20 10:00", "locale": "fr"},
+    "unsubscribes": {"email": "ana@example.com", "at": "2026-01-20 10:00"},
+}
+
+
+@settings(PROPERTY, max_examples=PER_TEST)
+@given(which=st.sampled_from(range(len(_SHOPIFY_OTHERS))), data=st.data())
+def test_shopify_checkouts_customers_and_fulfillments_of_any_type_never_crash(which: int, data):
+    root, good = _SHOPIFY_OTHERS[which]
+    entries = data.draw(st.lists(_fields(good), min_size=1, max_size=2))
+    document = {root: entries if root.endswith("s") else entries[0]}
+    check_import(json.dumps(document, indent=1).encode(), "shopify.json")
+
+
+@settings(PROPERTY, max_examples=PER_TEST)
+@given(orders=st.lists(_fields({**GOOD_WOO, "status": "checkout-draft"}), min_size=1, max_size=3))
+def test_woocommerce_draft_orders_of_any_type_never_crash(orders: list):
+    check_import(json.dumps(orders, indent=1).encode(), "woo.json")
+
+
+@settings(PROPERTY, max_examples=PER_TEST)
+@given(kind=st.sampled_from(sorted(GOOD_CANONICAL)), data=st.data())
+def test_mailflow_json_carts_and_people_of_any_type_never_crash(kind: str, data):
+    entries = data.draw(st.lists(st.one_of(_fields(GOOD_CANONICAL[kind]), _JSON_ANY), min_size=1,
+                                 max_size=3))
+    options = ("--kind", kind) if kind != "carts" else ()
+    check_import(json.dumps({kind: entries}, indent=1).encode(), f"{kind}.json", *options)

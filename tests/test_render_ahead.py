@@ -20,7 +20,7 @@ from mailflow.delivery.connections import ConnectionWorker
 from mailflow.delivery.transports import FileTransport
 from mailflow.records import eml_name
 from mailflow.render.compose import Composer
-from mailflow.render.workers import MIN_BATCH, RenderAhead, worker_count
+from mailflow.render.workers import MIN_BATCH, RenderAhead, worker_count, worker_niceness
 from mailflow.rules.engine import Planner
 from mailflow.store import Store
 
@@ -164,6 +164,20 @@ def test_every_outcome_is_recorded_once_with_its_attempt(planned):
                       " JOIN outbox_attempts a ON a.outbox_id = o.id GROUP BY o.id")
     assert len(rows) == 120
     assert {(r["status"], r["attempts"], r["logged"]) for r in rows} == {("sent", 1, 1)}
+
+
+def test_workers_run_just_below_the_send_process_so_a_busy_machine_does_not_starve_them(planned):
+    _, _, config, planner, sends, now = planned
+    composer = Composer(config, planner)
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    for niceness in (worker_niceness({}), worker_niceness({"MAILFLOW_RENDER_NICENESS": "0"})):
+        with RenderAhead(composer, planner, sends, now, workers=1, niceness=niceness) as ahead:
+            assert ahead.take(sends[0]) is not None  # the worker has answered: it is set up
+            worker = ahead.processes[0].pid
+            assert os.getpriority(os.PRIO_PROCESS, worker) == min(ours + niceness, 19)
+    assert worker_niceness({}) == 2
+    assert worker_niceness({"MAILFLOW_RENDER_NICENESS": "10"}) == 10
+    assert worker_niceness({"MAILFLOW_RENDER_NICENESS": "-5"}) == 2  # never above the sender
 
 
 def test_a_cron_tick_with_few_messages_forks_nothing():

@@ -127,7 +127,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
                           else report_entry(d, d.status) for d in decisions)
         return report
     from mailflow.delivery.lock import held
-    from mailflow.render.workers import RenderAhead, worker_count
+    from mailflow.render.workers import RenderAhead, worker_count, worker_niceness
 
     connections = 1 if transport is not None or config.delivery.transport != "smtp" else \
         max(min(config.delivery.connections, len(sends)), 1)
@@ -140,7 +140,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     entries: dict[int, dict[str, Any]] = {}
     try:
         with RenderAhead(composer, planner, sends, now, worker_count(len(sends)),
-                         inherited=held()) as ahead:
+                         inherited=held(), niceness=worker_niceness()) as ahead:
             report.blocked = deliver_all(decisions, ahead, connection_workers, entries)
     finally:
         report.messages = [entries[n] for n in sorted(entries)]

@@ -37,10 +37,13 @@ if TYPE_CHECKING:
 CHUNK = 50  # messages per worker round trip: ~50 ms of rendering
 MIN_BATCH = 2 * CHUNK  # below this, forking costs more than it saves
 WORKERS_ENV = "MAILFLOW_RENDER_WORKERS"
-# The send process is the critical path (each message waits for the one before); workers only
-# fill the CPU it leaves: one per core, at a lower priority. Measured on 2 cores: 10% faster
-# than one worker at the send process's priority; on one core, 20% faster than no worker at all.
-WORKER_NICENESS = 10
+# The send process is the critical path (each message waits for the one before) and workers
+# fill the CPU it leaves, one per core, a little below its priority. Not far below: at nice +10
+# a worker gets a tenth of a core beside any busy process (the shop's web server, its database)
+# and the sender waits for it (460 vs 984 msg/s beside one busy process). At +2 a worker still
+# yields to them (40% to 60% of a shared core) and keeps sending at full speed (docs/delivery.md).
+WORKER_NICENESS = 2
+NICENESS_ENV = "MAILFLOW_RENDER_NICENESS"
 WORKER_TIMEOUT = 60.0  # seconds for a chunk (~50 ms normally): then the send process renders
 
 Job = tuple[str, str, "str | None", dict[str, Any]]  # key, rule name, e-mail, rows
@@ -87,6 +90,15 @@ def worker_count(messages: int, env: dict[str, str] | os._Environ = os.environ) 
     return max(cores or 1, 1)
 
 
+def worker_niceness(env: dict[str, str] | os._Environ = os.environ) -> int:
+    """How much nicer than the send process a worker runs: WORKER_NICENESS, or
+    `MAILFLOW_RENDER_NICENESS` (0 to 19; anything else: the default)."""
+    text = env.get(NICENESS_ENV, "").strip()
+    if text.isdigit() and int(text) <= 19:
+        return int(text)
+    return WORKER_NICENESS
+
+
 def render_chunk(composer: Composer, jobs: list[Job], now: datetime) -> list[Result]:
     """(subject, message id, bytes, render error, locale, tracked) for each job, one stage at a time. Any
     exception of one message's rendering is that message's error, never the chunk's."""
@@ -122,11 +134,12 @@ def render_chunk(composer: Composer, jobs: list[Job], now: datetime) -> list[Res
 
 
 def _serve(conn: Connection, others: list[Connection], composer: Composer, now: datetime,
-           inherited: frozenset[int]) -> None:
+           inherited: frozenset[int], niceness: int) -> None:
     for fd in inherited:  # the run lock is the send process's: it ends with it
         os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the send process's to handle
-    os.nice(WORKER_NICENESS)
+    if niceness:
+        os.nice(niceness)
     for other in others:  # so that the send process's death reaches every worker as end of file
         other.close()
     while True:
@@ -150,11 +163,13 @@ class RenderAhead:
     (render it yourself). A context manager: the workers stop at the end."""
 
     def __init__(self, composer: Composer | None, planner: Planner, decisions: list[Decision],
-                 now: datetime, workers: int, inherited: frozenset[int] = frozenset()) -> None:
+                 now: datetime, workers: int, inherited: frozenset[int] = frozenset(),
+                 niceness: int = WORKER_NICENESS) -> None:
         """`composer`: None when nothing is to be sent (and so rendered). `inherited`:
-        descriptors a worker closes first thing (the run lock's: delivery.lock.held())."""
+        descriptors a worker closes first thing (the run lock's: delivery.lock.held()).
+        `niceness`: added to the send process's by each worker (worker_niceness())."""
         self.composer, self.planner, self.now = composer, planner, now
-        self.inherited = inherited
+        self.inherited, self.niceness = inherited, niceness
         self.chunks = [decisions[i:i + CHUNK] for i in range(0, len(decisions), CHUNK)]
         self.workers = min(workers, len(self.chunks))
         self.pipes: list[Connection] = []
@@ -172,7 +187,7 @@ class RenderAhead:
                 ours, theirs = context.Pipe()
                 process = context.Process(
                     target=_serve, args=(theirs, [*self.pipes, ours], self.composer, self.now,
-                                       self.inherited),
+                                       self.inherited, self.niceness),
                     daemon=True)
                 process.start()
                 theirs.close()

@@ -19,12 +19,12 @@ from mailflow.clock import iso
 from mailflow.store.attribution import AttributionQueries
 from mailflow.store.connected import inserted_id
 from mailflow.store.faults import DEFAULT_TIMEOUT, check_ours, db_timeout, translated
-from mailflow.store.history import HistoryQueries
 from mailflow.store.measures import ReportQueries
 from mailflow.store.migrations import MIGRATIONS
 from mailflow.store.offers import OfferQueries
 from mailflow.store.outbox import OutboxQueries
 from mailflow.store.products import ProductQueries
+from mailflow.store.purging import PurgeQueries
 from mailflow.store.readonly import cannot_write, read_only_connection, require_current
 from mailflow.store.sources import SourceQueries
 from mailflow.store.tracking import TrackingQueries
@@ -35,8 +35,8 @@ __all__ = ["FileStat", "ImportWriter", "Store"]
 FileStat = tuple[int, int, int, int, int]
 
 
-class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, TrackingQueries,
-            ProductQueries, AttributionQueries, ReportQueries):
+class Store(OutboxQueries, SourceQueries, OfferQueries, TrackingQueries, ProductQueries,
+            AttributionQueries, ReportQueries, PurgeQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT, *, read_only: bool = False) -> None:
         self.conn = conn
@@ -60,9 +60,15 @@ class Store(OutboxQueries, HistoryQueries, SourceQueries, OfferQueries, Tracking
                                    check_same_thread=False)
             try:
                 # first: switching to WAL mode writes to the file
-                check_ours(conn, path, {name for name, _ in MIGRATIONS})
+                if check_ours(conn, path, {name for name, _ in MIGRATIONS}):
+                    # only before the first table: an existing store changes mode by VACUUM alone
+                    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # where SQLite was built without it (Debian's has it on): an updated row's old
+                # copy is zeroed too, so that purge's secure_delete leaves none of it behind
+                if not conn.execute("PRAGMA secure_delete").fetchone()[0]:
+                    conn.execute("PRAGMA secure_delete=FAST")
                 store = cls(conn, path, timeout)
                 store.migrate()
             except BaseException:

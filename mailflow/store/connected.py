@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from typing import Protocol
 
 
 class Connected(Protocol):
     conn: sqlite3.Connection
+    path: str
+    timeout: timedelta
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE): Store.transaction."""

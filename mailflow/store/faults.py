@@ -167,14 +167,14 @@ def _size_limit() -> str:
     return f"; ulimit -f limits files to {soft} bytes here"
 
 
-def check_ours(conn: sqlite3.Connection, path: str | Path, known: set[str]) -> None:
+def check_ours(conn: sqlite3.Connection, path: str | Path, known: set[str]) -> bool:
     """Refuse, before anything is written to it, a database that is not mailflow's store or
-    was made by a newer mailflow. A new or empty file is fine: it becomes mailflow's."""
+    was made by a newer mailflow. A new or empty file is fine: it becomes mailflow's (True)."""
     tables = [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%'"
         " ESCAPE '!' ORDER BY name")]
     if not tables:
-        return
+        return True
     applied: set[str] = set()
     named = "migrations" in tables and "name" in {
         row[1] for row in conn.execute("PRAGMA table_info(migrations)")}
@@ -193,3 +193,4 @@ def check_ours(conn: sqlite3.Connection, path: str | Path, known: set[str]) -> N
         raise NotOurDatabase(f"{path}: made by a newer mailflow (its schema has {', '.join(newer)},"
                              f" which mailflow {__version__} does not know): upgrade mailflow to"
                              " use it; nothing was changed")
+    return False

@@ -452,6 +452,15 @@ MIGRATIONS.append(
 
 MIGRATIONS.append(
     (
+        "0015_purge",
+        """
+        CREATE INDEX opens_purge_recipient ON opens(email_key);
+        """,
+    )
+)
+
+MIGRATIONS.append(
+    (
         "0016_refunded_amount",
         """
         ALTER TABLE orders ADD COLUMN refunded_amount TEXT;
