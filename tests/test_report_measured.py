@@ -11,16 +11,15 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
+from http_server import served
 
 from mailflow.config import load_config
-from mailflow.web.server import Server
 from mailflow.web.tracking import TrackingApp
 
 RULES = """\
@@ -78,15 +77,8 @@ def remind_ten(shop) -> dict[str, str]:
 @contextmanager
 def serving(shop, at: datetime):
     """serve's tracking endpoint on a free port of 127.0.0.1, its clock at `at`."""
-    app = TrackingApp(load_config(shop.config), shop.db, lambda: at)
-    server = Server(app, "127.0.0.1", 0, 5)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.stop()
-        thread.join(10)
+    with served(TrackingApp(load_config(shop.config), shop.db, lambda: at)) as port:
+        yield port
 
 
 def click(port: int, url: str) -> str:
@@ -359,16 +351,8 @@ def test_an_order_a_webhook_brings_is_attributed_by_serve(shop, monkeypatch):
                        " AND rule = 'abandoned-cart'") == 1
     config = load_config(shop.config)
     sender = EventSender(config, shop.db)
-    server = Server(App(config, shop.db, sender.wake), "127.0.0.1", 0, 5)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    sender.start()
-    try:
-        assert shopify_post(server.port, shopify_order(1, "ana@example.com", minutes_ago=60),
+    with served(App(config, shop.db, sender.wake), sender=sender) as port:
+        assert shopify_post(port, shopify_order(1, "ana@example.com", minutes_ago=60),
                             delivery="d-1")[0] == 200
         assert eventually(lambda: shop.query("SELECT order_id, how FROM attributions")) == [
             {"order_id": "#W1", "how": "received"}]
-    finally:
-        sender.stop()
-        server.stop()
-        thread.join(10)

@@ -15,6 +15,7 @@ from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
+from http_server import served
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,6 @@ from mailflow.consent.tracking_tokens import (
 )
 from mailflow.store import Store
 from mailflow.web.app import App
-from mailflow.web.server import Server
 from mailflow.web.tracking import PIXEL, TrackingApp
 
 SECRET = "track-test-secret"
@@ -120,15 +120,8 @@ def serving(shop, clock=None):
     Store.open(shop.db).close()
     config = load_config(shop.config)
     app = TrackingApp(config, shop.db, clock) if clock else App(config, shop.db, lambda: None)
-    server = Server(app, "127.0.0.1", 0, 5)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.stop()
-        thread.join(10)
-        assert not thread.is_alive()
+    with served(app) as port:
+        yield port
 
 
 def get(port: int, url: str, headers=None, method: str = "GET"):

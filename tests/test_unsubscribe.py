@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
+from http_server import served
 
 from mailflow.config import load_config
 from mailflow.consent.tokens import make_token
 from mailflow.store import Store
-from mailflow.web.server import DEFAULT_TIMEOUT, Server
+from mailflow.web.server import DEFAULT_TIMEOUT
 from mailflow.web.unsubscribe import UnsubscribeApp
 
 SECRET = "unsub-test-secret"
@@ -99,15 +100,8 @@ def test_a_token_from_another_secret_or_altered_by_one_character_is_refused(shop
 def serving(shop, timeout: int = DEFAULT_TIMEOUT):
     """The endpoint on a free port of 127.0.0.1, in a thread, as `mailflow serve` runs it."""
     Store.open(shop.db).close()  # serve migrates the store before it listens
-    server = Server(UnsubscribeApp(load_config(shop.config), shop.db), "127.0.0.1", 0, timeout)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.stop()
-        thread.join(10)
-        assert not thread.is_alive()
+    with served(UnsubscribeApp(load_config(shop.config), shop.db), timeout) as port:
+        yield port
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import http.client
 import json
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,12 +24,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from http_server import served
 
 from mailflow.config import load_config
 from mailflow.store import Store
 from mailflow.web.app import App
 from mailflow.web.sender import EventSender
-from mailflow.web.server import Server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHOPIFY_SECRET = "shpss_test_secret"
@@ -66,16 +65,8 @@ def serving(shop):
     """`serve` as it runs: the endpoints in waitress, and the background sender."""
     config = load_config(shop.config)
     sender = EventSender(config, shop.db)
-    server = Server(App(config, shop.db, sender.wake), "127.0.0.1", 0, 5)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    sender.start()
-    try:
-        yield server.port
-    finally:
-        sender.stop()
-        server.stop()
-        thread.join(10)
+    with served(App(config, shop.db, sender.wake), sender=sender) as port:
+        yield port
 
 
 def signature(body: bytes, secret: str) -> str:
@@ -214,15 +205,8 @@ def test_a_body_over_the_limit_gets_413_and_an_unknown_source_404(shop):
 
 def test_a_cron_run_imports_what_serve_kept_while_its_sender_was_down(shop):
     config = load_config(shop.config)
-    server = Server(App(config, shop.db, lambda: None), "127.0.0.1", 0, 5)  # no sender
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        assert shopify_post(server.port, shopify_order(7, "dan@example.com"), delivery="d-7")[0] \
-            == 200
-    finally:
-        server.stop()
-        thread.join(10)
+    with served(App(config, shop.db, lambda: None)) as port:  # no sender
+        assert shopify_post(port, shopify_order(7, "dan@example.com"), delivery="d-7")[0] == 200
     assert sent_confirmations(shop) == []
     result = shop("run", "--json")
     assert result.exit_code == 0, result.stderr

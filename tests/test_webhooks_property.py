@@ -8,10 +8,10 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 
 import pytest
+from http_server import served
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_import_json_property import GOOD_SHOPIFY, GOOD_WOO, PER_TEST, _fields
@@ -20,7 +20,6 @@ from test_webhooks import SHOPIFY_SECRET, WOO_SECRET, post, shop, signature  # n
 
 from mailflow.config import load_config
 from mailflow.web.app import App
-from mailflow.web.server import Server
 
 _TOPICS = {"shopify": ["orders/create", "orders/updated", "orders/paid", "orders/fulfilled",
                        "customers/create", "checkouts/create", "fulfillments/create", "app/x", ""],
@@ -39,16 +38,10 @@ def events(draw: st.DrawFn) -> tuple[str, str, bytes]:
 
 
 @pytest.fixture
-def served(shop) -> Iterator[tuple[object, int]]:  # noqa: F811
+def endpoints(shop) -> Iterator[tuple[object, int]]:  # noqa: F811
     """`serve`'s endpoints without its sender: a cron `run` imports what they keep."""
-    server = Server(App(load_config(shop.config), shop.db, lambda: None), "127.0.0.1", 0, 5)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield shop, server.port
-    finally:
-        server.stop()
-        thread.join(10)
+    with served(App(load_config(shop.config), shop.db, lambda: None)) as port:
+        yield shop, port
 
 
 def _people(project) -> dict[str, list]:
@@ -62,8 +55,8 @@ def _people(project) -> dict[str, list]:
 @settings(PROPERTY, max_examples=PER_TEST,
           suppress_health_check=[*PROPERTY.suppress_health_check, HealthCheck.function_scoped_fixture])
 @given(event=events())
-def test_a_signed_webhook_of_any_shape_is_imported_ignored_or_rejected_never_crashing(served, event):
-    project, port = served
+def test_a_signed_webhook_of_any_shape_is_imported_ignored_or_rejected_never_crashing(endpoints, event):
+    project, port = endpoints
     platform, topic, body = event
     delivery = f"d-{next(_deliveries)}"
     if platform == "shopify":
