@@ -74,7 +74,9 @@ def _after_receiving(fallback: bool, from_messages: bool, marks: str) -> str:
         # +r.rule: one search of the recipient's messages, not one per rule
         f" AND +r.rule IN ({marks}) AND r.sent_at <= o.created_at"
         f" AND r.sent_at >= strftime({_STAMP}, o.created_at, :received_back)"
-        " AND r.status = 'sent')")
+        # +r.status: the recipient's messages (outbox_recipient), not every sent one (the
+        # store is never ANALYZEd, so SQLite would take outbox_pending for status = 'sent')
+        " AND +r.status = 'sent')")
 
 
 def _cart_recoveries(fallback: bool, from_messages: bool, marks: str) -> str:
@@ -86,7 +88,7 @@ def _cart_recoveries(fallback: bool, from_messages: bool, marks: str) -> str:
         f" {_OF_ORDER}, row_number() OVER (PARTITION BY o.id ORDER BY r.sent_at DESC,"
         f" r.key DESC) = 1 FROM {_orders(fallback, candidates)}"
         f" JOIN outbox r ON r.email_key = o.email_key AND +r.rule IN ({marks})"
-        " AND r.status = 'sent' AND r.sent_at < o.created_at"
+        " AND +r.status = 'sent' AND r.sent_at < o.created_at"
         f" AND r.sent_at >= strftime({_STAMP}, o.created_at, :recovery_back)")
 
 

@@ -49,6 +49,7 @@ PURGE_STEPS: list[tuple[str, list[tuple[str | None, str]]]] = [
         (None, f"DELETE FROM clicks WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})"),
         (None, f"DELETE FROM opens WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})"),
         (None, f"DELETE FROM attributions WHERE outbox_key IN (SELECT key {_OLD_MESSAGES})"),
+        (None, f"DELETE FROM cart_recoveries WHERE reminder_key IN (SELECT key {_OLD_MESSAGES})"),
         ("messages", f"DELETE {_OLD_MESSAGES}"),
     ]),
     ("orders", [
@@ -61,9 +62,9 @@ PURGE_STEPS: list[tuple[str, list[tuple[str | None, str]]]] = [
         (None, f"DELETE FROM cart_lines WHERE cart_id IN ({_OLD_CARTS})"),
         ("carts", f"DELETE FROM carts WHERE {_WINDOW} AND updated_at < :cutoff"),
     ]),
-    ("customers", [  # after orders and carts: a customer goes with the last of theirs
-        (None, f"DELETE FROM clicks WHERE email_key IN (SELECT email_key {_OLD_CUSTOMERS})"),
-        (None, f"DELETE FROM opens WHERE email_key IN (SELECT email_key {_OLD_CUSTOMERS})"),
+    # after orders and carts: a customer goes with the last of theirs (their clicks and opens
+    # went with their messages: those of a message still kept stay with it)
+    ("customers", [
         ("customers", f"DELETE {_OLD_CUSTOMERS}"),
     ]),
     ("webhook_events", [("webhook_events", f"DELETE {_OLD_EVENTS}")]),
