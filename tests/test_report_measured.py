@@ -363,8 +363,7 @@ def test_the_attribution_pass_looks_up_each_new_orders_recipient_not_every_sent_
         tmp_path, query):
     # the store is never ANALYZEd: without `+status`, SQLite took outbox_pending for
     # status = 'sent' and read every sent message once per new order (28 s for 2,000 orders)
-    from mailflow.store import Store
-    from mailflow.store import attribution
+    from mailflow.store import Store, attribution
 
     store = Store.open(tmp_path / "plan.db")
     try:
