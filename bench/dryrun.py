@@ -13,12 +13,21 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
-from status import MAILFLOW, NOW, RULES, add_due, build_store, mailflow_of, older_copy, timed
+from status import (
+    MAILFLOW,
+    NOW,
+    RULES,
+    add_due,
+    build_store,
+    mailflow_of,
+    older_copy,
+    print_samples,
+    timed,
+)
 
 from mailflow.clock import iso
 
@@ -55,14 +64,9 @@ def main() -> None:
         for _ in range(args.runs):
             for name, command in commands.items():
                 samples[name].append(timed(command))
-        reference = statistics.median(s for s, _ in samples["mailflow --help (reference)"])
         print(f"{args.history:,} orders of history; {os.cpu_count()} cores, load"
               f" {os.getloadavg()[0]:.1f}")
-        print(f"{'command':<48} {'median':>9} {'x --help':>9} {'peak RSS':>9}")
-        for name, runs in samples.items():
-            median = statistics.median(s for s, _ in runs)
-            print(f"{name:<48} {median * 1000:>6.0f} ms {median / reference:>8.2f}x"
-                  f" {max(m for _, m in runs):>6} MB")
+        print_samples(samples, 48)
         print("target: peak RSS flat from 1k to 10k due (output streamed, never held)")
     finally:
         shutil.rmtree(work)

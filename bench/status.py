@@ -25,27 +25,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+
+from plan import MAILFLOW, NOW, RULES  # the same shop and rules as the tick benchmark
 
 from mailflow.clock import iso
 from mailflow.store import Store
 
-MAILFLOW = shutil.which("mailflow") or str(Path(sys.executable).with_name("mailflow"))
 BUILD = 1  # bump when the generated data changes: a kept store of another build is rebuilt
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 SPAN = timedelta(days=3 * 365)
 DUE = 1_000  # orders placed in the last half hour, not confirmed yet: what the dry run sends
-RULES = """\
-shop: {name: Bench, url: "https://bench.example", timezone: Europe/Paris, locale: fr}
-sender: {from: "Bench <shop@bench.example>"}
-delivery: {transport: file, dir: outbox}
-rules:
-  - {name: abandoned-cart, on: cart.abandoned, after: 20m, template: abandoned_cart, cap: 1 per 24h}
-  - {name: order-confirmation, on: order.placed, template: order_confirmation}
-  - {name: shipped, on: order.shipped, template: order_shipped}
-  - {name: review-request, on: order.delivered, after: 7d, template: review_request}
-"""
 # status by n % 100: most orders of a 3-year history are delivered
 STATUSES = ["delivered"] * 70 + ["shipped"] * 10 + ["paid"] * 8 + ["cancelled"] * 5 + \
     ["refunded"] * 3 + ["pending_payment"] * 4
@@ -281,6 +271,16 @@ def plans(db: Path, folder: Path) -> dict[str, list[tuple[str, list[str]]]]:
     return found
 
 
+def print_samples(samples: dict[str, list[tuple[float, int]]], width: int) -> None:
+    """Each command's median time, its ratio to `mailflow --help` of the same run, peak RSS."""
+    reference = statistics.median(s for s, _ in samples["mailflow --help (reference)"])
+    print(f"{'command':<{width}} {'median':>9} {'x --help':>9} {'peak RSS':>9}")
+    for name, runs in samples.items():
+        median = statistics.median(s for s, _ in runs)
+        print(f"{name:<{width}} {median * 1000:>6.0f} ms {median / reference:>8.2f}x"
+              f" {max(m for _, m in runs):>6} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=2_000_000)
@@ -323,12 +323,7 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved: a burst of load hits every command alike
             for name, command in commands.items():
                 samples[name].append(timed(command))
-        reference = statistics.median(s for s, _ in samples["mailflow --help (reference)"])
-        print(f"{'command':<52} {'median':>9} {'x --help':>9} {'peak RSS':>9}")
-        for name, runs in samples.items():
-            median = statistics.median(s for s, _ in runs)
-            print(f"{name:<52} {median * 1000:>6.0f} ms {median / reference:>8.2f}x"
-                  f" {max(m for _, m in runs):>6} MB")
+        print_samples(samples, 52)
         print("target: status and report <= 0.5 s on 2M orders, process start included")
         if not args.no_plans:
             for name, found in plans(db, folder).items():
