@@ -159,10 +159,8 @@ def products_view(rows: list[dict[str, Any]] | None, shop: Shop,
     """The suggested products as templates see them: `name`, `url` (absolute, or None
     without a catalogue), `image`, `price` and its `currency` (the catalogue's, else the
     message's)."""
-    base = shop.url.rstrip("/")
     return [{"name": row["name"], "sku": row.get("sku"),
-             "url": (base + row["url"] if str(row["url"]).startswith("/") else row["url"])
-             if row.get("url") else None,
+             "url": _absolute(row.get("url") or None, shop.url),
              "image": row.get("image"), "price": row.get("price"),
              "currency": row.get("currency") or currency or shop.currency}
             for row in rows or []]
