@@ -40,6 +40,12 @@ class Handler:
     def __init__(self, server: SinkServer) -> None:
         self.server = server
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.server.pipelining:  # aiosmtpd reads pipelined commands but never says so
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     def _misbehave(self, reply: str | None) -> str | None:
         b = self.server.behaviour
         if reply is None or (b.times is not None and b.times <= 0):
@@ -100,8 +106,14 @@ class QuitSMTP(SMTP):
 
 
 class SinkServer:
+    # Most servers offer PIPELINING (RFC 2920), so the tests' does unless told otherwise:
+    # tests/test_smtp_faults.py runs each fault with and without it.
+    offers_pipelining = True
+
     def __init__(self, *, tls_context: ssl.SSLContext | None = None, starttls: bool = True,
-                 implicit_tls: bool = False, users: dict[str, str] | None = None) -> None:
+                 implicit_tls: bool = False, users: dict[str, str] | None = None,
+                 pipelining: bool | None = None) -> None:
+        self.pipelining = self.offers_pipelining if pipelining is None else pipelining
         self.behaviour = Behaviour()
         self.received: list[email.message.EmailMessage] = []
         self.dropped: list[bytes] = []

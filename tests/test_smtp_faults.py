@@ -9,6 +9,13 @@ import pytest
 import trustme
 from smtp_server import SinkServer
 
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["pipelining", "one-command-a-time"])
+def pipelining(request, monkeypatch):
+    """Each fault with a server that pipelines (the next envelope goes behind each message)
+    and with one that does not."""
+    monkeypatch.setattr(SinkServer, "offers_pipelining", request.param)
+
 ORDERS = ("order_id,email,first_name,status,created_at,total,line_name,line_quantity,line_price\n"
           "A-1,ana@example.com,Ana,paid,2026-03-02 10:00,10.00,Mug,1,10.00\n"
           "B-1,bob@example.com,Bob,paid,2026-03-02 10:00,12.00,Cup,1,12.00\n")

@@ -1,7 +1,9 @@
 """Delivering a run's messages: one ConnectionWorker per connection, each sending one message
 at a time and recording each outcome in the transaction that claims its next message, so
-`sent` is committed before the next SMTP command (or QUIT), in one write transaction a
-message.
+`sent` is committed before the next message's content leaves (or QUIT), in one write
+transaction a message. A worker knows its next message while it sends one, so that the
+next envelope leaves behind this message (delivery/smtp.py): it delivers nothing until that
+message is claimed and its content sent.
 
 With `delivery.connections` above 1, workers run in threads, one SMTP connection each: a
 slow server's replies are waited for side by side. Everything but the SMTP exchange (the
@@ -117,9 +119,11 @@ class ConnectionWorker:
         if d.action in (Action.SKIP, Action.FAIL):
             self.planner.offers.give_back(d)
 
-    def send(self, d: Decision, prepared: Prepared | None) -> dict[str, Any] | None:
+    def send(self, d: Decision, prepared: Prepared | None,
+             then: Decision | None = None) -> dict[str, Any] | None:
         """Re-check and claim (one transaction), render unless rendered ahead from rows still
-        current, send. Only the SMTP exchange runs outside the lock shared by the workers."""
+        current, send. Only the SMTP exchange runs outside the lock shared by the workers.
+        `then`: the message this worker sends next, whose envelope may go out ahead."""
         with self._step():
             self.planner.decide(d, None)  # the conditions once more, at the moment of sending
             if d.action is not Action.SEND:
@@ -142,8 +146,10 @@ class ConnectionWorker:
             self._give_back(outbox_id, "error", repr(exc))
             raise
         try:
-            outcome = self.transport.deliver(data, mail_from=self._composer().mail_from,
-                                             recipient=d.email or "", key=d.key)
+            mail_from = self._composer().mail_from
+            outcome = self.transport.deliver(
+                data, mail_from=mail_from, recipient=d.email or "", key=d.key,
+                then=(mail_from, then.email) if then is not None and then.email else None)
         except Exception as exc:  # not handed over: back in the queue, and the batch stops
             blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
                 f"delivery failed: {type(exc).__name__}: {exc}")
@@ -231,16 +237,18 @@ def deliver_all(decisions: list[Decision], ahead: RenderAhead,
     problems: list[BaseException] = []
     lock = workers[0].lock
 
+    def take() -> tuple[int, Decision, Prepared | None] | None:
+        with lock:
+            item = next(work, None)
+            return None if item is None else (*item, ahead.take(item[1]))
+
     def run(worker: ConnectionWorker) -> None:
-        try:
-            while not stop.is_set():
-                with lock:
-                    item = next(work, None)
-                    if item is None:
-                        break
-                    number, d = item
-                    prepared = ahead.take(d)
-                entry = worker.send(d, prepared)
+        try:  # each worker takes its next message before sending one: its envelope goes ahead
+            item = take()
+            while item is not None and not stop.is_set():
+                number, d, prepared = item
+                item = take()
+                entry = worker.send(d, prepared, then=None if item is None else item[1])
                 if entry is not None:
                     entries[number] = entry
             worker.settle()

@@ -5,6 +5,15 @@ trust store (or $SSL_CERT_FILE), a timeout on every step, login only over TLS. D
 driven by hand so that we know whether the final dot left: a failure before it means the
 message was not accepted (deferred, retried later); no reply after it means we cannot
 know (unknown, never resent by itself).
+
+With a server that offers PIPELINING (RFC 2920) a message costs one round trip: its
+envelope (MAIL, RCPT, DATA) leaves in one write, and from the second message on it leaves
+right behind the previous message's final dot (`then`), its replies read after that
+message's. An envelope opened ahead delivers nothing by itself: the message's content
+leaves only in its own `deliver`, after the caller claimed it. An envelope opened for a
+message that is then not sent (its re-check skipped it) is dropped with the connection
+if the server already said 354 (a transaction cut before its final dot is discarded,
+RFC 5321 §3.8), else reset.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import contextlib
 import os
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 
@@ -30,6 +40,12 @@ def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return f"{code} {text}".strip()
+
+
+def _commands(mail_from: str, recipient: str) -> tuple[str, str]:
+    """MAIL and RCPT of one envelope (SMTPUTF8 when an address needs it)."""
+    options = " SMTPUTF8" if not (mail_from + recipient).isascii() else ""
+    return f"MAIL FROM:<{mail_from}>{options}", f"RCPT TO:<{recipient}>"
 
 
 def enhanced_status(text: bytes) -> str | None:
@@ -53,6 +69,8 @@ class SmtpTransport:
         self.conn: smtplib.SMTP | None = None
         self.dirty = False  # a transaction was begun and not completed: RSET before the next
         self.where = f"{settings.host}:{settings.port}"
+        # the envelope sent ahead behind the last message: (mail_from, recipient), replies
+        self.opened: tuple[tuple[str, str], list[tuple[int, bytes]]] | None = None
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -72,6 +90,8 @@ class SmtpTransport:
                 conn.ehlo()
             if s.username:
                 conn.login(s.username, self.password or "")
+            if conn.sock is not None:  # an envelope written behind a message leaves at once
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except DeliveryBlocked:
             raise
         except smtplib.SMTPAuthenticationError as exc:
@@ -89,8 +109,18 @@ class SmtpTransport:
             with contextlib.suppress(OSError):
                 self.conn.close()
         self.conn = None
+        self.opened = None
+
+    def _abandon_opened(self) -> None:
+        """The envelope opened ahead is not for the message now sent (or for none)."""
+        if self.opened is not None:
+            replies = self.opened[1]
+            self.opened = None
+            if replies[2][0] == 354:  # mid-DATA: only closing the connection ends it unsent
+                self._drop()
 
     def close(self) -> None:
+        self._abandon_opened()
         if self.conn is not None:
             # a bad reply to QUIT after 250 changes nothing: the mail was accepted and recorded
             with contextlib.suppress(OSError, smtplib.SMTPException):
@@ -99,21 +129,31 @@ class SmtpTransport:
 
     # -- one message ---------------------------------------------------------------------------
 
-    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
-        if self.conn is not None and self.dirty:  # after a completed mail the state is clean
-            try:
-                code, _ = self.conn.rset()
-                if code != 250:
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str,
+                then: tuple[str, str] | None = None) -> Outcome:
+        """`then`: (mail_from, recipient) of the message the caller will most likely send next,
+        whose envelope goes out behind this message's final dot when the server pipelines."""
+        opened, self.opened = self.opened, None
+        if opened is not None and opened[0] != (mail_from, recipient):
+            self.opened = opened
+            self._abandon_opened()
+            opened = None
+        if opened is None:
+            if self.conn is not None and self.dirty:  # after a completed mail the state is clean
+                try:
+                    code, _ = self.conn.rset()
+                    if code != 250:
+                        self._drop()
+                except (OSError, smtplib.SMTPException):
                     self._drop()
-            except (OSError, smtplib.SMTPException):
-                self._drop()
-        if self.conn is None:
-            self.conn = self._connect()
+            if self.conn is None:
+                self.conn = self._connect()
         conn = self.conn
+        assert conn is not None, "an envelope is opened ahead only on a live connection"
         self.dirty = True
-        options = " SMTPUTF8" if not (mail_from + recipient).isascii() else ""
         try:
-            replies = self._envelope(conn, f"MAIL FROM:<{mail_from}>{options}", f"RCPT TO:<{recipient}>")
+            replies = opened[1] if opened is not None else \
+                self._envelope(conn, *_commands(mail_from, recipient))
             for (code, text), stage, ok in zip(replies, ("MAIL FROM", "RCPT TO", "DATA"),
                                                ((250,), (250, 251), (354,)), strict=True):
                 if code not in ok:
@@ -126,6 +166,7 @@ class SmtpTransport:
             self._drop()
             return Outcome(OutboxStatus.DEFERRED, f"connection to {self.where} lost before the"
                                                   f" end of the message: {exc}")
+        ahead = then is not None and conn.has_extn("pipelining") and self._send_ahead(conn, then)
         try:
             code, text = conn.getreply()
         except (OSError, smtplib.SMTPException) as exc:  # TimeoutError is an OSError
@@ -134,8 +175,42 @@ class SmtpTransport:
                                                  f" was sent: {exc or 'timeout'}")
         if 200 <= code < 300:
             self.dirty = False
-            return Outcome(OutboxStatus.SENT, _reply(code, text))
-        return self._refused(code, text, "end of DATA")
+            outcome = Outcome(OutboxStatus.SENT, _reply(code, text))
+        else:
+            try:
+                outcome = self._refused(code, text, "end of DATA")
+            except DeliveryBlocked:
+                if ahead:  # the batch stops: no QUIT into the envelope opened ahead
+                    self._drop()
+                raise
+        if ahead and then is not None and self.conn is conn:
+            self._read_ahead(conn, then)
+        return outcome
+
+    def _send_ahead(self, conn: smtplib.SMTP, then: tuple[str, str]) -> bool:
+        try:
+            conn.send("".join(f"{c}\r\n" for c in (*_commands(*then), "DATA")).encode())
+        except (OSError, smtplib.SMTPException):
+            return False  # this message's reply first: the connection's fate is read there
+        return True
+
+    def _read_ahead(self, conn: smtplib.SMTP, then: tuple[str, str]) -> None:
+        """The replies to the envelope sent behind the last message; the next `deliver` for
+        `then` goes on from them (a refusal among them is that message's)."""
+        try:
+            replies = [conn.getreply() for _ in range(3)]
+            if replies[2][0] == 354 and (replies[0][0] >= 400 or replies[1][0] >= 400):
+                conn.send(b".\r\n")  # DATA was accepted after a refusal: end it empty
+                conn.getreply()
+                replies[2] = (0, b"not sent")
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+            return
+        self.dirty = True
+        if any(code == 421 for code, _ in replies):
+            self._drop()  # the server is closing: the next message reconnects
+            return
+        self.opened = (then, replies)
 
     def _envelope(self, conn: smtplib.SMTP, mail: str, rcpt: str) -> list[tuple[int, bytes]]:
         """MAIL, RCPT and DATA; in one write when the server offers PIPELINING (RFC 2920),

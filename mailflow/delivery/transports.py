@@ -28,8 +28,10 @@ class Outcome:
 class Transport(Protocol):
     """What a run hands each built message to: SMTP (smtp.py) or the `file` transport."""
 
-    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
-        """Hand over one message; `mail_from` is the envelope's (SMTP's MAIL FROM)."""
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str,
+                then: tuple[str, str] | None = None) -> Outcome:
+        """Hand over one message; `mail_from` is the envelope's (SMTP's MAIL FROM); `then`:
+        the envelope of the message likely to follow (SMTP opens it ahead where it can)."""
 
     def close(self) -> None: ...
 
@@ -62,7 +64,8 @@ class FileTransport:
                     pass
         return removed
 
-    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str) -> Outcome:
+    def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str,
+                then: tuple[str, str] | None = None) -> Outcome:
         target = self.folder / eml_name(key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
