@@ -26,6 +26,7 @@ from mailflow.render.samples import (
     sample_offer,
     sample_products,
     sample_subject,
+    varied_refunds,
     varied_subjects,
 )
 from mailflow.rules.suggestions import ProductHistory, Suggestions
@@ -269,18 +270,20 @@ def _varied_failure(composer: Composer, target: Target, locale: str) -> str | No
     the data; Jinja only (links, CSS and text do not depend on the data)."""
     subjects = varied_subjects(target.trigger, locale)
     label, order, cart, customer = subjects[0]
-    cases: list[tuple[str, dict | None, dict | None, dict | None, dict | None]] = [
-        *((*subject, None) for subject in subjects),
-        (f"{label}, with an offer", order, cart, customer, sample_offer())]
+    cases: list[tuple[str, dict | None, dict | None, dict | None, dict | None, dict | None]] = [
+        *((*subject, None, None) for subject in subjects),
+        *((f"{label}, {what}", order, cart, customer, None, refund)
+          for what, refund in (varied_refunds() if order else [])),
+        (f"{label}, with an offer", order, cart, customer, sample_offer(), None)]
     products = products_view(sample_products(), composer.config.shop, None)
-    for number, (label, order, cart, customer, offer) in enumerate(cases):
+    for number, (label, order, cart, customer, offer, refund) in enumerate(cases):
         person = order or cart or customer or {}
         try:
             composer.message(key=f"check:{target.template}", rule=target.rule,
                              template=target.template, marketing=target.marketing, order=order,
                              cart=cart, customer=customer,
                              to=person.get("email") or "customer@example.com", now=NOW,
-                             locale=locale, offer=offer,
+                             locale=locale, offer=offer, refund=refund,
                              products=products if number == len(cases) - 1 else None)
         except RenderError as exc:
             extra = ", with suggested products" if number == len(cases) - 1 else ""
