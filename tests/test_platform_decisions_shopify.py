@@ -210,8 +210,10 @@ def test_shopify_csv_a_partial_refund_then_the_full_refund_each_get_their_email(
     assert shop.decide("2026-05-15T12:00") == ({}, {})
     shop.import_("shopify_orders_export_5.csv", now="2026-05-16T09:00")
     assert shop.decide("2026-05-16T09:00") == ({"#1208": [("refund", SEND, None)]}, {})
-    full = shop.preview("refund", "#1208")
-    assert "Nous avons remboursé votre commande #1208 du 11 mai 2026 : 42,40 €" in full
+    full = shop.preview("refund", "#1208")  # the rest of the money, and all of it
+    assert "Nous avons remboursé votre commande #1208 du 11 mai 2026 : 35,90 €" in full
+    assert "Avec les 6,50 € remboursés précédemment, 42,40 € vous ont été remboursés au total." \
+        in full
     # a refunded order gets no review request
     assert shop.decide("2026-05-23T10:00")[0]["#1208"] == [
         ("review-request", SKIP, "order_cancelled")]

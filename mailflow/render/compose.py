@@ -63,12 +63,15 @@ class Composer:
             offer_view,
             order_view,
             products_view,
+            refund_view,
         )
 
         subject = rows["order"] or rows["cart"] or {}
+        order = order_view(rows["order"])
         return self.message(
             key=key, rule=rule, template=rule.template, marketing=rule.marketing,
-            order=order_view(rows["order"]), cart=cart_view(rows["cart"]),
+            order=order, cart=cart_view(rows["cart"]),
+            refund=refund_view(order, rows.get("refund")),
             customer=customer_view(rows["customer"]), to=email or "", now=now,
             offer=offer_view(rule, rows.get("offer") or {}, now, self.config.shop.tz),
             tracked=self.config.tracking.tracks(rule.category) and not rows.get("suppressed"),
@@ -79,11 +82,13 @@ class Composer:
                 order: dict | None, cart: dict | None, customer: dict | None, to: str,
                 now: datetime, locale: str | None = None,
                 offer: dict[str, Any] | None = None, tracked: bool = False,
-                products: list[dict[str, Any]] | None = None) -> Composed:
+                products: list[dict[str, Any]] | None = None,
+                refund: dict[str, Any] | None = None) -> Composed:
         """`offer`: the offer's view (context.offer_view); None for a rule that has one: its
         fixed code, or a sample code from a pool (preview, check, send-test). `tracked`: its
         links to the shop go through `serve` (tracking.url), and its open pixel if enabled.
-        `products`: the suggested products' view (context.products_view)."""
+        `products`: the suggested products' view (context.products_view). `refund`: which
+        refund the message is about (context.refund_view); by default the order's latest."""
         from mailflow.render.context import message_context, message_locale, offer_view
         from mailflow.render.mime import message_id
 
@@ -95,7 +100,7 @@ class Composer:
             category="marketing" if marketing else "transactional", order=order, cart=cart,
             customer=customer, unsubscribe_url=unsubscribe_url, now=now,
             offer=offer if offer is not None else offer_view(rule, None, now, self.config.shop.tz),
-            products=products)
+            products=products, refund=refund)
         rendered = self.renderer.render(
             template, locale or message_locale(order, cart, customer), context,
             campaign=rule.name if rule else template, subject_override=rule.subject if rule else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime, tzinfo
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mailflow.clock import from_iso
@@ -73,6 +74,52 @@ def order_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
     view["tracking"] = ({"number": number, "url": url, "carrier": row.get("carrier")}
                         if number or url else None)
     return view
+
+
+def _decimal(text: Any) -> Decimal | None:
+    try:
+        return Decimal(str(text)) if text not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
+def refund_view(order: dict[str, Any] | None, said: dict[str, Any] | None = None
+                ) -> dict[str, Any] | None:
+    """What a refund e-mail is about, as templates see it (`refund`): `full` (the order
+    refunded in full) or a partial refund, `amount` (what this refund gave back), `total`
+    (the money given back so far with it) and `earlier` (given back before it; None when
+    nothing was), decimal strings or None when the data does not say.
+
+    `said`: the message's instance as the planner gives it (`step`, `seq`, and `refunds`, the
+    order's partial refunds: store/refunds.py). Without it (preview, check, another rule's
+    message), the order's latest: in full if it is refunded, else its last partial refund,
+    else a partial refund of `order.refunded_amount`. Never the order's status at render
+    time for a message about one refund: the order may have moved on since."""
+    if order is None:
+        return None
+    said = said or {}
+    refunds = said.get("refunds") or []
+    step = said.get("step") or ("refunded" if order.get("status") == "refunded"
+                                else "partially_refunded")
+    if step != "refunded":
+        seq = said.get("seq") or (refunds[-1]["seq"] if refunds else None)
+        row = next((r for r in refunds if r["seq"] == seq), None)
+        if row is None:
+            amount = total = order.get("refunded_amount")
+        else:
+            amount, total = row.get("amount"), row.get("total")
+        given, this = _decimal(total), _decimal(amount)
+        earlier = given - this if given is not None and this is not None else None
+        return {"full": False, "amount": amount, "total": total,
+                "earlier": str(earlier) if earlier else None}
+    total = order.get("refunded_amount") or order.get("total")
+    given = _decimal(total)
+    before = max((t for t in (_decimal(r.get("total")) for r in refunds) if t is not None),
+                 default=None)
+    if given is not None and before and before < given:
+        return {"full": True, "amount": str(given - before), "total": total,
+                "earlier": str(before)}
+    return {"full": True, "amount": total, "total": total, "earlier": None}
 
 
 def cart_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -170,7 +217,10 @@ def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: 
                     order: dict | None, cart: dict | None, customer: dict | None,
                     unsubscribe_url: str | None, now: datetime,
                     offer: dict[str, Any] | None = None,
-                    products: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                    products: list[dict[str, Any]] | None = None,
+                    refund: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`refund`: refund_view's; by default the order's latest refund (or None without an
+    order)."""
     return {
         "shop": shop_view(shop),
         "rule": {"name": rule.name if rule else rule_name,
@@ -179,6 +229,7 @@ def message_context(*, shop: Shop, rule: Rule | None, rule_name: str, category: 
         "unsubscribe_url": unsubscribe_url, "now": now, "offer": offer,
         "review": review_view(shop.content.review, order, shop.url),
         "products": products or [],
+        "refund": refund if refund is not None else refund_view(order),
     }
 
 

@@ -14,12 +14,19 @@ from typing import Any, Protocol
 from mailflow.config import Config, Rule, template_names_in
 from mailflow.errors import RenderError, UsageError
 from mailflow.render.compose import Composed, Composer
-from mailflow.render.context import cart_view, customer_view, order_view, products_view
+from mailflow.render.context import (
+    cart_view,
+    customer_view,
+    order_view,
+    products_view,
+    refund_view,
+)
 from mailflow.render.samples import (
     NOW,
     sample_offer,
     sample_products,
     sample_subject,
+    varied_refunds,
     varied_subjects,
 )
 from mailflow.rules.suggestions import ProductHistory, Suggestions
@@ -36,6 +43,7 @@ class Rows(ProductHistory, Protocol):
     def order(self, order_id: str) -> dict[str, Any] | None: ...
     def cart(self, cart_id: str) -> dict[str, Any] | None: ...
     def customer(self, email_key: str | None) -> dict[str, Any] | None: ...
+    def order_refunds(self, order_id: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -95,11 +103,13 @@ def compose_preview(config: Config, store: Rows | None, name: str, *, order: str
     target = resolve(config, name)
     moment = now or NOW
     settings = target.rule.products if target.rule else None
-    products = None
+    products = refund = None
     if order or cart or customer:
         if store is None:
             raise UsageError("--order/--cart/--customer read the store: it is missing")
         views, (subject_type, row) = _from_store(store, order, cart, customer)
+        if subject_type == "order":  # its latest refund (render/context.py refund_view)
+            refund = refund_view(views[0], {"refunds": store.order_refunds(row["id"])})
         if settings is not None:
             products = Suggestions(store, moment).for_subject(settings, subject_type, row,
                                                               row.get("email_key"))
@@ -113,7 +123,7 @@ def compose_preview(config: Config, store: Rows | None, name: str, *, order: str
         key=f"preview:{name}:{person.get('id') or person.get('email')}", rule=target.rule,
         template=target.template, marketing=target.marketing, order=order_v, cart=cart_v,
         customer=customer_v, to=to or person.get("email") or "customer@example.com", now=moment,
-        locale=locale,
+        locale=locale, refund=refund,
         products=products_view(products, config.shop, (order_v or cart_v or {}).get("currency")))
 
 
@@ -260,18 +270,20 @@ def _varied_failure(composer: Composer, target: Target, locale: str) -> str | No
     the data; Jinja only (links, CSS and text do not depend on the data)."""
     subjects = varied_subjects(target.trigger, locale)
     label, order, cart, customer = subjects[0]
-    cases: list[tuple[str, dict | None, dict | None, dict | None, dict | None]] = [
-        *((*subject, None) for subject in subjects),
-        (f"{label}, with an offer", order, cart, customer, sample_offer())]
+    cases: list[tuple[str, dict | None, dict | None, dict | None, dict | None, dict | None]] = [
+        *((*subject, None, None) for subject in subjects),
+        *((f"{label}, {what}", order, cart, customer, None, refund)
+          for what, refund in (varied_refunds() if order else [])),
+        (f"{label}, with an offer", order, cart, customer, sample_offer(), None)]
     products = products_view(sample_products(), composer.config.shop, None)
-    for number, (label, order, cart, customer, offer) in enumerate(cases):
+    for number, (label, order, cart, customer, offer, refund) in enumerate(cases):
         person = order or cart or customer or {}
         try:
             composer.message(key=f"check:{target.template}", rule=target.rule,
                              template=target.template, marketing=target.marketing, order=order,
                              cart=cart, customer=customer,
                              to=person.get("email") or "customer@example.com", now=NOW,
-                             locale=locale, offer=offer,
+                             locale=locale, offer=offer, refund=refund,
                              products=products if number == len(cases) - 1 else None)
         except RenderError as exc:
             extra = ", with suggested products" if number == len(cases) - 1 else ""

@@ -157,6 +157,19 @@ def varied_orders(locale: str = "fr") -> list[tuple[str, dict]]:
     ]
 
 
+def varied_refunds() -> list[tuple[str, dict]]:
+    """(what it is, refund as templates see it: render/context.py refund_view) for the
+    refunds an order's sample data alone never shows: one after another."""
+    return [
+        ("a second partial refund", {"full": False, "amount": "12.50", "total": "25.00",
+                                     "earlier": "12.50"}),
+        ("a second partial refund, its amount not said", {"full": False, "amount": None,
+                                                         "total": None, "earlier": None}),
+        ("the rest refunded after a partial refund", {"full": True, "amount": "46.40",
+                                                      "total": "58.90", "earlier": "12.50"}),
+    ]
+
+
 def varied_carts(locale: str = "fr") -> list[tuple[str, dict]]:
     def cart(**changes) -> dict:
         return {**sample_cart(locale), **changes}

@@ -18,6 +18,7 @@ from mailflow.rules.timing import add_after, quiet_until
 from mailflow.rules.triggers import condition, trigger
 from mailflow.rules.where import numeric_amounts, where_holds
 from mailflow.store import Store
+from mailflow.store.outbox import Selection
 
 # Besides the rules' own windows, messages that became stale this recently are still
 # recorded as `stale` (so `log` shows what a stopped cron missed); older history is not read.
@@ -52,6 +53,17 @@ class Decision:
     def status(self) -> OutboxStatus:
         """The outbox status this decision records."""
         return self.action.records
+
+    @property
+    def step(self) -> tuple[str | None, int]:
+        """What an order message's instance is about, from its key `RULE:order:ID:STEP[:N]`:
+        the status entered (`partially_refunded` for a partial refund) and which one of
+        them (N, 1 without); (None, 1) for `order.placed` and other subjects."""
+        prefix = f"{self.rule.name}:order:{self.subject_id}:"
+        if self.subject_type != "order" or not self.key.startswith(prefix):
+            return None, 1
+        step, _, number = self.key[len(prefix):].partition(":")
+        return step, int(number) if number.isdigit() else 1
 
     def row(self, now: datetime, run_id: int | None) -> dict[str, Any]:
         return {"key": self.key, "rule": self.rule.name, "subject_type": self.subject_type,
@@ -175,7 +187,7 @@ class Planner:
         for name in rule.skip_if:
             skip = condition(name)
             if d.subject_type == skip.about and skip.holds(store, subject, d.email_key,
-                                                           on.status):
+                                                           d.step[0] or on.status):
                 return name, None
         if rule.where:
             try:
@@ -252,6 +264,10 @@ class Planner:
         subject = self._subject(d) or {}
         context = {**self._context(d, subject, self._customer(d, subject)),
                    "offer": self.offers.view(d), "products": self._suggested(d, subject)}
+        if trigger(d.rule.on).selects is Selection.REFUNDS \
+                and d.subject_type == "order":  # which refund it is about (render/context.py)
+            context["refund"] = {"step": d.step[0], "seq": d.step[1],
+                                 "refunds": self.store.order_refunds(d.subject_id)}
         if self.config.tracking.enabled:  # an unsubscribed customer is no longer tracked
             context["suppressed"] = bool(self.store.suppression_reasons(d.email_key or "",
                                                                         iso(self.now)))

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from mailflow.clock import from_iso
-from mailflow.records import STATUS_PROGRESS, STATUSES
+from mailflow.records import PARTIALLY_REFUNDED, STATUS_PROGRESS, STATUSES
 from mailflow.store import Store
 from mailflow.store.outbox import Selection
 
@@ -30,7 +30,8 @@ class Condition:
 
     name: str
     about: str  # the subject it looks at: `order` or `cart`; for any other it never holds
-    # (store, subject, recipient's e-mail key, the status the rule's trigger entered)
+    # (store, subject, recipient's e-mail key, the status the message's instance entered:
+    # the trigger's, or `partially_refunded` for a partial refund's)
     holds: Callable[[Store, dict[str, Any], str | None, str | None], bool]
 
 
@@ -64,6 +65,13 @@ def _refunded_with_cancellation(store: Store, order: dict[str, Any], _email_key:
     return bool(cancelled and refunded and refunded - cancelled <= REFUNDED_ON_CANCELLING)
 
 
+def _refunded_in_full(_store: Store, order: dict[str, Any], _email_key: str | None,
+                      step: str | None) -> bool:
+    """A partial refund's e-mail, once the order was refunded in full: the full refund's
+    e-mail (or the cancellation's) is the news, and a partial one would say the wrong thing."""
+    return step == PARTIALLY_REFUNDED and order["status"] == "refunded"
+
+
 def _payment_recovered(store: Store, order: dict[str, Any], email_key: str | None,
                        _step: str | None) -> bool:
     """The failed payment went through after all, or the customer ordered again since."""
@@ -91,6 +99,7 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in (
     # a step whose news the next one carries: no "shipped" for a parcel already delivered
     Condition("superseded", "order", _superseded),
     Condition("refunded_with_cancellation", "order", _refunded_with_cancellation),
+    Condition("refunded_in_full", "order", _refunded_in_full),
     Condition("payment_recovered", "order", _payment_recovered),
 )}
 
@@ -118,8 +127,9 @@ _STATUS_SKIP_IF = {
     # made the confirmation wait for it, and it says so too
     "paid": ("paid_when_placed", "order_cancelled", "pay_on_delivery", "online_payment"),
     "cancelled": (),
-    # the cancellation e-mail of an order cancelled and refunded at once says both
-    "refunded": ("refunded_with_cancellation",),
+    # the cancellation e-mail of an order cancelled and refunded at once says both; a partial
+    # refund not sent yet when the rest followed is said by the full refund's e-mail
+    "refunded": ("refunded_with_cancellation", "refunded_in_full"),
     # no "payment failed" once it went through, nor to who ordered again since
     "failed": ("order_cancelled", "payment_recovered"),
     **{status: ("order_cancelled", "superseded") for status in (

@@ -26,6 +26,7 @@ from mailflow.store.outbox import OutboxQueries
 from mailflow.store.products import ProductQueries
 from mailflow.store.purging import PurgeQueries
 from mailflow.store.readonly import cannot_write, read_only_connection, require_current
+from mailflow.store.refunds import RefundQueries
 from mailflow.store.sources import SourceQueries
 from mailflow.store.tracking import TrackingQueries
 from mailflow.store.writes import ImportWriter
@@ -36,7 +37,7 @@ FileStat = tuple[int, int, int, int, int]
 
 
 class Store(OutboxQueries, SourceQueries, OfferQueries, TrackingQueries, ProductQueries,
-            AttributionQueries, ReportQueries, PurgeQueries):
+            AttributionQueries, ReportQueries, PurgeQueries, RefundQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT, *, read_only: bool = False) -> None:
         self.conn = conn

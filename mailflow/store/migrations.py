@@ -467,3 +467,36 @@ MIGRATIONS.append(
         """,
     )
 )
+
+# Each partial refund is an instance of its own (order.refunded, docs/rules.md "Refunds"):
+# order_status_events holds one `partially_refunded` per order (UNIQUE (order_id, status)),
+# so a second refund made no event and no e-mail. The first refund of each order moves here
+# as seq 1 (its outbox key stays `RULE:order:ID:partially_refunded`), with the amount the
+# order says it got back, unless it was refunded in full since (that amount is the whole).
+MIGRATIONS.append(
+    (
+        "0017_refunds",
+        """
+        CREATE TABLE order_refunds (
+            order_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            amount TEXT,
+            total TEXT,
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            import_id INTEGER,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (order_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX order_refunds_at ON order_refunds(at);
+        INSERT INTO order_refunds (order_id, seq, amount, total, at, source, import_id,
+                                   recorded_at)
+            SELECT e.order_id, 1, CASE WHEN o.status != 'refunded' THEN o.refunded_amount END,
+                   CASE WHEN o.status != 'refunded' THEN o.refunded_amount END, e.at, e.source,
+                   e.import_id, e.recorded_at
+            FROM order_status_events e JOIN orders o ON o.id = e.order_id
+            WHERE e.status = 'partially_refunded';
+        DELETE FROM order_status_events WHERE status = 'partially_refunded';
+        """,
+    )
+)

@@ -33,7 +33,7 @@ class Selection(StrEnum):
     CART_EPISODES = "cart_episodes"  # a cart with lines, at its last activity
     ORDERS_PLACED = "orders_placed"
     STATUS_ENTERED = "status_entered"  # an order entering a status (its status event)
-    REFUNDS = "refunds"  # an order refunded in full, or in part (its partially_refunded event)
+    REFUNDS = "refunds"  # an order refunded in full (its status event), or in part (order_refunds)
     CUSTOMERS_CREATED = "customers_created"  # signed up, or first ordered
     CUSTOMERS_LAST_ORDER = "customers_last_order"  # a customer and their last order
 
@@ -61,13 +61,24 @@ _CANDIDATES = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
         "   WHERE x.key = :rule || ':order:' || e.order_id || ':' || e.status)"
     ),
+    # a full refund (its status event), and each partial refund (store/refunds.py): the first
+    # is `…:partially_refunded`, as before there could be more than one, the next `…:2`, `…:3`
     Selection.REFUNDS: (
-        "SELECT 'order:' || e.order_id || ':' || e.status AS instance, 'order' AS subject_type,"
+        "SELECT 'order:' || e.order_id || ':refunded' AS instance, 'order' AS subject_type,"
         " e.order_id AS subject_id, e.at AS trigger_at, o.email, o.email_key, o.email_problem"
         " FROM order_status_events e JOIN orders o ON o.id = e.order_id"
-        " WHERE e.status IN ('refunded', 'partially_refunded') AND e.at > :lo AND e.at <= :hi"
+        " WHERE e.status = 'refunded' AND e.at > :lo AND e.at <= :hi"
         " AND NOT EXISTS (SELECT 1 FROM outbox x"
-        "   WHERE x.key = :rule || ':order:' || e.order_id || ':' || e.status)"
+        "   WHERE x.key = :rule || ':order:' || e.order_id || ':refunded')"
+        " UNION ALL"
+        " SELECT 'order:' || r.order_id || ':partially_refunded'"
+        "   || CASE WHEN r.seq > 1 THEN ':' || r.seq ELSE '' END AS instance,"
+        " 'order' AS subject_type, r.order_id AS subject_id, r.at AS trigger_at, o.email,"
+        " o.email_key, o.email_problem"
+        " FROM order_refunds r JOIN orders o ON o.id = r.order_id"
+        " WHERE r.at > :lo AND r.at <= :hi"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = :rule || ':order:' || r.order_id"
+        "   || ':partially_refunded' || CASE WHEN r.seq > 1 THEN ':' || r.seq ELSE '' END)"
     ),
     # a customer who signed up (a customers export's created_at) or first ordered; never a
     # visitor known only from a cart

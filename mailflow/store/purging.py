@@ -55,6 +55,7 @@ PURGE_STEPS: list[tuple[str, list[tuple[str | None, str]]]] = [
     ("orders", [
         ("order_lines", f"DELETE FROM order_lines WHERE order_id IN ({_OLD_ORDERS})"),
         (None, f"DELETE FROM order_status_events WHERE order_id IN ({_OLD_ORDERS})"),
+        (None, f"DELETE FROM order_refunds WHERE order_id IN ({_OLD_ORDERS})"),
         (None, f"DELETE FROM attributions WHERE order_id IN ({_OLD_ORDERS})"),
         ("orders", f"DELETE FROM orders WHERE {_WINDOW} AND {_ORDER_NEWEST} < :cutoff"),
     ]),

@@ -28,6 +28,7 @@ from mailflow.records import (
     status_from_dates,
 )
 from mailflow.store.digest import content_hash, line_values, same_content
+from mailflow.store.refunds import Said, record_refunds
 
 ORDER_COLUMNS = (
     "id", "platform_id", "source", "email", "email_key", "email_raw", "email_problem",
@@ -125,6 +126,7 @@ class ImportWriter:
         rows: list[tuple] = []
         lines: list[tuple] = []
         events: list[tuple] = []
+        refunds: list[Said] = []
         touched: list[str] = []
         people: list[tuple] = []  # as _customers_from takes them
         for o in latest.values():
@@ -167,7 +169,10 @@ class ImportWriter:
             lines += [(order_id, i, ln.sku, ln.name, ln.quantity, ln.price,
                        None if ln.shipped is None else int(ln.shipped))
                       for i, ln in enumerate(o.lines, 1)]
-            events.extend(self._status_events(o, first_sighting=before is None))
+            entered, given_back = self._status_events(o, first_sighting=before is None)
+            events.extend(entered)
+            if given_back is not None:
+                refunds.append((order_id, o.refunded_amount, *given_back))
             if before is None:
                 counts.inserted += 1
             else:
@@ -184,6 +189,7 @@ class ImportWriter:
         self.conn.executemany(
             "INSERT OR IGNORE INTO order_status_events (order_id, status, at, source, import_id,"
             " recorded_at) VALUES (?, ?, ?, ?, ?, ?)", events)
+        record_refunds(self.conn, refunds, self.import_id, self.now)
         counts.lines = len(lines)
         self._customers_from(people)
         return counts
@@ -208,8 +214,10 @@ class ImportWriter:
                 Line(sku, name, quantity, price, None if shipped is None else bool(shipped)))
         return rows
 
-    def _status_events(self, o: Order, *, first_sighting: bool) -> list[tuple]:
-        """(order, status, at, source, import, recorded) for every status the order has entered.
+    def _status_events(self, o: Order, *, first_sighting: bool
+                       ) -> tuple[list[tuple], tuple[str, str] | None]:
+        """(order, status, at, source, import, recorded) for every status the order has entered,
+        and (at, source) of the partial refund it shows, if it shows one (store/refunds.py).
 
         The export's own timestamp wins. Without one, a status first seen on an order we
         already knew entered it at this import; on an order seen for the first time, it
@@ -224,18 +232,18 @@ class ImportWriter:
         partial = partly_refunded(o)
         if partial and o.refunded_at is not None:
             known[PARTIALLY_REFUNDED] = o.refunded_at
-        events = [(o.order_id, s, iso(at), "export", self.import_id, self.now)
-                  for s, at in known.items()]
+        dated = [(s, iso(at), "export") for s, at in known.items()]
         undated = [s for s in (o.status, PARTIALLY_REFUNDED if partial else None)
                    if s is not None and s not in known]
         for status in undated:
             if first_sighting:
                 newest = max([o.created_at, *known.values()])
-                at, source = min(iso(newest), self.now), "inferred"
+                dated.append((status, min(iso(newest), self.now), "inferred"))
             else:
-                at, source = self.now, "import"
-            events.append((o.order_id, status, at, source, self.import_id, self.now))
-        return events
+                dated.append((status, self.now, "import"))
+        refund = next(((at, source) for s, at, source in dated if s == PARTIALLY_REFUNDED), None)
+        return [(o.order_id, s, at, source, self.import_id, self.now) for s, at, source in dated
+                if s != PARTIALLY_REFUNDED], refund
 
     def _replace_lines(self, table: str, key: str, ids: list[str], lines: list[tuple]) -> None:
         if ids:
