@@ -66,9 +66,12 @@ def _unb64(text: str) -> bytes:
     if not text or any(c not in _ALPHABET for c in text):
         raise BadTrackingToken
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except ValueError:
         raise BadTrackingToken from None
+    if _b64(data) != text:  # unused low bits set: one character changed, the same bytes
+        raise BadTrackingToken
+    return data
 
 
 _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
