@@ -104,8 +104,6 @@ def _unpack(data: bytes) -> str:
         raise BadTrackingToken from None
 
 
-
-
 def message_reference(key: str, secret: bytes) -> str:
     """The message `key`'s name in its tokens and in outbox.reference: the same for the same
     key and secret, and unguessable without the secret (no address can be tried against it)."""
