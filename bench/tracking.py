@@ -29,7 +29,7 @@ os.environ.setdefault("MAILFLOW_SECRET", "bench")
 
 from mailflow.config import load_config  # noqa: E402
 from mailflow.consent.tokens import make_token  # noqa: E402
-from mailflow.consent.tracking_tokens import click_token  # noqa: E402
+from mailflow.consent.tracking_tokens import click_token, message_reference  # noqa: E402
 from mailflow.render.context import cart_view, message_context  # noqa: E402
 from mailflow.render.samples import NOW, sample_cart, sample_customer  # noqa: E402
 from mailflow.render.templates import Renderer  # noqa: E402
@@ -80,20 +80,22 @@ def render_rates(folder: Path, seconds: float, runs: int) -> dict[str, float]:
 
 
 def seed_outbox(db: Path) -> list[tuple[str, str]]:
-    """MESSAGES sent messages, as `send` leaves them; their (key, url) to click."""
+    """MESSAGES sent messages, as `send` leaves them; their (reference, url) to click."""
     store = Store.open(db)
     links = []
     with store.transaction() as conn:
         for n in range(MESSAGES):
             key = f"abandoned-cart:cart:C-{n}@2026-11-22T09:40:00Z"
+            reference = message_reference(key, b"bench")
             conn.execute("INSERT INTO outbox (key, rule, subject_type, subject_id, email,"
-                         " email_key, status, due_at, decided_at, sent_at, tracked, locale)"
-                         " VALUES (?, 'abandoned-cart', 'cart', ?, ?, ?, 'sent', ?, ?, ?, 1,"
-                         " 'fr')", (key, f"C-{n}", f"c{n}@example.com", f"c{n}@example.com",
-                                    "2026-11-22T09:40:00Z", "2026-11-22T10:00:00Z",
-                                    "2026-11-22T10:00:00Z"))
+                         " email_key, status, due_at, decided_at, sent_at, tracked, locale,"
+                         " reference) VALUES (?, 'abandoned-cart', 'cart', ?, ?, ?, 'sent', ?,"
+                         " ?, ?, 1, 'fr', ?)",
+                         (key, f"C-{n}", f"c{n}@example.com", f"c{n}@example.com",
+                          "2026-11-22T09:40:00Z", "2026-11-22T10:00:00Z",
+                          "2026-11-22T10:00:00Z", reference))
             for path in ("/cart/recover/C-1", "/", "/collections/new"):
-                links.append((key, f"https://boutique.example{path}?utm_source=mailflow"
+                links.append((reference, f"https://boutique.example{path}?utm_source=mailflow"
                                    "&utm_campaign=abandoned-cart"))
     store.close()
     return links

@@ -22,10 +22,13 @@ from hypothesis import strategies as st
 from mailflow.config import load_config
 from mailflow.consent.tracking_tokens import (
     BadTrackingToken,
+    NamedMessage,
     _b64,
     _pack,
+    _referenced,
     _unb64,
     click_token,
+    message_reference,
     read_click_token,
 )
 from mailflow.store import Store
@@ -135,6 +138,13 @@ def get(port: int, url: str, headers=None, method: str = "GET"):
     return response, body
 
 
+def decoded(shop, link: str) -> tuple[str, str]:
+    """(the outbox key of the message a tracked link names, by its reference; its URL)."""
+    named, url = read_click_token(urlsplit(link).path.rsplit("/", 1)[1], SECRET.encode())
+    assert named.key is None and named.reference is not None  # a new token holds no key
+    return shop.scalar("SELECT key FROM outbox WHERE reference = ?", (named.reference,)), url
+
+
 def clicks(shop) -> list[tuple]:
     return [(r["outbox_key"], r["url"], r["rule"], r["count"])
             for r in shop.query("SELECT * FROM clicks ORDER BY url")]
@@ -146,8 +156,8 @@ def test_each_kind_of_link_is_recorded_once_per_message_and_redirects_to_its_url
     html, text = parts(sent[promo_key])
     links = hrefs(html)
     tracked = [h for h in links if h.startswith(BASE + "/c/")]
-    originals = [read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode())[1]
-                 for h in tracked]
+    assert {decoded(shop, h)[0] for h in tracked} == {promo_key}
+    originals = [decoded(shop, h)[1] for h in tracked]
     utm = "utm_source=mailflow&utm_campaign=promo"
     assert originals == [f"{SHOP}/products/mug?{utm}", f"{SHOP}/account/orders/A-1?{utm}",
                          f"{SHOP}/collections/new?ref=email&{utm}"]
@@ -198,7 +208,8 @@ def test_a_tampered_or_foreign_token_gets_400_and_nothing_is_recorded(shop):
     token = urlsplit(link).path.rsplit("/", 1)[1]
     data, mac = token.split(".")
     flipped = data[:5] + ("A" if data[5] != "A" else "B") + data[6:]
-    foreign = click_token("promo:order:A-1", "https://evil.example/", b"another secret")
+    foreign = click_token(message_reference("promo:order:A-1", b"another secret"),
+                          "https://evil.example/", b"another secret")
     before = shop.dump()
     with serving(shop) as port:
         for bad in (f"{flipped}.{mac}", f"{data}.{mac[:-1]}", foreign, "garbage", f"{data}."):
@@ -210,7 +221,8 @@ def test_a_tampered_or_foreign_token_gets_400_and_nothing_is_recorded(shop):
 
 def test_a_good_token_of_a_message_the_store_no_longer_has_goes_to_the_home_page(shop):
     Store.open(shop.db).close()
-    token = click_token("promo:order:PURGED", f"{SHOP}/account/orders/PURGED", SECRET.encode())
+    token = click_token(message_reference("promo:order:PURGED", SECRET.encode()),
+                        f"{SHOP}/account/orders/PURGED", SECRET.encode())
     with serving(shop) as port:
         response, _ = get(port, f"{BASE}/c/{token}")
     assert (response.status, response.getheader("Location")) == (303, SHOP)
@@ -250,12 +262,14 @@ def test_changing_the_url_of_a_token_breaks_its_signature():
     @given(st.text(min_size=1, max_size=40).map(lambda s: f"{SHOP}/products/{s}"),
            st.text(min_size=1, max_size=40).map(lambda s: f"https://evil.example/{s}"))
     def check(url: str, other: str) -> None:
-        token = click_token("promo:order:A-1", url, secret)
-        assert read_click_token(token, secret) == ("promo:order:A-1", url)
+        reference = message_reference("promo:order:A-1", secret)
+        token = click_token(reference, url, secret)
+        assert read_click_token(token, secret) == (NamedMessage(reference=reference), url)
         data, mac = token.split(".")
-        forged = f"{_b64(_pack('promo:order:A-1' + chr(10) + other))}.{mac}"
-        with pytest.raises(BadTrackingToken):
-            read_click_token(forged, secret)
+        for forged in (_referenced(reference) + _pack(other),
+                       _pack("promo:order:A-1" + chr(10) + other)):  # as tokens before references
+            with pytest.raises(BadTrackingToken):
+                read_click_token(f"{_b64(forged)}.{mac}", secret)
         raw = bytearray(_unb64(data))
         for n in {0, 1, len(raw) // 2, len(raw) - 1}:
             changed = bytearray(raw)
@@ -359,8 +373,7 @@ def test_a_reader_s_own_mail_client_within_seconds_of_delivery_is_a_person(opens
 
 def test_a_burst_of_500_concurrent_clicks_is_recorded_and_every_redirect_is_right(shop):
     sent = send(shop, *[f"c{n}@example.com" for n in range(5)], now="2026-03-03T10:05")
-    links = [(h, read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode()))
-             for key, message in sent.items() if key.startswith("promo:")
+    links = [(h, decoded(shop, h)) for key, message in sent.items() if key.startswith("promo:")
              for h in hrefs(parts(message)[0]) if "/c/" in h]
     assert len(links) == 15
     clicks_of = [links[n % len(links)] for n in range(500)]
@@ -414,8 +427,7 @@ def test_the_starters_cart_reminder_is_tracked_in_both_parts_and_keeps_its_unsub
     links = hrefs(html)
     shop_links = [h for h in links if h.startswith(SHOP) and not h.startswith(BASE)]
     assert len(shop_links) == 1 and shop_links[0].startswith(SHOP + "/desabonnement?token=")
-    tracked = [read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode())
-               for h in links if h.startswith(BASE + "/c/")]
+    tracked = [decoded(mailflow, h) for h in links if h.startswith(BASE + "/c/")]
     assert (key, f"{SHOP}/cart/C1?utm_source=mailflow&utm_campaign=abandoned-cart") in tracked
     assert all(k == key for k, _url in tracked)
     assert f"{BASE}/c/" in text_part and "/desabonnement?token=" in text_part
@@ -429,8 +441,7 @@ def test_messages_rendered_ahead_by_a_worker_are_tracked_and_noted_alike(shop, m
     for key in ("promo:order:A-1", "promo:order:A-2"):
         links = [h for h in hrefs(parts(sent[key])[0]) if h.startswith(BASE + "/c/")]
         assert len(links) == 3
-        assert {read_click_token(urlsplit(h).path.rsplit("/", 1)[1], SECRET.encode())[0]
-                for h in links} == {key}
+        assert {decoded(shop, h)[0] for h in links} == {key}
     assert shop.query("SELECT DISTINCT locale, tracked FROM outbox WHERE rule = 'promo'") == [
         {"locale": "fr", "tracked": 1}]
 
@@ -480,7 +491,7 @@ def test_a_link_with_accents_redirects_to_the_same_address_percent_encoded(shop)
     assert shop("send", "--now", "2026-03-03T10:05").exit_code == 0
     message = sent_messages(shop)["promo:order:A-1"]
     link = next(h for h in hrefs(parts(message)[0]) if "/c/" in h)
-    original = read_click_token(urlsplit(link).path.rsplit("/", 1)[1], SECRET.encode())[1]
+    original = decoded(shop, link)[1]
     assert original.startswith(f"{SHOP}/products/théière?")
     with serving(shop) as port:
         response, _ = get(port, link)

@@ -129,7 +129,11 @@ class ConnectionWorker:
             if d.action is not Action.SEND:
                 self._record(d)
                 return report_entry(d, d.status)
-            outbox_id = self.store.claim(d.row(self.now, self.run_id))
+            # the reference its tracked links name it by: computed from the key alone, as the
+            # render workers did ahead
+            claim = d.row(self.now, self.run_id) | {
+                "reference": self._composer().reference(d.key, d.rule)}
+            outbox_id = self.store.claim(claim)
             if outbox_id is None:
                 return None  # another run owns it or already decided it
             if not self.planner.offers.take(d, outbox_id):  # its code, in the claim's transaction

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailflow.config import Config, Rule
 from mailflow.consent.tokens import make_token, secret_from_env
+from mailflow.consent.tracking_tokens import message_reference
 from mailflow.errors import ConfigError
 from mailflow.rules.engine import Decision, Planner
 
@@ -110,18 +111,26 @@ class Composer:
                         self.from_address, self.config.sender.reply_to, to, _full_name(person),
                         now, extra, tracked)
 
+    def reference(self, key: str, rule: Rule) -> str | None:
+        """What the tracked links of the message `key` name it by (outbox.reference, stored at
+        its claim); None for a rule whose messages are not tracked."""
+        if not self.config.tracking.tracks(rule.category):
+            return None
+        return message_reference(key, self._signing_secret())
+
     def _tracker(self, key: str) -> MessageTracker:
         from mailflow.render.tracked import MessageTracker
 
+        return MessageTracker(self.config.tracking, key, self._signing_secret())
+
+    def _signing_secret(self) -> bytes:
         if self._secret is None:
             self._secret = secret_from_env(self.config.unsubscribe.secret_env)
-        return MessageTracker(self.config.tracking, key, self._secret)
+        return self._secret
 
     def _unsubscribe(self, email: str) -> tuple[str | None, dict[str, str]]:
         settings = self.config.unsubscribe
-        if self._secret is None:
-            self._secret = secret_from_env(settings.secret_env)
-        token = make_token(email, self._secret)
+        token = make_token(email, self._signing_secret())
         links = []
         url = settings.url.replace("{token}", token) if settings.url else None
         if url:

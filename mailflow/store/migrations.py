@@ -500,3 +500,15 @@ MIGRATIONS.append(
         """,
     )
 )
+
+# The reference a tracked message's tokens name it by (consent/tracking_tokens.py): an HMAC of
+# its key, stored at the claim; NULL for the messages sent before, whose tokens hold the key.
+MIGRATIONS.append(
+    (
+        "0018_outbox_reference",
+        """
+        ALTER TABLE outbox ADD COLUMN reference TEXT;
+        CREATE INDEX outbox_reference ON outbox(reference) WHERE reference IS NOT NULL;
+        """,
+    )
+)

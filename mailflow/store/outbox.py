@@ -275,21 +275,25 @@ class OutboxQueries(Connected):
 
     def claim(self, d: dict[str, Any]) -> int | None:
         """Take the message for sending; None if another run has it or it was decided.
-        Call inside `transaction()`: the check and the claim are one step."""
+        `d["reference"]`, if given: what its tracked links name it by, stored before it goes
+        out (a click may come before its outcome is recorded). Call inside `transaction()`:
+        the check and the claim are one step."""
+        d = {"reference": None, **d}
         row = self.conn.execute("SELECT id, status FROM outbox WHERE key = ?",
                                 (d["key"],)).fetchone()
         if row is None:
             cursor = self.conn.execute(
                 "INSERT INTO outbox (key, rule, subject_type, subject_id, email, email_key,"
-                " status, due_at, decided_at, claimed_at, attempts, run_id)"
+                " status, due_at, decided_at, claimed_at, attempts, run_id, reference)"
                 " VALUES (:key, :rule, :subject_type, :subject_id, :email, :email_key,"
-                " 'sending', :due_at, :decided_at, :decided_at, 1, :run_id)", d)
+                " 'sending', :due_at, :decided_at, :decided_at, 1, :run_id, :reference)", d)
             return inserted_id(cursor)
         if row[1] not in CLAIMABLE:
             return None
         self.conn.execute(
             "UPDATE outbox SET status = 'sending', claimed_at = ?, attempts = attempts + 1,"
-            " reason = NULL, run_id = ? WHERE id = ?", (d["decided_at"], d["run_id"], row[0]))
+            " reason = NULL, run_id = ?, reference = coalesce(?, reference) WHERE id = ?",
+            (d["decided_at"], d["run_id"], d["reference"], row[0]))
         return row[0]
 
     def mark(self, outbox_id: int, status: str, now: str, *, reason: str | None = None,

@@ -27,14 +27,18 @@ class TrackedMessage:
 class TrackingQueries(Connected):
     """Mixed into Store: the `clicks` and `opens` tables."""
 
-    def tracked_message(self, key: str) -> TrackedMessage | None:
-        """The message of a click or open token; None if the outbox has no such key (purged)."""
+    def tracked_message(self, key: str | None = None, *,
+                        reference: str | None = None) -> TrackedMessage | None:
+        """The message of a click or open token, by its reference (outbox.reference) or, for a
+        token sent before references, its key; None if the outbox has no such message (purged)."""
+        column, value = ("reference", reference) if reference is not None else ("key", key)
         row = self.conn.execute(
-            "SELECT o.email_key, o.rule, o.sent_at, EXISTS (SELECT 1 FROM suppressions s"
-            " WHERE s.email_key = o.email_key) FROM outbox o WHERE o.key = ?", (key,)).fetchone()
+            "SELECT o.key, o.email_key, o.rule, o.sent_at, EXISTS (SELECT 1 FROM suppressions s"
+            f" WHERE s.email_key = o.email_key) FROM outbox o WHERE o.{column} = ?",
+            (value,)).fetchone()
         if row is None:
             return None
-        return TrackedMessage(key, row[0], row[1], row[2], bool(row[3]))
+        return TrackedMessage(row[0], row[1], row[2], row[3], bool(row[4]))
 
     def record_click(self, message: TrackedMessage, url: str, at: str) -> None:
         """Call inside `transaction()`."""

@@ -2,7 +2,9 @@
 
 `GET <tracking.url>/c/<token>` records the click and answers 303 to the URL the token names
 (signed: only ever a URL that message contained); a tampered token gets 400 and nothing is
-recorded; a good token of a message the store no longer has goes to the shop's home page.
+recorded; a good token of a message the store no longer has goes to the shop's home page. A
+token names its message by its reference (outbox.reference), or by its key if it was sent
+before references.
 `GET <tracking.url>/o/<token>.gif` answers a 1×1 GIF and, with `tracking.opens`, records the
 first open, as a machine's when a privacy proxy fetched it within seconds of the delivery.
 The user agent only classifies the open: it is never stored, nor is any address.
@@ -24,7 +26,12 @@ from mailflow import console
 from mailflow.clock import from_iso, iso
 from mailflow.config import Config
 from mailflow.consent.tokens import secret_from_env
-from mailflow.consent.tracking_tokens import BadTrackingToken, read_click_token, read_open_token
+from mailflow.consent.tracking_tokens import (
+    BadTrackingToken,
+    NamedMessage,
+    read_click_token,
+    read_open_token,
+)
 from mailflow.errors import ConfigError, MailflowError
 from mailflow.store import Store
 from mailflow.store.tracking import TrackedMessage
@@ -109,15 +116,15 @@ class TrackingApp:
 
     def _click(self, token: str, counted: bool) -> Response:
         try:
-            key, url = read_click_token(token, self.secret)
+            named, url = read_click_token(token, self.secret)
         except BadTrackingToken:
             return _empty(HTTPStatus.BAD_REQUEST)
-        known = self._record(key, lambda store, m, at: store.record_click(m, url, at), counted)
+        known = self._record(named, lambda store, m, at: store.record_click(m, url, at), counted)
         return _redirect(url if known is not False else self.home)
 
     def _open(self, token: str, user_agent: str, counted: bool) -> Response:
         try:
-            key = read_open_token(token, self.secret)
+            named = read_open_token(token, self.secret)
         except BadTrackingToken:
             return _empty(HTTPStatus.BAD_REQUEST)
         if self.config.tracking.opens:  # turned off since: the pixel still shows, unrecorded
@@ -127,19 +134,19 @@ class TrackingApp:
                 sent_at = from_iso(message.sent_at) if message.sent_at else None
                 store.record_open(message, at, machine=machine_open(user_agent, now, sent_at))
 
-            self._record(key, record, counted, now)
+            self._record(named, record, counted, now)
         return HTTPStatus.OK, [("Content-Type", "image/gif"), ("Content-Length", str(len(PIXEL))),
                                *NO_CACHE], PIXEL
 
-    def _record(self, key: str, record: Callable[[Store, TrackedMessage, str], None],
+    def _record(self, named: NamedMessage, record: Callable[[Store, TrackedMessage, str], None],
                 counted: bool, now: datetime | None = None) -> bool | None:
-        """False if the store has no message `key`; else True (recorded, or not for a
+        """False if the store has no such message; else True (recorded, or not for a
         suppressed recipient), or None if the store failed (the visitor is not kept waiting)."""
         at = iso(now or self.clock())
         try:
             store = self._store()
             with store.transaction():
-                message = store.tracked_message(key)
+                message = store.tracked_message(named.key, reference=named.reference)
                 if message is None:
                     return False
                 if counted and not message.suppressed:
