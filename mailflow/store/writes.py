@@ -127,7 +127,7 @@ class ImportWriter:
         lines: list[tuple] = []
         events: list[tuple] = []
         refunds: list[Said] = []
-        touched: list[str] = []
+        replaced: list[str] = []  # stored orders whose lines this batch replaces
         people: list[tuple] = []  # as _customers_from takes them
         for o in latest.values():
             before = existing.get(o.order_id)
@@ -165,7 +165,8 @@ class ImportWriter:
             rows.append((*values, o.refunded_amount, digest, self.now, self.now, self.import_id,
                          self.history_before))
             order_id = o.order_id
-            touched.append(order_id)
+            if before is not None:
+                replaced.append(order_id)
             lines += [(order_id, i, ln.sku, ln.name, ln.quantity, ln.price,
                        None if ln.shipped is None else int(ln.shipped))
                       for i, ln in enumerate(o.lines, 1)]
@@ -185,7 +186,7 @@ class ImportWriter:
         self.conn.executemany(
             f"INSERT INTO orders ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             f" ON CONFLICT(id) DO UPDATE SET {updates}", rows)
-        self._replace_lines("order_lines", "order_id", touched, lines)
+        self._replace_lines("order_lines", "order_id", replaced, lines)
         self.conn.executemany(
             "INSERT OR IGNORE INTO order_status_events (order_id, status, at, source, import_id,"
             " recorded_at) VALUES (?, ?, ?, ?, ?, ?)", events)
