@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime, tzinfo
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mailflow.clock import from_iso
 from mailflow.config import Rule, Shop
 from mailflow.content import ReviewLinks, fill_link
 from mailflow.rules.timing import add_after
+from mailflow.values import to_decimal
 
 ORDER_FIELDS = ("id", "status", "email", "first_name", "last_name", "locale", "currency",
                 "subtotal", "shipping", "tax", "discount", "total", "payment_method",
@@ -76,13 +76,6 @@ def order_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return view
 
 
-def _decimal(text: Any) -> Decimal | None:
-    try:
-        return Decimal(str(text)) if text not in (None, "") else None
-    except InvalidOperation:
-        return None
-
-
 def refund_view(order: dict[str, Any] | None, said: dict[str, Any] | None = None
                 ) -> dict[str, Any] | None:
     """What a refund e-mail is about, as templates see it (`refund`): `full` (the order
@@ -108,13 +101,13 @@ def refund_view(order: dict[str, Any] | None, said: dict[str, Any] | None = None
             amount = total = order.get("refunded_amount")
         else:
             amount, total = row.get("amount"), row.get("total")
-        given, this = _decimal(total), _decimal(amount)
+        given, this = to_decimal(total), to_decimal(amount)
         earlier = given - this if given is not None and this is not None else None
         return {"full": False, "amount": amount, "total": total,
                 "earlier": str(earlier) if earlier else None}
     total = order.get("refunded_amount") or order.get("total")
-    given = _decimal(total)
-    before = max((t for t in (_decimal(r.get("total")) for r in refunds) if t is not None),
+    given = to_decimal(total)
+    before = max((t for t in (to_decimal(r.get("total")) for r in refunds) if t is not None),
                  default=None)
     if given is not None and before and before < given:
         return {"full": True, "amount": str(given - before), "total": total,

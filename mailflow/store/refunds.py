@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from mailflow.store.connected import Connected
+from mailflow.values import to_decimal
 
 # (order id, the money given back so far as the record says, or None, at, source)
 Said = tuple[str, str | None, str, str]
-
-
-def _decimal(text: str | None) -> Decimal | None:
-    try:
-        return Decimal(text) if text else None
-    except InvalidOperation:
-        return None
 
 
 def record_refunds(conn: sqlite3.Connection, said: list[Said], import_id: int,
@@ -40,11 +34,11 @@ def record_refunds(conn: sqlite3.Connection, said: list[Said], import_id: int,
             "SELECT order_id, seq, total FROM order_refunds WHERE order_id IN"
             " (SELECT value FROM json_each(?)) ORDER BY order_id, seq",
             (json.dumps([s[0] for s in said]),)):
-        known.setdefault(order_id, []).append((seq, _decimal(total)))
+        known.setdefault(order_id, []).append((seq, to_decimal(total)))
     rows: list[tuple] = []
     learnt: list[tuple] = []
     for order_id, text, at, source in said:
-        total = _decimal(text)
+        total = to_decimal(text)
         before = known.get(order_id, [])
         if not before:
             rows.append((order_id, 1, text, text, at, source, import_id, now))
