@@ -48,6 +48,17 @@ def _commands(mail_from: str, recipient: str) -> tuple[str, str]:
     return f"MAIL FROM:<{mail_from}>{options}", f"RCPT TO:<{recipient}>"
 
 
+def _ended_if_refused(conn: smtplib.SMTP, replies: list[tuple[int, bytes]]
+                      ) -> list[tuple[int, bytes]]:
+    """The replies to a pipelined MAIL, RCPT and DATA. A server may accept DATA after refusing
+    MAIL or RCPT: the transaction is ended empty (it has no recipient) and DATA not sent."""
+    if replies[2][0] == 354 and (replies[0][0] >= 400 or replies[1][0] >= 400):
+        conn.send(b".\r\n")
+        conn.getreply()
+        replies[2] = (0, b"not sent")
+    return replies
+
+
 def enhanced_status(text: bytes) -> str | None:
     match = _ENHANCED.match(text)
     return ".".join(m.decode() for m in match.groups()) if match else None
@@ -198,11 +209,7 @@ class SmtpTransport:
         """The replies to the envelope sent behind the last message; the next `deliver` for
         `then` goes on from them (a refusal among them is that message's)."""
         try:
-            replies = [conn.getreply() for _ in range(3)]
-            if replies[2][0] == 354 and (replies[0][0] >= 400 or replies[1][0] >= 400):
-                conn.send(b".\r\n")  # DATA was accepted after a refusal: end it empty
-                conn.getreply()
-                replies[2] = (0, b"not sent")
+            replies = _ended_if_refused(conn, [conn.getreply() for _ in range(3)])
         except (OSError, smtplib.SMTPException):
             self._drop()
             return
@@ -224,11 +231,7 @@ class SmtpTransport:
                     return replies + [(0, b"not sent")] * (3 - len(replies))
             return replies
         conn.send(f"{mail}\r\n{rcpt}\r\nDATA\r\n".encode())
-        replies = [conn.getreply() for _ in range(3)]
-        if replies[2][0] == 354 and (replies[0][0] >= 400 or replies[1][0] >= 400):
-            conn.send(b".\r\n")  # DATA was accepted after a refusal: end it empty
-            conn.getreply()
-        return replies
+        return _ended_if_refused(conn, [conn.getreply() for _ in range(3)])
 
     def _refused(self, code: int, text: bytes, stage: str) -> Outcome:
         reply = _reply(code, text)
