@@ -17,6 +17,7 @@ worker failed or took longer than WORKER_TIMEOUT, it renders the message itself.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -183,19 +184,26 @@ class RenderAhead:
             import multiprocessing  # ~12 ms: only for a batch that uses workers
 
             context = multiprocessing.get_context("fork")
-            for _ in range(self.workers):
-                ours, theirs = context.Pipe()
-                process = context.Process(
-                    target=_serve, args=(theirs, [*self.pipes, ours], self.composer, self.now,
-                                       self.inherited, self.niceness),
-                    daemon=True)
-                process.start()
-                theirs.close()
-                self.pipes.append(ours)
-                self.processes.append(process)
+            gc.freeze()  # a worker's collector then never walks (and so copies) the inherited heap
+            try:
+                self._start_workers(context)
+            finally:
+                gc.unfreeze()
             for _ in self.pipes:
                 self._feed()
         return self
+
+    def _start_workers(self, context: Any) -> None:
+        for _ in range(self.workers):
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=_serve, args=(theirs, [*self.pipes, ours], self.composer, self.now,
+                                   self.inherited, self.niceness),
+                daemon=True)
+            process.start()
+            theirs.close()
+            self.pipes.append(ours)
+            self.processes.append(process)
 
     def __exit__(self, *exc: object) -> None:
         self._close_pipes()
