@@ -1,4 +1,4 @@
-"""The schema of migration 0012_report_indexes (migrations.py), apart because it is long:
+"""The schema of migration 0012_report_indexes (later_migrations.py), apart because it is long:
 what `report` and the attribution pass need (store/measures.py, store/attribution.py)."""
 
 from __future__ import annotations
