@@ -24,6 +24,7 @@ import re
 import smtplib
 import socket
 import ssl
+import time
 from collections.abc import Mapping
 
 from mailflow.config import Smtp
@@ -62,6 +63,35 @@ def _ended_if_refused(conn: smtplib.SMTP, replies: list[tuple[int, bytes]]
 def enhanced_status(text: bytes) -> str | None:
     match = _ENHANCED.match(text)
     return ".".join(m.decode() for m in match.groups()) if match else None
+
+
+class _Cut(Exception):
+    """A write that failed after the kernel took `sent` bytes of it."""
+
+    def __init__(self, sent: int, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.sent, self.error = sent, error
+
+
+def _send_all(conn: smtplib.SMTP, data: bytes, timeout: float) -> None:
+    """`sendall` that says how far it got: the bytes before a failure may hold a final dot.
+    `timeout` bounds the whole write, as `sendall` does."""
+    sock, view, sent = conn.sock, memoryview(data), 0
+    if sock is None:
+        raise _Cut(0, smtplib.SMTPServerDisconnected("not connected"))
+    deadline = time.monotonic() + timeout
+    try:
+        while sent < len(view):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            sock.settimeout(left)
+            sent += sock.send(view[sent:])
+    except OSError as exc:
+        raise _Cut(sent, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(timeout)
 
 
 class SmtpTransport:
@@ -169,21 +199,35 @@ class SmtpTransport:
                                                ((250,), (250, 251), (354,)), strict=True):
                 if code not in ok:
                     return self._refused(code, text, stage)
-            payload = _LEADING_DOT.sub(b"..", data)
-            if not payload.endswith(b"\r\n"):
-                payload += b"\r\n"
-            conn.send(payload + b".\r\n")
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            return Outcome(OutboxStatus.DEFERRED, f"connection to {self.where} lost before the"
-                                                  f" end of the message: {exc}")
-        ahead = then is not None and conn.has_extn("pipelining") and self._send_ahead(conn, then)
+            return self._lost_before_the_dot(exc)
+        payload = _LEADING_DOT.sub(b"..", data)
+        if not payload.endswith(b"\r\n"):
+            payload += b"\r\n"
+        payload += b".\r\n"
+        ahead = then is not None and conn.has_extn("pipelining")
+        # the next envelope in the same write as the dot: a server that answers each read at
+        # once would otherwise answer the dot alone and hold the envelope's replies (Nagle)
+        # until our delayed ACK, 40 ms on Linux
+        envelope = "".join(f"{c}\r\n" for c in (*_commands(*then), "DATA")).encode() \
+            if ahead and then is not None else b""
+        cut = False  # the message left whole, the envelope behind it did not
+        try:
+            _send_all(conn, payload + envelope, self.settings.timeout.total_seconds())
+        except _Cut as exc:
+            if exc.sent < len(payload):
+                self._drop()
+                return self._lost_before_the_dot(exc.error)
+            ahead, cut = False, True  # its reply first: the connection's fate is read there
         try:
             code, text = conn.getreply()
         except (OSError, smtplib.SMTPException) as exc:  # TimeoutError is an OSError
             self._drop()
             return Outcome(OutboxStatus.UNKNOWN, f"no reply from {self.where} after the message"
                                                  f" was sent: {exc or 'timeout'}")
+        if cut:
+            self._drop()  # half an envelope is on the wire: the next message reconnects
         if 200 <= code < 300:
             self.dirty = False
             outcome = Outcome(OutboxStatus.SENT, _reply(code, text))
@@ -198,12 +242,9 @@ class SmtpTransport:
             self._read_ahead(conn, then)
         return outcome
 
-    def _send_ahead(self, conn: smtplib.SMTP, then: tuple[str, str]) -> bool:
-        try:
-            conn.send("".join(f"{c}\r\n" for c in (*_commands(*then), "DATA")).encode())
-        except (OSError, smtplib.SMTPException):
-            return False  # this message's reply first: the connection's fate is read there
-        return True
+    def _lost_before_the_dot(self, exc: BaseException) -> Outcome:
+        return Outcome(OutboxStatus.DEFERRED, f"connection to {self.where} lost before the"
+                                              f" end of the message: {exc}")
 
     def _read_ahead(self, conn: smtplib.SMTP, then: tuple[str, str]) -> None:
         """The replies to the envelope sent behind the last message; the next `deliver` for
