@@ -83,6 +83,9 @@ def nl2br(value: object) -> Markup:
     return Markup("<br>\n").join(escape(line) for line in lines)
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class _Environment(Environment):
     """Template globals as a plain dict, not Jinja's ChainMap over the environment's: every
     `{% import %}` and every render reads them whole (a set difference, a copy), and through
@@ -91,6 +94,14 @@ class _Environment(Environment):
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         return {**self.globals, **(d or {})}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`order.total`: a template's data are plain dicts (rows and views), and Jinja's way
+        (the attribute first, the key after its AttributeError) cost a twentieth of a
+        message's rendering. The same result: a plain dict's attributes are its class's."""
+        if type(obj) is dict and attribute in obj and attribute not in _DICT_ATTRIBUTES:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
 
 class Renderer:
