@@ -27,6 +27,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 CHUNK = 50  # messages per worker round trip: ~50 ms of rendering
 IN_FLIGHT = 2  # chunks handed to a worker and not read back yet
+LOOKAHEAD = 8  # chunks read back or in flight, at most, beyond the one being sent
 MIN_BATCH = 2 * CHUNK  # below this, forking costs more than it saves
 WORKERS_ENV = "MAILFLOW_RENDER_WORKERS"
 # The send process is the critical path (each message waits for the one before) and workers
@@ -179,7 +181,12 @@ def _write_results(conn: Connection, results: queue.SimpleQueue[Any]) -> None:
 
 class RenderAhead:
     """`take(d)` gives the decisions of `decisions`, in order, rendered by a worker, or None
-    (render it yourself). A context manager: the workers stop at the end."""
+    (render it yourself). A context manager: the workers stop at the end.
+
+    The next chunk goes to whichever worker has room (IN_FLIGHT each), not to each in turn:
+    beside busy processes one worker may get half the CPU of the other, and in turn the
+    faster waited for the slower. Results are read as they come, kept until their turn
+    (at most LOOKAHEAD chunks ahead of the one being sent)."""
 
     def __init__(self, composer: Composer | None, planner: Planner, decisions: list[Decision],
                  now: datetime, workers: int, inherited: frozenset[int] = frozenset(),
@@ -193,8 +200,11 @@ class RenderAhead:
         self.workers = min(workers, len(self.chunks))
         self.pipes: list[Connection] = []
         self.processes: list[BaseProcess] = []
-        self.in_flight: deque[tuple[int, list[dict[str, Any]]]] = deque()  # chunk, rows sent
-        self.next_chunk = 0
+        self.sent: dict[int, list[dict[str, Any]]] = {}  # chunk -> the rows it was given
+        self.queued: dict[Connection, deque[int]] = {}  # a worker's chunks not read back
+        self.done: dict[int, Any] = {}  # chunk -> its reply, read back before its turn
+        self.next_chunk = 0  # the next chunk a worker is given
+        self.turn = 0  # the next chunk handed out
         self.ready: deque[tuple[Decision, Prepared | None]] = deque()
 
     def __enter__(self) -> RenderAhead:
@@ -207,8 +217,7 @@ class RenderAhead:
                 self._start_workers(context)
             finally:
                 gc.unfreeze()
-            for _ in range(IN_FLIGHT * len(self.pipes)):  # round robin, as they are read back
-                self._feed()
+            self._top_up()
         return self
 
     def _start_workers(self, context: Any) -> None:
@@ -221,6 +230,7 @@ class RenderAhead:
             process.start()
             theirs.close()
             self.pipes.append(ours)
+            self.queued[ours] = deque()
             self.processes.append(process)
 
     def __exit__(self, *exc: object) -> None:
@@ -240,40 +250,58 @@ class RenderAhead:
         return prepared
 
     def _next(self) -> None:
-        if not self.in_flight:  # no workers (any more): the send process renders
-            self.ready.extend((d, None) for d in self.chunks[self.next_chunk])
-            self.next_chunk += 1
-            return
-        number, rows = self.in_flight.popleft()
-        reply = None
+        number, self.turn = self.turn, self.turn + 1
         if self.pipes:
-            pipe = self.pipes[number % len(self.pipes)]
-            try:
-                if not pipe.poll(WORKER_TIMEOUT):
-                    raise TimeoutError
-                reply = pipe.recv()
-            except (EOFError, OSError):  # TimeoutError is an OSError
-                self._close_pipes()
-        self._feed()  # that worker has room again: the next chunk before this one is sent
-        if not isinstance(reply, list):  # the worker failed: the send process renders
-            self.ready.extend((d, None) for d in self.chunks[number])
+            self._collect(number)
+        rows = self.sent.pop(number, None)
+        reply = self.done.pop(number, None)
+        chunk = self.chunks[number]
+        if rows is None or not isinstance(reply, list):  # no (working) worker: the send process renders
+            self.ready.extend((d, None) for d in chunk)
             return
-        for d, row, (subject, message_id, data, error, locale, tracked) in zip(
-                self.chunks[number], rows, reply, strict=True):
-            self.ready.append((d, Prepared(row, subject, message_id, data, error, locale,
-                                           tracked)))
+        for d, row, result in zip(chunk, rows, reply, strict=True):
+            self.ready.append((d, Prepared(row, *result)))
 
-    def _feed(self) -> None:
-        if not self.pipes or self.next_chunk >= len(self.chunks):
-            return
+    def _collect(self, number: int) -> None:
+        """Read every result that has come, waiting up to WORKER_TIMEOUT for chunk
+        `number`'s, and give each worker that has room its next chunk."""
+        from multiprocessing.connection import wait
+
+        self._top_up()
+        deadline = time.monotonic() + WORKER_TIMEOUT
+        while self.pipes:
+            waiting = number in self.sent and number not in self.done
+            arrived = set(wait(self.pipes, max(deadline - time.monotonic(), 0) if waiting else 0))
+            if not arrived:
+                if waiting:  # a worker stuck: the send process renders from here on
+                    self._close_pipes()
+                return
+            for pipe in [p for p in self.pipes if p in arrived]:
+                try:
+                    reply = pipe.recv()
+                except (EOFError, OSError):
+                    return self._close_pipes()
+                self.done[self.queued[pipe].popleft()] = reply
+            self._top_up()
+
+    def _top_up(self) -> None:
+        for _ in range(IN_FLIGHT):
+            for pipe in self.pipes:
+                if len(self.queued[pipe]) < IN_FLIGHT:
+                    self._feed(pipe)
+
+    def _feed(self, pipe: Connection) -> None:
         number = self.next_chunk
+        if not self.pipes or number >= len(self.chunks) or number >= self.turn + LOOKAHEAD:
+            return
         jobs = [(d.key, d.rule.name, d.email, self.planner.context(d))
                 for d in self.chunks[number]]
         try:
-            self.pipes[number % len(self.pipes)].send(jobs)
+            pipe.send(jobs)
         except OSError:
             return self._close_pipes()
-        self.in_flight.append((number, [rows for *_, rows in jobs]))
+        self.sent[number] = [rows for *_, rows in jobs]
+        self.queued[pipe].append(number)
         self.next_chunk += 1
 
     def _close_pipes(self) -> None:
