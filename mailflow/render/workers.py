@@ -48,12 +48,13 @@ IN_FLIGHT = 2  # chunks handed to a worker and not read back yet
 LOOKAHEAD = 8  # chunks read back or in flight, at most, beyond the one being sent
 MIN_BATCH = 2 * CHUNK  # below this, forking costs more than it saves
 WORKERS_ENV = "MAILFLOW_RENDER_WORKERS"
-# The send process is the critical path (each message waits for the one before) and workers
-# fill the CPU it leaves, one per core, a little below its priority. Not far below: at nice +10
-# a worker gets a tenth of a core beside any busy process (the shop's web server, its database)
-# and the sender waits for it (460 vs 984 msg/s beside one busy process). At +2 a worker still
-# yields to them (40% to 60% of a shared core) and keeps sending at full speed (docs/delivery.md).
-WORKER_NICENESS = 2
+# Workers run at the send process's own priority by default. At nice +10 a worker got a tenth
+# of a core beside any busy process (the shop's web server, its database) and the sender waited
+# for it (460 vs 984 msg/s beside one); at +2, once the sender no longer waited on the server,
+# rendering became the critical path beside busy processes: 910 vs 1,045 msg/s at 0 beside two
+# (docs/delivery.md, "Why 0"). MAILFLOW_RENDER_NICENESS makes them nicer where the web server
+# must win.
+WORKER_NICENESS = 0
 NICENESS_ENV = "MAILFLOW_RENDER_NICENESS"
 WORKER_TIMEOUT = 60.0  # seconds for a chunk (~50 ms normally): then the send process renders
 
