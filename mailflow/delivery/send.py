@@ -139,8 +139,9 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
                           for t in transports]
     entries: dict[int, dict[str, Any]] = {}
     try:
-        with RenderAhead(composer, planner, sends, now, worker_count(len(sends)),
-                         inherited=held(), niceness=worker_niceness()) as ahead:
+        with store.spaced_checkpoints(), \
+                RenderAhead(composer, planner, sends, now, worker_count(len(sends)),
+                            inherited=held(), niceness=worker_niceness()) as ahead:
             report.blocked = deliver_all(decisions, ahead, connection_workers, entries)
     finally:
         report.messages = [entries[n] for n in sorted(entries)]
