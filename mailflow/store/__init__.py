@@ -28,6 +28,7 @@ from mailflow.store.purging import PurgeQueries
 from mailflow.store.readonly import cannot_write, read_only_connection, require_current
 from mailflow.store.refunds import RefundQueries
 from mailflow.store.sources import SourceQueries
+from mailflow.store.subjects import SubjectQueries
 from mailflow.store.tracking import TrackingQueries
 from mailflow.store.writes import ImportWriter
 
@@ -38,7 +39,7 @@ BATCH_CHECKPOINT_PAGES = 8192  # pages of WAL between checkpoints while a batch 
 
 
 class Store(OutboxQueries, SourceQueries, OfferQueries, TrackingQueries, ProductQueries,
-            AttributionQueries, ReportQueries, PurgeQueries, RefundQueries):
+            AttributionQueries, ReportQueries, PurgeQueries, RefundQueries, SubjectQueries):
     def __init__(self, conn: sqlite3.Connection, path: str,
                  timeout: timedelta = DEFAULT_TIMEOUT, *, read_only: bool = False) -> None:
         self.conn = conn
