@@ -21,7 +21,7 @@ from mailflow.delivery.transports import FileTransport, Transport
 from mailflow.errors import MailflowError, RenderError
 from mailflow.records import Action, ExitCode, OutboxStatus
 from mailflow.render.compose import Composer
-from mailflow.rules.engine import Decision, Planner
+from mailflow.rules.engine import PREFETCH, Decision, Planner
 from mailflow.rules.offers import low_pools
 from mailflow.starter import refuse_placeholders
 from mailflow.store import Store
@@ -123,8 +123,7 @@ def send_due(store: Store, config: Config, now: datetime, *, dry_run: bool = Fal
     if dry_run:  # nothing it renders changes these: known before the messages are
         report.awaiting = store.awaiting_human()
         report.low_pools = low_pools(store, config)
-        report.pending = (_rehearse(d, composer, now) if d.action is Action.SEND
-                          else report_entry(d, d.status) for d in decisions)
+        report.pending = _rehearsals(decisions, planner, composer, now)
         return report
     from mailflow.delivery.lock import held
     from mailflow.render.workers import RenderAhead, worker_count, worker_niceness
@@ -165,6 +164,18 @@ def _close_all(workers: list[ConnectionWorker]) -> None:
             failure = failure or exc
     if failure is not None:
         raise failure
+
+
+def _rehearsals(decisions: list[Decision], planner: Planner, composer: Composer | None,
+                now: datetime) -> Iterator[dict[str, Any]]:
+    """A dry run's entries, made as they are read; the rows of each PREFETCH decisions read
+    together (planning kept only the latest)."""
+    for start in range(0, len(decisions), PREFETCH):
+        window = decisions[start:start + PREFETCH]
+        planner.prefetch([d for d in window if d.action is Action.SEND])
+        for d in window:
+            yield _rehearse(d, composer, now) if d.action is Action.SEND \
+                else report_entry(d, d.status)
 
 
 def _rehearse(d: Decision, composer: Composer | None, now: datetime) -> dict[str, Any]:

@@ -313,6 +313,7 @@ class RenderAhead:
         number = self.next_chunk
         if not self.pipes or number >= len(self.chunks) or number >= self.turn + LOOKAHEAD:
             return
+        self.planner.prefetch(self.chunks[number])  # a big batch's first rows are long gone
         jobs = [(d.key, d.rule.name, d.email, self.planner.context(d))
                 for d in self.chunks[number]]
         try:

@@ -133,16 +133,17 @@ class Planner:
         decisions = []
         for number, (d, problem) in enumerate(waiting):
             if number % PREFETCH == 0:
-                self._prefetch([d for d, _ in waiting[number:number + PREFETCH]])
+                self.prefetch([d for d, _ in waiting[number:number + PREFETCH]])
             self.decide(d, problem, planning=True)
             if d.action is Action.SEND:  # a cap counts what this run will send before it is sent
                 self.sends_this_run[(rule.name, d.email_key or "")] += 1
             decisions.append(d)
         return decisions
 
-    def _prefetch(self, decisions: list[Decision]) -> None:
+    def prefetch(self, decisions: list[Decision]) -> None:
         """The subjects and customers of `decisions` not held yet, read a few queries for
-        all, as `_subject` and `_customer` would one by one."""
+        all, as `_subject` and `_customer` would one by one (planning, and rendering ahead
+        the rows planning no longer holds)."""
         wanted: dict[str, set[str]] = {"order": set(), "cart": set(), "customer": set()}
         for d in decisions:
             if d.subject_id is not None and (d.subject_type, d.subject_id) not in self._seen:
