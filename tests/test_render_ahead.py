@@ -229,3 +229,31 @@ def test_a_stuck_worker_is_given_up_and_the_sender_renders(planned, monkeypatch)
             os.kill(ahead.processes[0].pid, signal.SIGCONT)
     assert [e["status"] for e in entries] == ["sent"] * 120
     assert len(emails(folder)) == 120
+
+
+def test_over_one_connection_each_customer_gets_their_own_message_once(tmp_path):
+    """One connection with render workers: each message's rendering is fetched from the
+    workers while the server answers the message before it (delivery/connections.py)."""
+    from delivery_project import NOW as RUN_NOW
+    from delivery_project import Project
+    from smtp_server import SinkServer
+
+    with SinkServer() as sink:
+        project = Project(tmp_path, sink.port, 150)
+        project.env["MAILFLOW_RENDER_WORKERS"] = "2"
+        before = sink.sessions  # aiosmtpd's own check that it listens is one
+        done = project.run("send", "--now", RUN_NOW)
+        assert done.returncode == 0, done.stderr
+        sink.wait_for(150)
+        assert sink.sessions - before == 1
+        by_recipient: dict[str, list] = {}
+        for message in list(sink.received):
+            by_recipient.setdefault(message["X-Envelope-To"], []).append(message)
+    assert sorted(by_recipient) == sorted(project.emails.values())
+    for key, address in project.emails.items():
+        [message] = by_recipient[address]  # once, and the right one
+        assert message["To"].addresses[0].addr_spec == address
+        assert project.keys_by_id[message["Message-ID"]] == key
+        assert key.rsplit(":", 1)[1] in message["Subject"]  # its own order's number
+    assert project.statuses() == {"sent": 150}
+    assert {attempts for _, _, attempts in project.outbox().values()} == {1}

@@ -13,7 +13,7 @@ store, the planner, rendering) runs under one lock, so the threads never share a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -120,10 +120,12 @@ class ConnectionWorker:
             self.planner.offers.give_back(d)
 
     def send(self, d: Decision, prepared: Prepared | None,
-             then: Decision | None = None) -> dict[str, Any] | None:
+             then: Decision | None = None,
+             while_waiting: Callable[[], None] | None = None) -> dict[str, Any] | None:
         """Re-check and claim (one transaction), render unless rendered ahead from rows still
         current, send. Only the SMTP exchange runs outside the lock shared by the workers.
-        `then`: the message this worker sends next, whose envelope may go out ahead."""
+        `then`: the message this worker sends next, whose envelope may go out ahead;
+        `while_waiting`: run while the server answers, if the message leaves (Transport)."""
         with self._step():
             self.planner.decide(d, None)  # the conditions once more, at the moment of sending
             if d.action is not Action.SEND:
@@ -153,7 +155,8 @@ class ConnectionWorker:
             mail_from = self._composer().mail_from
             outcome = self.transport.deliver(
                 data, mail_from=mail_from, recipient=d.email or "", key=d.key,
-                then=(mail_from, then.email) if then is not None and then.email else None)
+                then=(mail_from, then.email) if then is not None and then.email else None,
+                while_waiting=while_waiting)
         except Exception as exc:  # not handed over: back in the queue, and the batch stops
             blocked = exc if isinstance(exc, DeliveryBlocked) else DeliveryBlocked(
                 f"delivery failed: {type(exc).__name__}: {exc}")
@@ -260,8 +263,27 @@ def deliver_all(decisions: list[Decision], ahead: RenderAhead,
             problems.append(exc)
             stop.set()
 
+    def run_alone(worker: ConnectionWorker) -> None:
+        """One connection: the next message's rendering is fetched from the workers while
+        the server answers this one's dot, not after."""
+        try:
+            item = next(work, None)
+            prepared = None if item is None else ahead.take(item[1])
+            while item is not None:
+                number, d = item
+                item = next(work, None)
+                following = None if item is None else _Following(ahead, item[1])
+                entry = worker.send(d, prepared, then=None if item is None else item[1],
+                                    while_waiting=following)
+                if entry is not None:
+                    entries[number] = entry
+                prepared = None if following is None else following.result()
+            worker.settle()
+        except BaseException as exc:
+            problems.append(exc)
+
     if len(workers) == 1:
-        run(workers[0])
+        run_alone(workers[0])
     else:
         threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in workers]
         for thread in threads:
@@ -278,3 +300,28 @@ def deliver_all(decisions: list[Decision], ahead: RenderAhead,
     if other is not None:
         raise other
     return next((str(p) for p in problems if isinstance(p, DeliveryBlocked)), None)
+
+
+class _Following:
+    """The next message's `RenderAhead.take`, called while the server answers the message
+    before it (Transport's while_waiting, which must not raise), or else after it: once."""
+
+    def __init__(self, ahead: RenderAhead, d: Decision) -> None:
+        self.ahead, self.d = ahead, d
+        self.taken = False
+        self.prepared: Prepared | None = None
+        self.error: BaseException | None = None
+
+    def __call__(self) -> None:
+        if not self.taken:
+            self.taken = True
+            try:
+                self.prepared = self.ahead.take(self.d)
+            except BaseException as exc:  # raised once the message sent meanwhile is recorded
+                self.error = exc
+
+    def result(self) -> Prepared | None:
+        self()
+        if self.error is not None:
+            raise self.error
+        return self.prepared

@@ -25,7 +25,7 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from mailflow.config import Smtp
 from mailflow.delivery.transports import Outcome
@@ -171,9 +171,11 @@ class SmtpTransport:
     # -- one message ---------------------------------------------------------------------------
 
     def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str,
-                then: tuple[str, str] | None = None) -> Outcome:
+                then: tuple[str, str] | None = None,
+                while_waiting: Callable[[], None] | None = None) -> Outcome:
         """`then`: (mail_from, recipient) of the message the caller will most likely send next,
-        whose envelope goes out behind this message's final dot when the server pipelines."""
+        whose envelope goes out behind this message's final dot when the server pipelines.
+        `while_waiting`: the caller's work for the time the server takes to answer the dot."""
         opened, self.opened = self.opened, None
         if opened is not None and opened[0] != (mail_from, recipient):
             self.opened = opened
@@ -220,6 +222,8 @@ class SmtpTransport:
                 self._drop()
                 return self._lost_before_the_dot(exc.error)
             ahead, cut = False, True  # its reply first: the connection's fate is read there
+        if while_waiting is not None:
+            while_waiting()
         try:
             code, text = conn.getreply()
         except (OSError, smtplib.SMTPException) as exc:  # TimeoutError is an OSError

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,9 +30,12 @@ class Transport(Protocol):
     """What a run hands each built message to: SMTP (smtp.py) or the `file` transport."""
 
     def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str,
-                then: tuple[str, str] | None = None) -> Outcome:
+                then: tuple[str, str] | None = None,
+                while_waiting: Callable[[], None] | None = None) -> Outcome:
         """Hand over one message; `mail_from` is the envelope's (SMTP's MAIL FROM); `then`:
-        the envelope of the message likely to follow (SMTP opens it ahead where it can)."""
+        the envelope of the message likely to follow (SMTP opens it ahead where it can);
+        `while_waiting`: called at most once, once the message has left and before its
+        reply is read (it must not raise), where there is a reply to wait for."""
 
     def close(self) -> None: ...
 
@@ -65,7 +69,8 @@ class FileTransport:
         return removed
 
     def deliver(self, data: bytes, *, mail_from: str, recipient: str, key: str,
-                then: tuple[str, str] | None = None) -> Outcome:
+                then: tuple[str, str] | None = None,
+                while_waiting: Callable[[], None] | None = None) -> Outcome:
         target = self.folder / eml_name(key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
