@@ -22,32 +22,32 @@ class SubjectQueries(Connected):
         at = names.index(column)
         return {row[at]: dict(zip(names, row, strict=True)) for row in cursor}
 
-    def orders_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The stored orders among `ids`, each with its `lines` in order."""
+    def _with_lines(self, table: str, ids: list[str], lines_sql: str,
+                    names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """Rows of `table` by id, each with the `lines` that `lines_sql` (owner id first,
+        then `names`, in order) gives for them."""
         if not ids:
             return {}
-        found = self._by("orders", "id", ids)
-        for order in found.values():
-            order["lines"] = []
-        for order_id, *line in self.conn.execute(
-                "SELECT l.order_id, l.sku, l.name, l.quantity, l.price, l.shipped,"
-                " p.url AS product_url FROM order_lines l"
-                " LEFT JOIN products p ON p.key = coalesce(l.sku, l.name)"
-                f" WHERE l.order_id {_IN} ORDER BY l.order_id, l.position", (json.dumps(ids),)):
-            found[order_id]["lines"].append(dict(zip(_ORDER_LINES, line, strict=True)))
+        found = self._by(table, "id", ids)
+        for subject in found.values():
+            subject["lines"] = []
+        for owner, *line in self.conn.execute(lines_sql, (json.dumps(ids),)):
+            found[owner]["lines"].append(dict(zip(names, line, strict=True)))
         return found
 
+    def orders_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored orders among `ids`, each with its `lines` in order."""
+        return self._with_lines(
+            "orders", ids,
+            "SELECT l.order_id, l.sku, l.name, l.quantity, l.price, l.shipped,"
+            " p.url AS product_url FROM order_lines l"
+            " LEFT JOIN products p ON p.key = coalesce(l.sku, l.name)"
+            f" WHERE l.order_id {_IN} ORDER BY l.order_id, l.position", _ORDER_LINES)
+
     def carts_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        found = self._by("carts", "id", ids)
-        for cart in found.values():
-            cart["lines"] = []
-        for cart_id, *line in self.conn.execute(
-                f"SELECT cart_id, sku, name, quantity, price FROM cart_lines WHERE cart_id {_IN}"
-                " ORDER BY cart_id, position", (json.dumps(ids),)):
-            found[cart_id]["lines"].append(dict(zip(_CART_LINES, line, strict=True)))
-        return found
+        return self._with_lines(
+            "carts", ids, f"SELECT cart_id, sku, name, quantity, price FROM cart_lines WHERE"
+            f" cart_id {_IN} ORDER BY cart_id, position", _CART_LINES)
 
     def customers_by_key(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         return self._by("customers", "email_key", keys) if keys else {}
