@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import re
+from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import Address
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import html as lxml_html
 
 from mailflow.config import Shop, load_config
 from mailflow.errors import RenderError
 from mailflow.render.inline import available
+from mailflow.render.mime import build_message
 from mailflow.render.preview import compose_preview, template_locales, template_names
 from mailflow.render.samples import NOW
 from mailflow.render.templates import Renderer, fix_links, safe_url
@@ -175,3 +182,24 @@ def test_gallery_links_every_template_in_every_locale(mailflow, tmp_path):
         for locale in ("fr", "en"):
             assert f'src="{name}.{locale}.html"' in index
             assert (tmp_path / "gallery" / f"{name}.{locale}.txt").read_text().strip()
+
+
+@given(st.text(alphabet=st.characters(whitelist_categories=("L", "M", "N", "P", "S")),
+               min_size=1, max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_a_non_ascii_subject_of_any_length_reads_back_whole_in_a_mail_client(subject):
+    """RFC 2047 words of at most 75 characters, none splitting a character (render/mime.py)."""
+    subject = "é" + subject
+    data = build_message(from_address=Address("Boutique", "bonjour", "shop.example"),
+                         to="client@example.com", to_name=None, subject=subject, text="x\n",
+                         html="<p>x</p>", msg_id="<1@shop.example>",
+                         date=datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    header = data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    folded = header.split("Subject: ", 1)[1].split("\r\nDate:", 1)[0]
+    words = folded.split("\r\n ")
+    assert all(len(word) <= 75 for word in words)
+    # each word a whole text of its own: some clients decode the words one by one
+    assert "".join(base64.b64decode(w[len("=?utf-8?b?"):-2]).decode("utf-8")
+                   for w in words) == subject
+    parsed = BytesParser(policy=policy.default).parsebytes(data)
+    assert str(parsed["Subject"]) == subject

@@ -62,15 +62,16 @@ def _header(name: str, value: str) -> str:
 
 
 def _encoded_words(value: str) -> list[str]:
-    """RFC 2047 base64 words of at most 75 characters, never splitting a character."""
-    words, chunk = [], b""
-    for char in value:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 characters
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
+    """RFC 2047 base64 words of at most 75 characters, never splitting a character: each
+    holds as many whole characters as fit in 45 bytes (60 base64 characters)."""
+    data, words, start = value.encode("utf-8"), [], 0
+    while len(data) - start > 45:
+        end = start + 45
+        while data[end] & 0xC0 == 0x80:  # inside a character: cut before it
+            end -= 1
+        words.append(data[start:end])
+        start = end
+    words.append(data[start:])
     return [f"=?utf-8?b?{binascii.b2a_base64(w, newline=False).decode()}?=" for w in words]
 
 
