@@ -195,3 +195,27 @@ def test_an_envelope_opened_for_a_message_skipped_at_its_recheck_delivers_nothin
         assert statuses == {sorted(project.emails)[0]: "sent", second: "skipped",
                             sorted(project.emails)[2]: "sent"}
         assert RULE in second
+
+
+def test_lines_that_start_with_a_dot_arrive_as_written():
+    """Dot-stuffing (RFC 5321 §4.5.2): a line of the message that starts with a dot, the
+    message's first line too, reaches the server's mailbox unchanged, never as an end."""
+    from smtp_server import SinkServer
+
+    from mailflow.config import Smtp
+    from mailflow.delivery.smtp import SmtpTransport
+
+    lines = [b".first line", b"..two dots", b".", b"a . in the middle", b".last"]
+    body = b"\r\n".join(lines) + b"\r\n"
+    data = b"Subject: dots\r\nMessage-ID: <dots@shop.example>\r\n\r\n" + body
+    with SinkServer() as sink:
+        transport = SmtpTransport(Smtp(host="127.0.0.1", port=sink.port, security="none"))
+        try:
+            outcome = transport.deliver(data, mail_from="shop@shop.example",
+                                        recipient="client@example.com", key="k")
+        finally:
+            transport.close()
+        sink.wait_for(1)
+        [message] = sink.received
+    assert outcome.status == "sent"
+    assert message.get_payload().splitlines() == [line.decode() for line in lines]

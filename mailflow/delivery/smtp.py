@@ -33,7 +33,6 @@ from mailflow.errors import ConfigError, DeliveryBlocked
 from mailflow.records import OutboxStatus
 
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 LOCALHOST = ("localhost", "127.0.0.1", "::1")
 
 
@@ -47,6 +46,13 @@ def _commands(mail_from: str, recipient: str) -> tuple[str, str]:
     """MAIL and RCPT of one envelope (SMTPUTF8 when an address needs it)."""
     options = " SMTPUTF8" if not (mail_from + recipient).isascii() else ""
     return f"MAIL FROM:<{mail_from}>{options}", f"RCPT TO:<{recipient}>"
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """Each line that starts with a dot gets another (RFC 5321 §4.5.2); bytes.replace, not a
+    multiline regex, which took 3% of the send process's time."""
+    stuffed = data.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
 
 
 def _ended_if_refused(conn: smtplib.SMTP, replies: list[tuple[int, bytes]]
@@ -204,7 +210,7 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             return self._lost_before_the_dot(exc)
-        payload = _LEADING_DOT.sub(b"..", data)
+        payload = _dot_stuffed(data)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
         payload += b".\r\n"
