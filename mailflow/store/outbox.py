@@ -17,6 +17,7 @@ from typing import Any
 from mailflow.clock import from_iso, iso
 from mailflow.records import OutboxStatus
 from mailflow.store.connected import Connected, inserted_id
+from mailflow.store.subjects import CART_LINES_FROM, ORDER_LINES_FROM
 
 # What a message a dead run left `sending` becomes: (status, reason, attempt outcome, detail),
 # by what its transport can tell (None: nothing, as SMTP; True/False: written or not).
@@ -191,17 +192,15 @@ class OutboxQueries(Connected):
     def order(self, order_id: str) -> dict | None:
         order = self.one("SELECT * FROM orders WHERE id = ?", (order_id,))
         if order is not None:
-            order["lines"] = self.rows(  # product_url: the catalogue's page, for review links
-                "SELECT l.sku, l.name, l.quantity, l.price, l.shipped, p.url AS product_url"
-                " FROM order_lines l LEFT JOIN products p ON p.key = coalesce(l.sku, l.name)"
-                " WHERE l.order_id = ? ORDER BY l.position", (order_id,))
+            order["lines"] = self.rows(f"SELECT {ORDER_LINES_FROM} WHERE l.order_id = ?"
+                                       " ORDER BY l.position", (order_id,))
         return order
 
     def cart(self, cart_id: str) -> dict | None:
         cart = self.one("SELECT * FROM carts WHERE id = ?", (cart_id,))
         if cart is not None:
-            cart["lines"] = self.rows("SELECT sku, name, quantity, price FROM cart_lines"
-                                      " WHERE cart_id = ? ORDER BY position", (cart_id,))
+            cart["lines"] = self.rows(f"SELECT {CART_LINES_FROM} WHERE cart_id = ?"
+                                      " ORDER BY position", (cart_id,))
         return cart
 
     def customer(self, email_key: str | None) -> dict | None:

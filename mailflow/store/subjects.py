@@ -10,8 +10,13 @@ from typing import Any
 from mailflow.store.connected import Connected
 
 _IN = "IN (SELECT value FROM json_each(?))"
-_ORDER_LINES = ("sku", "name", "quantity", "price", "shipped", "product_url")
-_CART_LINES = ("sku", "name", "quantity", "price")
+_ORDER_LINE_NAMES = ("sku", "name", "quantity", "price", "shipped", "product_url")
+_CART_LINE_NAMES = ("sku", "name", "quantity", "price")
+# a subject's lines (the names above), as read one subject at a time (OutboxQueries) and
+# many (below); product_url: the catalogue's page, for review links
+ORDER_LINES_FROM = ("l.sku, l.name, l.quantity, l.price, l.shipped, p.url AS product_url"
+               " FROM order_lines l LEFT JOIN products p ON p.key = coalesce(l.sku, l.name)")
+CART_LINES_FROM = "sku, name, quantity, price FROM cart_lines"
 
 
 class SubjectQueries(Connected):
@@ -37,17 +42,13 @@ class SubjectQueries(Connected):
 
     def orders_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The stored orders among `ids`, each with its `lines` in order."""
-        return self._with_lines(
-            "orders", ids,
-            "SELECT l.order_id, l.sku, l.name, l.quantity, l.price, l.shipped,"
-            " p.url AS product_url FROM order_lines l"
-            " LEFT JOIN products p ON p.key = coalesce(l.sku, l.name)"
-            f" WHERE l.order_id {_IN} ORDER BY l.order_id, l.position", _ORDER_LINES)
+        return self._with_lines("orders", ids, f"SELECT l.order_id, {ORDER_LINES_FROM} WHERE"
+                                f" l.order_id {_IN} ORDER BY l.order_id, l.position",
+                                _ORDER_LINE_NAMES)
 
     def carts_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        return self._with_lines(
-            "carts", ids, f"SELECT cart_id, sku, name, quantity, price FROM cart_lines WHERE"
-            f" cart_id {_IN} ORDER BY cart_id, position", _CART_LINES)
+        return self._with_lines("carts", ids, f"SELECT cart_id, {CART_LINES_FROM} WHERE"
+                                f" cart_id {_IN} ORDER BY cart_id, position", _CART_LINE_NAMES)
 
     def customers_by_key(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         return self._by("customers", "email_key", keys) if keys else {}
