@@ -4,8 +4,8 @@ Generates a Shopify "Export orders" CSV (79-column header, one row per line item
 fields only on each order's first row), then, in the same run, times:
   - `sqlite3 DB ".import --csv FILE t"` (the reference), and
   - `mailflow import FILE` (a fresh store each time),
-and prints the medians, the ratio (target: within 3x) and mailflow's peak RSS for 100k and
-1M rows (target: flat as the file grows).
+and prints the medians, the ratio (target: within 2.5x, issue 15; the contract's was 3x)
+and mailflow's peak RSS for 100k and 1M rows (target: flat as the file grows).
 
     python bench/import.py              # 1,000,000 rows / 200,000 orders, and 100,000 rows
     python bench/import.py --rows 200000 --runs 1
@@ -14,6 +14,7 @@ and prints the medians, the ratio (target: within 3x) and mailflow's peak RSS fo
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import os
 import random
@@ -160,6 +161,11 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    # as `pip install` leaves it: an editable install under PYTHONDONTWRITEBYTECODE would
+    # compile every module of each timed import (a quarter of a second each run)
+    for package in (Path(__file__).resolve().parent.parent / "mailflow",
+                    *([args.baseline / "mailflow"] if args.baseline else [])):
+        compileall.compile_dir(str(package), quiet=1)
     rss_by_size = {}
     for rows in (args.small, args.rows):
         path = work / f"orders_export_{rows}.csv"
@@ -173,7 +179,7 @@ def main() -> None:
         print(f"\n{rows:,} rows ({rows // 5:,} orders, {size_mb:.0f} MB), median of {args.runs}:")
         print(f"  sqlite3 .import    {ref:7.2f} s  {rows / ref:>10,.0f} rows/s   (reference)")
         print(f"  mailflow import    {ours:7.2f} s  {rows / ours:>10,.0f} rows/s")
-        print(f"  ratio              {ours / ref:7.2f} x   (target: <= 3.00 x)")
+        print(f"  ratio              {ours / ref:7.2f} x   (target: <= 2.50 x)")
         if r["baseline"]:
             base = statistics.median(r["baseline"])
             print(f"  baseline import    {base:7.2f} s  {rows / base:>10,.0f} rows/s"

@@ -52,16 +52,16 @@ def purge_older_than(store: Store, config: Config, age: timedelta, now: datetime
     if age < floor:
         raise UsageError(f"--older-than must be at least {floor.days}d with these rules: younger"
                          " history still keeps messages from being sent twice")
-    store.bulk_cache()  # a fixed 16 MB: index pages shared by a batch's rows are read once
     pages, _, page_size = store.file_pages()
     files = MessageFiles(config.folder / config.delivery.dir)
-    done = store.purge_before(iso(now - age), files.forget, batch)
+    with store.bulk_cache():  # a fixed 16 MB: index pages shared by a batch's rows are read once
+        done = store.purge_before(iso(now - age), files.forget, batch)
+        if vacuum:
+            store.vacuum_incremental()
+        elif store.auto_vacuum() == "incremental":
+            store.give_back_free_pages()
     done["message_files"] = files.removed
     done["cutoff"] = iso(now - age)
-    if vacuum:
-        store.vacuum_incremental()
-    elif store.auto_vacuum() == "incremental":
-        store.give_back_free_pages()
     after, free, page_size_after = store.file_pages()
     done["auto_vacuum"] = store.auto_vacuum()
     done["vacuumed"] = vacuum

@@ -6,7 +6,7 @@ import gc
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -34,6 +34,10 @@ from mailflow.store.products import ProductCounts, write_products
 from mailflow.store.writes import Counts
 
 Progress = Callable[[str, int, int], None]  # (file, bytes done, bytes total)
+# The page cache of a big file's transaction: each batch's customers and e-mail index
+# entries land on random pages, read again from the file while they do not fit (1M rows:
+# 16 MB 21.1 s, 32 MB 20.1, 64 MB 19.8, 128 MB 20.2). Memory stays flat: a fixed bound.
+IMPORT_CACHE_MIB = 64
 
 
 @dataclass
@@ -157,9 +161,8 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
         assumed = zone if isinstance(zone, AssumedUTC) else None
         ctx = ParseContext(source.name, zone, now)
         staged = ImportReport()  # counted apart, merged only once the file has committed
-        if source.size > 8 << 20:
-            store.bulk_cache()
-        with _few_collections(), store.transaction():
+        cache = store.bulk_cache(IMPORT_CACHE_MIB) if source.size > 8 << 20 else nullcontext()
+        with cache, _few_collections(), store.transaction():
             writer = store.import_writer(path=source.name, sha256=source.sha256,
                                          fmt=export.format, kind=export.kind, now=now)
             end = None

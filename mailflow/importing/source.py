@@ -26,7 +26,7 @@ _CHUNK = 1 << 20
 _BLANK = b" \t\r\n\x0b\x0c\xef\xbb\xbf"
 _BLANK_TEXT = "\ufeff \t\r\n\x0b\x0c"
 _DELIMITERS = (",", ";", "\t", "|")
-_CP1252_UNDEFINED = re.compile(b"[\x81\x8d\x8f\x90\x9d]")
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 csv.field_size_limit(min(sys.maxsize, 1 << 30))
 
 
@@ -92,7 +92,8 @@ def open_source(path: Path | str) -> SourceFile:
                     utf8.decode(chunk)
                 except UnicodeDecodeError:
                     utf8 = None
-            cp1252 = cp1252 and not _CP1252_UNDEFINED.search(chunk)
+            # five memchr scans: a character class regex over each byte was 0.5 s a 200 MB file
+            cp1252 = cp1252 and not any(byte in chunk for byte in _CP1252_UNDEFINED)
     if blank:
         what = "empty" if size == 0 else "blank (only spaces and line breaks)"
         raise NotAnExport(f"{name}: the file is {what}: export again from the shop")

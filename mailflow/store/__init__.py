@@ -115,9 +115,17 @@ class Store(OutboxQueries, SourceQueries, OfferQueries, TrackingQueries, Product
             applied.append(name)
         return applied
 
-    def bulk_cache(self) -> None:
-        """A larger page cache for a big import's transaction: 16 MB, a fixed bound (4 s of 27 on 1M rows)."""
-        self.conn.execute("PRAGMA cache_size = -16384")
+    @contextmanager
+    def bulk_cache(self, mib: int = 16) -> Iterator[None]:
+        """A larger page cache for one long transaction, a fixed bound whatever its size
+        (an import: docs/import.md, "Import speed"; a purge); the connection's own after it,
+        so that a `run`'s sending does not keep it."""
+        before = self.conn.execute("PRAGMA cache_size").fetchone()[0]
+        self.conn.execute(f"PRAGMA cache_size = -{int(mib) * 1024}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA cache_size = {int(before)}")
 
     @contextmanager
     def spaced_checkpoints(self, pages: int = BATCH_CHECKPOINT_PAGES) -> Iterator[None]:
