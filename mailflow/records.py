@@ -233,6 +233,8 @@ def partly_refunded(o: Order) -> bool:
         return False
     if o.partially_refunded:
         return True
+    if not o.refunded_amount:  # most orders: nothing went back
+        return False
     try:
         amount = Decimal(o.refunded_amount or "0")
         return amount > 0 and (o.total is None or amount < Decimal(o.total))

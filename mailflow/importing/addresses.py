@@ -65,10 +65,16 @@ def _plain_address(text: str) -> str | None:
     match = _PLAIN.fullmatch(text)
     if match is None or len(text) > 254 or len(match.group(1)) > LOCAL_PART_MAX_OCTETS:
         return None
-    domain = match.group(2).lower()
-    if len(domain) > 253 or _DOUBLE_DASH.search(domain) or _special_use(domain):
+    domain = _plain_domain(match.group(2))
+    return None if domain is None else f"{match.group(1)}@{domain}"
+
+
+@lru_cache(maxsize=1024)  # a shop's customers share a few hundred domains
+def _plain_domain(domain: str) -> str | None:
+    lowered = domain.lower()
+    if len(lowered) > 253 or _DOUBLE_DASH.search(lowered) or _special_use(lowered):
         return None
-    return f"{match.group(1)}@{domain}"
+    return lowered
 
 
 _SPECIAL_USE = re.compile("(?:^|\\.)(?:" + "|".join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES))

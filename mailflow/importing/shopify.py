@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from mailflow.errors import NotAnExport, RowRejected
@@ -166,9 +167,9 @@ class _Layout:
         self._stamps: dict[str, datetime | None] = {}
         for field in _CSV_ALIASES:
             setattr(self, field, at.get(field, self.width))
-        self.address_at = tuple(at.get(f, self.width) for f in (
+        self.address_cells = itemgetter(*(at.get(f, self.width) for f in (
             "ship_name", "ship_company", "ship_address1", "ship_address2", "ship_street",
-            "ship_zip", "ship_city", "ship_province", "ship_country"))
+            "ship_zip", "ship_city", "ship_province", "ship_country")))
         absent = {f for f, columns in _CSV_CARRIES.items() if not any(c in at for c in columns)}
         self.carried = frozenset(UPDATABLE_FIELDS) - _CSV_NEVER - absent
 
@@ -206,11 +207,11 @@ class _Layout:
     def address(self, cells: list[str]) -> str | None:
         """The Shipping cells as the lines of a label; Street is Address1 + 2 in one cell."""
         name, company, line1, line2, street, zip_code, city, province, country = [
-            cells[i].strip() for i in self.address_at]
+            cell.strip() for cell in self.address_cells(cells)]
         town = f"{strip_excel_guard(zip_code) or ''} {city}".strip()
         parts = (name, company, *((line1, line2) if line1 or line2 else (street,)), town,
                  province, country)
-        return "\n".join(p for p in parts if p) or None
+        return "\n".join(filter(None, parts)) or None
 
 
 def _csv_order(c: _Layout, cells: list[str], key: str, line: int) -> Order:

@@ -44,9 +44,6 @@ CART_COLUMNS = (
     "last_name", "locale", "accepts_marketing", "created_at", "updated_at", "completed_at",
     "order_id", "currency", "total", "recovery_url", "content_hash",
 )
-# The status an order enters at each of its own timestamps.
-MILESTONES = (("paid_at", "paid"), ("shipped_at", "shipped"), ("delivered_at", "delivered"),
-              ("cancelled_at", "cancelled"))
 _TIMES = ("created_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at")
 _EMAIL = ("email", "email_key", "email_raw", "email_problem")
 # How far an order has gone; a source that cannot tell "delivered" (an orders CSV, a
@@ -236,7 +233,15 @@ class ImportWriter:
         entered it no later than the order's newest timestamp, which keeps two years of
         history from looking new.
         """
-        known = {status: getattr(o, attr) for attr, status in MILESTONES if getattr(o, attr)}
+        known: dict[str, datetime] = {}  # the status it entered at each of its own times
+        if o.paid_at:
+            known["paid"] = o.paid_at
+        if o.shipped_at:
+            known["shipped"] = o.shipped_at
+        if o.delivered_at:
+            known["delivered"] = o.delivered_at
+        if o.cancelled_at:
+            known["cancelled"] = o.cancelled_at
         if o.status_at is not None:
             known[o.status] = o.status_at
         elif o.status == "refunded" and o.refunded_at is not None:
@@ -248,7 +253,7 @@ class ImportWriter:
         undated = [s for s in (o.status, PARTIALLY_REFUNDED if partial else None)
                    if s is not None and s not in known]
         for status in undated:
-            if first_sighting:
+            if first_sighting and o.created_at is not None:  # a new order always has it
                 newest = max([o.created_at, *known.values()])
                 dated.append((status, min(iso(newest), self.now), "inferred"))
             else:
@@ -352,18 +357,19 @@ class ImportWriter:
             row[11] = min(filter(None, (row[11], new[11])), default=None)
         if not merged:
             return
-        known = self._existing_customers(list(merged))
+        known = self._known_customers(list(merged))
         before = self.conn.total_changes
         self.conn.executemany(_CUSTOMER_SQL, [_bound(row) for row in merged.values()])
         changed = self.conn.total_changes - before
-        inserted = len(merged) - len(known)
+        inserted = len(merged) - known
         self.customers.inserted += inserted
         self.customers.updated += changed - inserted
 
-    def _existing_customers(self, keys: list[str]) -> set[str]:
-        sql = ("SELECT email_key FROM customers"
+    def _known_customers(self, keys: list[str]) -> int:
+        """How many of these customers the store has already."""
+        sql = ("SELECT count(*) FROM customers"
                " WHERE email_key IN (SELECT value FROM json_each(?))")
-        return {row[0] for row in self.conn.execute(sql, (json.dumps(keys),))}
+        return int(self.conn.execute(sql, (json.dumps(keys),)).fetchone()[0])
 
     def unsubscribes(self, batch: list[Unsubscribe], now: datetime, source: str) -> int:
         before = self.conn.total_changes
