@@ -115,6 +115,11 @@ def _cell_word(text: str) -> str:
     return text.strip().lower().replace(" ", "_").replace("-", "_")
 
 
+@lru_cache(maxsize=256)
+def _line_shipped(cell: str) -> bool | None:
+    return _LINE_SHIPPED.get(_cell_word(cell))
+
+
 @lru_cache(maxsize=4096)
 def _status(financial: str | None, fulfillment: str | None, cancelled: bool, method: str | None,
             paid: bool) -> tuple[str, str | None]:
@@ -345,7 +350,7 @@ def read_csv(table: CsvTable, kind: str, ctx: Any) -> Iterator[Record | Rejected
                     sku.strip() or None, name.strip() or None,
                     _COUNTS.get(quantity) or _quantity(quantity),
                     price if price in prices else _line_price(price, prices),
-                    None if i_shipped is None else _LINE_SHIPPED.get(_word(cells[i_shipped]))))
+                    None if i_shipped is None else _line_shipped(cells[i_shipped])))
             for attr, i, field in tail:
                 if cells[i] and getattr(record, attr) is None:
                     setattr(record, attr, c.amount(cells[i], field) if attr == "shipping"

@@ -178,7 +178,8 @@ class ImportWriter:
             lines += [(order_id, i, ln.sku, ln.name, ln.quantity, ln.price,
                        None if ln.shipped is None else int(ln.shipped))
                       for i, ln in enumerate(o.lines, 1)]
-            entered, given_back = self._status_events(o, first_sighting=before is None)
+            entered, given_back = self._status_events(o, values[12:17],
+                                                      first_sighting=before is None)
             events.extend(entered)
             if given_back is not None:
                 refunds.append((order_id, o.refunded_amount, *given_back))
@@ -223,39 +224,42 @@ class ImportWriter:
                 Line(sku, name, quantity, price, None if shipped is None else bool(shipped)))
         return rows
 
-    def _status_events(self, o: Order, *, first_sighting: bool
+    def _status_events(self, o: Order, times: tuple, *, first_sighting: bool
                        ) -> tuple[list[tuple], tuple[str, str] | None]:
         """(order, status, at, source, import, recorded) for every status the order has entered,
         and (at, source) of the partial refund it shows, if it shows one (store/refunds.py).
+        `times`: its created, paid, shipped, delivered and cancelled times as stored.
 
         The export's own timestamp wins. Without one, a status first seen on an order we
         already knew entered it at this import; on an order seen for the first time, it
         entered it no later than the order's newest timestamp, which keeps two years of
         history from looking new.
         """
-        known: dict[str, datetime] = {}  # the status it entered at each of its own times
-        if o.paid_at:
-            known["paid"] = o.paid_at
-        if o.shipped_at:
-            known["shipped"] = o.shipped_at
-        if o.delivered_at:
-            known["delivered"] = o.delivered_at
-        if o.cancelled_at:
-            known["cancelled"] = o.cancelled_at
+        created, paid, shipped, delivered, cancelled = times
+        known: dict[str, str] = {}  # the status it entered at each of its own times
+        if paid:
+            known["paid"] = paid
+        if shipped:
+            known["shipped"] = shipped
+        if delivered:
+            known["delivered"] = delivered
+        if cancelled:
+            known["cancelled"] = cancelled
         if o.status_at is not None:
-            known[o.status] = o.status_at
+            known[o.status] = iso(o.status_at)
         elif o.status == "refunded" and o.refunded_at is not None:
-            known["refunded"] = o.refunded_at
+            known["refunded"] = iso(o.refunded_at)
         partial = partly_refunded(o)
         if partial and o.refunded_at is not None:
-            known[PARTIALLY_REFUNDED] = o.refunded_at
-        dated = [(s, iso(at), "export") for s, at in known.items()]
+            known[PARTIALLY_REFUNDED] = iso(o.refunded_at)
+        dated = [(s, at, "export") for s, at in known.items()]
         undated = [s for s in (o.status, PARTIALLY_REFUNDED if partial else None)
                    if s is not None and s not in known]
         for status in undated:
-            if first_sighting and o.created_at is not None:  # a new order always has it
-                newest = max([o.created_at, *known.values()])
-                dated.append((status, min(iso(newest), self.now), "inferred"))
+            if first_sighting and created is not None:  # a new order always has it
+                # stored times sort as time (clock.py)
+                dated.append((status, min(max([created, *known.values()]), self.now),
+                              "inferred"))
             else:
                 dated.append((status, self.now, "import"))
         refund = next(((at, source) for s, at, source in dated if s == PARTIALLY_REFUNDED), None)
