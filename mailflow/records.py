@@ -236,7 +236,7 @@ def partly_refunded(o: Order) -> bool:
     if not o.refunded_amount:  # most orders: nothing went back
         return False
     try:
-        amount = Decimal(o.refunded_amount or "0")
+        amount = Decimal(o.refunded_amount)
         return amount > 0 and (o.total is None or amount < Decimal(o.total))
     except InvalidOperation:
         return False
