@@ -32,6 +32,7 @@ class Behaviour:
     data: str | None = None  # the reply after the final dot
     disconnect_after_data: bool = False  # close without any reply after the dot
     stall_after_data: float = 0.0  # seconds to wait before answering the dot
+    stall_from: int | None = None  # ... only once this many messages were received
     quit_reply: str | None = None
     times: int | None = None  # misbehave this many times, then behave
 
@@ -76,7 +77,8 @@ class Handler:
             self.server.dropped.append(envelope.content)
             server.transport.close()
             return "250 never seen"
-        if b.stall_after_data:
+        if b.stall_after_data and (b.stall_from is None
+                                   or len(self.server.received) >= b.stall_from):
             import asyncio
 
             await asyncio.sleep(b.stall_after_data)

@@ -42,7 +42,8 @@ def test_send_killed_20_times_delivers_each_message_at_most_once_and_loses_none(
     with SinkServer() as sink:
         project = Project(tmp_path, sink.port, MESSAGES)
         # Kills 1-18 land at random before the first message or after a random number of
-        # deliveries; kill 19 a few messages before the end of the batch; kill 20 while the
+        # deliveries; kill 19 a few messages before the end of the batch (the server answers
+        # those slowly, or a fast sender finishes before the kill lands); kill 20 while the
         # client waits for the server's reply to the final dot (the server stalls), so that
         # one message is certainly left `sending` for the final run to recover.
         modes = ["before"] * 5 + ["during"] * 13
@@ -66,6 +67,9 @@ def test_send_killed_20_times_delivers_each_message_at_most_once_and_loses_none(
             elif mode in ("during", "late"):
                 more = rng.randint(1, CAP) if mode == "during" else unclaimed - rng.randint(2, 6)
                 what = f"after {more} more deliveries"
+                if mode == "late":  # the last few answered slowly: the kill lands before the end
+                    sink.behaviour.stall_after_data = 0.05
+                    sink.behaviour.stall_from = delivered + more
                 wait_until(lambda n=delivered + more: len(sink.received) >= n, process)
                 time.sleep(rng.choice([0.0, rng.uniform(0.0, 0.01)]))  # anywhere in a message
             else:
@@ -76,7 +80,7 @@ def test_send_killed_20_times_delivers_each_message_at_most_once_and_loses_none(
                 time.sleep(rng.uniform(0.05, 0.3))  # rendered and sent long before: it waits
             running = process.poll() is None
             code = process.kill()
-            sink.behaviour.stall_after_data = 0.0
+            sink.behaviour.stall_after_data, sink.behaviour.stall_from = 0.0, None
             killed_while_running += running
             statuses = project.statuses()
             history.append(f"#{number} {mode} {what}: {'SIGKILL' if running else f'exit {code}'},"
