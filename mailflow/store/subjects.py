@@ -10,12 +10,10 @@ from typing import Any
 from mailflow.store.connected import Connected
 
 _IN = "IN (SELECT value FROM json_each(?))"
-_ORDER_LINE_NAMES = ("sku", "name", "quantity", "price", "shipped", "product_url")
-_CART_LINE_NAMES = ("sku", "name", "quantity", "price")
-# a subject's lines (the names above), as read one subject at a time (OutboxQueries) and
-# many (below); product_url: the catalogue's page, for review links
+# a subject's lines, as read one subject at a time (OutboxQueries) and many (below);
+# product_url: the catalogue's page, for review links
 ORDER_LINES_FROM = ("l.sku, l.name, l.quantity, l.price, l.shipped, p.url AS product_url"
-               " FROM order_lines l LEFT JOIN products p ON p.key = coalesce(l.sku, l.name)")
+                    " FROM order_lines l LEFT JOIN products p ON p.key = coalesce(l.sku, l.name)")
 CART_LINES_FROM = "sku, name, quantity, price FROM cart_lines"
 
 
@@ -27,28 +25,29 @@ class SubjectQueries(Connected):
         at = names.index(column)
         return {row[at]: dict(zip(names, row, strict=True)) for row in cursor}
 
-    def _with_lines(self, table: str, ids: list[str], lines_sql: str,
-                    names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    def _with_lines(self, table: str, ids: list[str], lines_sql: str
+                    ) -> dict[str, dict[str, Any]]:
         """Rows of `table` by id, each with the `lines` that `lines_sql` (owner id first,
-        then `names`, in order) gives for them."""
+        then the line's columns, in order) gives for them."""
         if not ids:
             return {}
         found = self._by(table, "id", ids)
         for subject in found.values():
             subject["lines"] = []
-        for owner, *line in self.conn.execute(lines_sql, (json.dumps(ids),)):
+        cursor = self.conn.execute(lines_sql, (json.dumps(ids),))
+        names = [d[0] for d in cursor.description[1:]]  # as `rows` names them one by one
+        for owner, *line in cursor:
             found[owner]["lines"].append(dict(zip(names, line, strict=True)))
         return found
 
     def orders_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The stored orders among `ids`, each with its `lines` in order."""
         return self._with_lines("orders", ids, f"SELECT l.order_id, {ORDER_LINES_FROM} WHERE"
-                                f" l.order_id {_IN} ORDER BY l.order_id, l.position",
-                                _ORDER_LINE_NAMES)
+                                f" l.order_id {_IN} ORDER BY l.order_id, l.position")
 
     def carts_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         return self._with_lines("carts", ids, f"SELECT cart_id, {CART_LINES_FROM} WHERE"
-                                f" cart_id {_IN} ORDER BY cart_id, position", _CART_LINE_NAMES)
+                                f" cart_id {_IN} ORDER BY cart_id, position")
 
     def customers_by_key(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         return self._by("customers", "email_key", keys) if keys else {}
