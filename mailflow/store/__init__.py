@@ -120,12 +120,8 @@ class Store(OutboxQueries, SourceQueries, OfferQueries, TrackingQueries, Product
         """A larger page cache for one long transaction, a fixed bound whatever its size
         (an import: docs/import.md, "Import speed"; a purge); the connection's own after it,
         so that a `run`'s sending does not keep it."""
-        before = self.conn.execute("PRAGMA cache_size").fetchone()[0]
-        self.conn.execute(f"PRAGMA cache_size = -{int(mib) * 1024}")
-        try:
+        with self._pragma_for("cache_size", -int(mib) * 1024):
             yield
-        finally:
-            self.conn.execute(f"PRAGMA cache_size = {int(before)}")
 
     @contextmanager
     def spaced_checkpoints(self, pages: int = BATCH_CHECKPOINT_PAGES) -> Iterator[None]:
@@ -134,13 +130,20 @@ class Store(OutboxQueries, SourceQueries, OfferQueries, TrackingQueries, Product
         the same index and counter pages, which a checkpoint copies back (and syncs) once
         each: at 1,000 that was every ~60 messages, a tenth of a send's time. The WAL grows
         to `pages` (32 MB) at most, as a big import makes it anyway."""
-        before = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+        with self._pragma_for("wal_autocheckpoint", int(pages)):
+            yield
+
+    @contextmanager
+    def _pragma_for(self, name: str, value: int) -> Iterator[None]:
+        """The connection's setting `name` at `value` for a while, then as it was (a failure
+        to give it back does not hide the one that ended the while)."""
+        before = self.conn.execute(f"PRAGMA {name}").fetchone()[0]
+        self.conn.execute(f"PRAGMA {name} = {int(value)}")
         try:
             yield
         finally:
             with suppress(sqlite3.Error):
-                self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(before)}")
+                self.conn.execute(f"PRAGMA {name} = {int(before)}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
