@@ -163,19 +163,20 @@ def _import_one(store: Store, path: Path, result: FileResult, report: ImportRepo
         staged = ImportReport()  # counted apart, merged only once the file has committed
         cache = store.bulk_cache(IMPORT_CACHE_MIB) if source.size > 8 << 20 else nullcontext()
         with cache, _few_collections(), store.transaction():
-            writer = store.import_writer(path=source.name, sha256=source.sha256,
-                                         fmt=export.format, kind=export.kind, now=now)
-            end = None
-            for item in staged_records(export, ctx):
-                if isinstance(item, Rejection):
-                    result.rejected.append(_rejection(item.line, item.reason))
-                elif isinstance(item, Batch):
-                    result.rejected += _flush(writer, item.record_type, item.records, staged,
-                                              now, source.name)
-                    if progress and item.bytes_read is not None:
-                        progress(source.name, item.bytes_read, source.size)
-                else:
-                    end = item
+            # each batch is written while the next is read; all of it before the commit
+            with store.import_writer(path=source.name, sha256=source.sha256,
+                                     fmt=export.format, kind=export.kind, now=now) as writer:
+                end = None
+                for item in staged_records(export, ctx):
+                    if isinstance(item, Rejection):
+                        result.rejected.append(_rejection(item.line, item.reason))
+                    elif isinstance(item, Batch):
+                        result.rejected += _flush(writer, item.record_type, item.records,
+                                                  staged, now, source.name)
+                        if progress and item.bytes_read is not None:
+                            progress(source.name, item.bytes_read, source.size)
+                    else:
+                        end = item
             if end is None:
                 raise RuntimeError(f"{source.name}: the records ended without their end")
             staged.customers.add(writer.customers)

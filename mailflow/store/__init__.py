@@ -193,12 +193,13 @@ class Store(OutboxQueries, SourceQueries, OfferQueries, TrackingQueries, Product
 
     def import_writer(self, *, path: str, sha256: str, fmt: str, kind: str, now: datetime,
                       ) -> ImportWriter:
-        """Call inside `transaction()`: records the import and returns its writer."""
+        """Call inside `transaction()`: records the import and returns its writer, which
+        writes each batch beside the reading of the next (a context manager: ImportWriter)."""
         cursor = self.conn.execute(
             "INSERT INTO imports (path, sha256, format, kind, imported_at) VALUES (?, ?, ?, ?, ?)",
             (path, sha256, fmt, kind, iso(now)),
         )
-        return ImportWriter(self.conn, inserted_id(cursor), fmt, iso(now))
+        return ImportWriter(self.conn, inserted_id(cursor), fmt, iso(now), beside=True)
 
     def finish_import(self, import_id: int, rows: int, rejected: int, summary: str) -> None:
         self.conn.execute(

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +28,7 @@ from mailflow.records import (
     partly_refunded,
     status_from_dates,
 )
+from mailflow.store.bulk import BulkInserts, Insert
 from mailflow.store.digest import content_hash, line_values, same_content
 from mailflow.store.refunds import Said, record_refunds
 
@@ -69,15 +71,34 @@ _CUSTOMER_MERGE = {
 }
 _NEWER_CONSENT = ("excluded.accepts_marketing IS NOT NULL AND (customers.consent_at IS NULL"
                   " OR excluded.consent_at >= customers.consent_at)")
-_CUSTOMER_SQL = (
-    "INSERT INTO customers (email_key, email, first_name, last_name, locale, accepts_marketing,"
-    " consent_at, created_at, first_seen_at, last_order_at, updated_at, first_order_at,"
-    " history_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email_key) DO UPDATE SET "
+CUSTOMERS = Insert(
+    "customers",
+    ("email_key", "email", "first_name", "last_name", "locale", "accepts_marketing",
+     "consent_at", "created_at", "first_seen_at", "last_order_at", "updated_at",
+     "first_order_at", "history_before"),
+    "ON CONFLICT(email_key) DO UPDATE SET "
     + ", ".join(f"{c} = {e.format(newer=_NEWER_CONSENT)}" for c, e in _CUSTOMER_MERGE.items())
     + ", updated_at = excluded.updated_at WHERE "
     + " OR ".join(f"({e.format(newer=_NEWER_CONSENT)}) IS NOT customers.{c}"
-                  for c, e in _CUSTOMER_MERGE.items())
-)
+                  for c, e in _CUSTOMER_MERGE.items()))
+
+
+def _upsert(table: str, columns: tuple[str, ...]) -> Insert:
+    """An insert that replaces the stored row of the same id, which keeps its first sighting."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns
+                        if c not in ("id", "first_seen_at", "history_before"))
+    return Insert(table, columns, f"ON CONFLICT(id) DO UPDATE SET {updates}")
+
+
+ORDERS = _upsert("orders", (*ORDER_COLUMNS, "first_seen_at", "updated_at", "import_id",
+                            "history_before"))
+CARTS = _upsert("carts", (*CART_COLUMNS, "first_seen_at", "import_id", "history_before"))
+_LINE = ("position", "sku", "name", "quantity", "price")
+ORDER_LINES = Insert("order_lines", ("order_id", *_LINE, "shipped"))
+CART_LINES = Insert("cart_lines", ("cart_id", *_LINE))
+STATUS_EVENTS = Insert("order_status_events", ("order_id", "status", "at", "source",
+                                               "import_id", "recorded_at"),
+                       verb="INSERT OR IGNORE")
 
 
 # Python 3.11's sqlite3 looks for an adapter for each None it binds (a quarter of a
@@ -108,17 +129,43 @@ def _flag(value: bool | None) -> int | None:
 class ImportWriter:
     """Writes one import's records; call only inside `Store.transaction()`. `history_before`:
     this is a first pull's backfill: what it brings in for the first time happened before
-    mailflow watched the shop, and no message due before that moment goes out for it."""
+    mailflow watched the shop, and no message due before that moment goes out for it.
+    `beside`: each batch's rows reach the store in a second thread while the caller reads
+    the next batch (a file: store/bulk.py); use it as a context manager then, inside the
+    transaction, so that its last batch is written before the transaction ends."""
 
     def __init__(self, conn: sqlite3.Connection, import_id: int, source: str, now: str,
-                 history_before: str | None = None) -> None:
-        self.conn = conn
+                 history_before: str | None = None, *, beside: bool = False) -> None:
+        self._bulk = BulkInserts(conn, beside=beside)
         self.import_id = import_id
         self.source = source
         self.now = now
         self.history_before = history_before
-        self.customers = Counts()
+        self._customers_inserted = 0
         self._listed_before: bool | None = None  # a customers export came before this one
+
+    def __enter__(self) -> ImportWriter:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if error is None:
+            self._bulk.close()
+            return
+        with suppress(BaseException):  # what ended the import is what it says
+            self._bulk.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, once the last batch's rows are in the store."""
+        return self._bulk.conn
+
+    @property
+    def customers(self) -> Counts:
+        """The people this writer added and changed so far."""
+        self._bulk.finish()
+        changed = self._bulk.changes[CUSTOMERS.table]
+        return Counts(inserted=self._customers_inserted,
+                      updated=changed - self._customers_inserted)
 
     def _existing(self, table: str, ids: list[str], columns: str) -> dict[str, tuple]:
         sql = f"SELECT id, {columns} FROM {table} WHERE id IN (SELECT value FROM json_each(?))"
@@ -189,19 +236,13 @@ class ImportWriter:
                 counts.updated += 1
                 if before[1] != o.status:
                     counts.status_changes += 1
-        columns = (*ORDER_COLUMNS, "first_seen_at", "updated_at", "import_id", "history_before")
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns
-                            if c not in ("id", "first_seen_at", "history_before"))
-        self.conn.executemany(
-            f"INSERT INTO orders ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            f" ON CONFLICT(id) DO UPDATE SET {updates}", rows)
-        self._replace_lines("order_lines", "order_id", replaced, lines)
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO order_status_events (order_id, status, at, source, import_id,"
-            " recorded_at) VALUES (?, ?, ?, ?, ?, ?)", events)
         record_refunds(self.conn, refunds, self.import_id, self.now)
+        self._bulk.stage(ORDERS, rows)
+        self._replace_lines(ORDER_LINES, replaced, lines)
+        self._bulk.stage(STATUS_EVENTS, events)
         counts.lines = len(lines)
         self._customers_from(people)
+        self._bulk.move()
         return counts
 
     def _stored_orders(self, partial: list[Order]) -> dict[str, dict]:
@@ -266,13 +307,12 @@ class ImportWriter:
         return [(o.order_id, s, at, source, self.import_id, self.now) for s, at, source in dated
                 if s != PARTIALLY_REFUNDED], refund
 
-    def _replace_lines(self, table: str, key: str, ids: list[str], lines: list[tuple]) -> None:
+    def _replace_lines(self, insert: Insert, ids: list[str], lines: list[tuple]) -> None:
+        """The stored lines of `ids` dropped now, `lines` staged for the next move."""
         if ids:
-            self.conn.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))",
-                              (json.dumps(ids),))
-        if lines:
-            marks = ", ".join("?" * len(lines[0]))
-            self.conn.executemany(f"INSERT INTO {table} VALUES ({marks})", lines)
+            self.conn.execute(f"DELETE FROM {insert.table} WHERE {insert.columns[0]} IN"
+                              " (SELECT value FROM json_each(?))", (json.dumps(ids),))
+        self._bulk.stage(insert, lines)
 
     def carts(self, batch: list[Cart]) -> Counts:
         counts = Counts()
@@ -303,18 +343,14 @@ class ImportWriter:
                 counts.inserted += 1
             else:
                 counts.updated += 1
-        columns = (*CART_COLUMNS, "first_seen_at", "import_id", "history_before")
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns
-                            if c not in ("id", "first_seen_at", "history_before"))
-        self.conn.executemany(
-            f"INSERT INTO carts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            f" ON CONFLICT(id) DO UPDATE SET {updates}", rows)
-        self._replace_lines("cart_lines", "cart_id", touched, lines)
+        self._bulk.stage(CARTS, rows)
+        self._replace_lines(CART_LINES, touched, lines)
         counts.lines = len(lines)
         self._customers_from(
             (c.email_key, c.email, c.first_name, c.last_name, c.locale, _flag(c.accepts_marketing),
              iso(c.updated_at or c.created_at), None, iso(c.created_at), None, None)
             for c in latest.values())
+        self._bulk.move()
         return counts
 
     def write_customers(self, batch: list[Customer], now: datetime) -> None:
@@ -333,6 +369,7 @@ class ImportWriter:
              iso(now), iso(c.created_at or (now if self._listed_before and key not in listed
                                             else None)),
              iso(c.created_at or now), None, None) for key, c in pairs)
+        self._bulk.move()
         self.conn.execute("UPDATE customers SET listed_at = ? WHERE listed_at IS NULL AND"
                           " email_key IN (SELECT value FROM json_each(?))",
                           (self.now, json.dumps(keys)))
@@ -362,12 +399,8 @@ class ImportWriter:
         if not merged:
             return
         known = self._known_customers(list(merged))
-        before = self.conn.total_changes
-        self.conn.executemany(_CUSTOMER_SQL, [_bound(row) for row in merged.values()])
-        changed = self.conn.total_changes - before
-        inserted = len(merged) - known
-        self.customers.inserted += inserted
-        self.customers.updated += changed - inserted
+        self._bulk.stage(CUSTOMERS, [_bound(row) for row in merged.values()])
+        self._customers_inserted += len(merged) - known
 
     def _known_customers(self, keys: list[str]) -> int:
         """How many of these customers the store has already."""
@@ -417,8 +450,7 @@ class ImportWriter:
             if reached in _ARRIVED and reached != status:
                 events.append((reached, arrived_at, "export" if f.status_at else "import"))
             self.conn.executemany(
-                "INSERT OR IGNORE INTO order_status_events (order_id, status, at, source,"
-                " import_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                STATUS_EVENTS.values_sql,
                 [(order_id, event, at, source, self.import_id, self.now)
                  for event, at, source in events])
             self._parcel_lines(order_id, f.items)
