@@ -105,11 +105,13 @@ def generate(path: Path, rows: int, lines_per_order: int = 5, seed: int = 7,
 CPU: dict[str, list[float]] = {}  # CPU seconds (user + system) of each run, by what ran
 
 
-def timed(command: list[str], env: dict[str, str] | None = None, what: str = "") -> tuple[float, int]:
+def timed(command: list[str], env: dict[str, str] | None = None, what: str = "",
+          cwd: Path | None = None) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one child process; its CPU seconds go to CPU[what]
     (on a loaded machine the CPU time says more than the wall time of one run)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                               cwd=cwd)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) not in (0, 1):
@@ -139,11 +141,13 @@ def measure(csv_path: Path, work: Path, runs: int, baseline: Path | None = None,
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store}{suffix}").unlink(missing_ok=True)
         if baseline is not None:  # another checkout's package, e.g. `git archive main mailflow`
+            # run from its folder: `python -m` puts the working directory first on the path,
+            # before PYTHONPATH, and from a checkout it would time that checkout's package
             env = {**os.environ, "PYTHONPATH": str(baseline)}
             results["baseline"].append(timed(
                 [sys.executable, "-m", "mailflow", "--db", str(store), "--config",
                  str(work / "none.yaml"), "import", "--quiet", str(csv_path)], env=env,
-                what="baseline")[0])
+                what="baseline", cwd=baseline)[0])
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{store}{suffix}").unlink(missing_ok=True)
     return results
