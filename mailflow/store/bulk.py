@@ -1,16 +1,16 @@
 """An import's bulk inserts, written beside the reading of the next batch.
 
-Each batch's rows are bound into in-memory staging tables by the importing thread, then
+Each batch's rows are bound into temp staging tables (in memory) by the importing thread, then
 moved into the store with one `INSERT … SELECT` per table. That move is where SQLite
 updates the tables' indexes and triggers: a file's move runs in a second thread, which
-holds no GIL while SQLite works, so the next batch's parsing goes on beside it. A bound
-row costs the thread that binds it a sixth of what a direct insert did (1M rows: 2.4 s of
-staging, against 8.3 s of inserts; docs/import.md, "Import speed").
+holds no GIL while SQLite works, so the next batch's parsing goes on beside it. Binding
+a row costs the importing thread about a third of what a direct insert did (1M rows:
+2.9 s of staging, against 8.3 s of inserts; docs/import.md, "Import speed").
 
 Nothing else touches the connection while a move runs: `conn` waits for it, and the
 transaction is only ended once `close` (leaving the writer's `with`) has waited too. The
-move checks before each statement that the transaction is still open, so that a move can
-never write outside it (in autocommit) even if it were.
+move checks before each statement that the transaction is still open, so that even a
+transaction ended too early could not get a move's rows written outside it (autocommitted).
 
 While moves run beside, the process switches threads every 50 µs rather than 5 ms: the
 sqlite3 module gives up the GIL about five times a statement (reset, step, column count…)
@@ -26,8 +26,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-# The staging tables' own page cache: a batch of 5,000 orders, their lines, events and
-# people stays in memory rather than spilling into a temporary file (4 MB at most).
+# The staging tables' own page cache, a bound: a batch of 5,000 orders with their lines,
+# events and people (a few MB) stays in memory rather than spilling into a temporary file.
 STAGING_CACHE_KIB = 16 * 1024
 SWITCH_INTERVAL = 50e-6  # seconds, while a move runs beside the parsing
 
