@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ import pytest
 from mailflow.config import load_config
 from mailflow.delivery.connections import ConnectionWorker
 from mailflow.delivery.transports import FileTransport
-from mailflow.records import eml_name
+from mailflow.records import Action, eml_name
 from mailflow.render.compose import Composer
 from mailflow.render.workers import MIN_BATCH, RenderAhead, worker_count, worker_niceness
 from mailflow.rules.engine import Planner
@@ -140,6 +141,28 @@ def test_an_order_changed_after_planning_is_sent_as_it_is_now(planned):
     assert (folder / "outbox" / eml_name(sends[1].key)).read_bytes() == second.data
     assert [r["status"] for r in store.rows("SELECT status FROM outbox ORDER BY id")] == \
         ["sent", "sent"]
+
+
+def test_a_change_another_connection_commits_after_planning_is_what_the_recheck_sees(planned):
+    """The rows planning read are kept for the re-check at the moment of sending only while
+    no other connection has committed (Planner._forget_if_written): here the shop cancels
+    the first order (an import) and another connection renames the second's customer,
+    mid-run."""
+    folder, _, _, planner, sends, _ = planned
+    first, second, third = sends[:3]
+    assert planner.decide(third, None).action is Action.SEND  # nothing committed since
+    (folder / "orders.csv").write_text(
+        HEADER + f"{first.subject_id},{first.email},Zoé,Martin,fr,cancelled,"
+        "2026-03-02 11:00:00,10.00,SKU0,Mug n°0,1,10.00\n", encoding="utf-8")
+    run(folder, "import", "orders.csv", "--format", "mailflow", "--now", NOW)
+    other = sqlite3.connect(folder / "mailflow.db")
+    with other:
+        other.execute("UPDATE customers SET first_name = 'Anaïs-Marie' WHERE email_key = ?",
+                      (second.email_key,))
+    other.close()
+    assert planner.decide(first, None).action is Action.SKIP
+    assert planner.decide(second, None).action is Action.SEND
+    assert planner.context(second)["customer"]["first_name"] == "Anaïs-Marie"
 
 
 def test_a_worker_that_dies_costs_no_message(planned):

@@ -51,3 +51,9 @@ class SubjectQueries(Connected):
 
     def customers_by_key(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         return self._by("customers", "email_key", keys) if keys else {}
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the store (PRAGMA
+        data_version): rows read before it changed may be out of date, rows read since not.
+        This connection's own writes leave it as it is."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
