@@ -180,7 +180,7 @@ class Planner:
         an import, a webhook, `serve`'s unsubscribe (the sending connection itself writes
         no order, cart or customer while a batch is sent). When nothing was committed, the
         rows held are the store's, and the re-check at the moment of sending reads none
-        again (a sixth of a batch's sending CPU otherwise; docs/delivery.md)."""
+        again (a quarter of the send process's CPU otherwise; docs/delivery.md, "Speed")."""
         version = self.store.data_version()
         if version != self._seen_as_of:
             self._seen.clear()
