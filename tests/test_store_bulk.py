@@ -4,8 +4,11 @@ writes outside its transaction, and the process gets its thread switching back."
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import sys
+import threading
+import time
 
 import pytest
 
@@ -89,3 +92,41 @@ def test_rows_moved_at_once_need_no_thread(conn):
     bulk.move()
     assert _people(conn) == [(1, "Ana")]  # read on the raw connection: already there
     conn.execute("COMMIT")
+
+
+def test_ctrl_c_while_waiting_for_a_move_is_raised_only_once_the_move_has_ended(conn,
+                                                                               monkeypatch):
+    """Python 3.11's Thread.join, interrupted, can take a thread that still runs for ended;
+    the transaction would then be rolled back while the move writes in it."""
+    ended: list[float] = []
+    move = BulkInserts._move
+
+    def timed_move(self, staged):
+        move(self, staged)
+        ended.append(time.monotonic())
+
+    monkeypatch.setattr(BulkInserts, "_move", timed_move)
+    main = threading.main_thread().ident
+
+    def ctrl_c_while_waiting() -> None:  # one Ctrl-C, once the caller waits for the move
+        while True:
+            frame, names = sys._current_frames().get(main), set()
+            while frame is not None:
+                names.add(frame.f_code.co_name)
+                frame = frame.f_back
+            if "finish" in names and "wait" in names:
+                signal.pthread_kill(main, signal.SIGINT)
+                return
+            time.sleep(0.0002)  # polling the caller's stack, not a timing assumption
+
+    bulk = BulkInserts(conn, beside=True)
+    conn.execute("BEGIN IMMEDIATE")
+    bulk.stage(PEOPLE, [(n, f"p{n}") for n in range(300_000)])
+    bulk.move()
+    threading.Thread(target=ctrl_c_while_waiting, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        bulk.close()
+    interrupted = time.monotonic()
+    assert ended and ended[0] <= interrupted
+    conn.execute("ROLLBACK")
+    assert _people(conn) == []

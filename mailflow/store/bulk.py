@@ -67,7 +67,7 @@ class BulkInserts:
         self._beside = beside
         self._made: set[Insert] = set()
         self._staged: list[Insert] = []
-        self._moving: threading.Thread | None = None
+        self._moving: threading.Event | None = None  # set once the move under way has ended
         self._failure: BaseException | None = None
         self._switching: float | None = None  # the process's own switch interval, to give back
         self.changes: Counter[str] = Counter()  # rows each table's moves changed
@@ -106,15 +106,16 @@ class BulkInserts:
         if self._switching is None:
             self._switching = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL)
-        self._moving = threading.Thread(target=self._move_beside, args=(staged,),
-                                        name="mailflow-import-move", daemon=True)
-        self._moving.start()
+        ended = threading.Event()
+        self._moving = ended
+        threading.Thread(target=self._move_beside, args=(staged, ended),
+                         name="mailflow-import-move", daemon=True).start()
 
     def finish(self) -> None:
         """Wait for the move under way; raise what made it fail."""
-        moving, self._moving = self._moving, None
-        if moving is not None:
-            _join(moving)
+        if self._moving is not None:
+            _wait_out(self._moving)
+            self._moving = None
         failure, self._failure = self._failure, None
         if failure is not None:
             raise failure
@@ -129,11 +130,13 @@ class BulkInserts:
                 sys.setswitchinterval(self._switching)
                 self._switching = None
 
-    def _move_beside(self, staged: list[Insert]) -> None:
+    def _move_beside(self, staged: list[Insert], ended: threading.Event) -> None:
         try:
             self._move(staged)
         except BaseException as exc:  # raised again in the importing thread, by finish()
             self._failure = exc
+        finally:
+            ended.set()
 
     def _move(self, staged: list[Insert]) -> None:
         for insert in staged:
@@ -145,13 +148,15 @@ class BulkInserts:
             self._conn.execute(f"DELETE FROM temp.{insert.staging}")
 
 
-def _join(thread: threading.Thread) -> None:
-    """Wait for `thread` even through Ctrl-C, which is raised once it has ended: the
-    transaction must not be rolled back while the thread writes in it."""
+def _wait_out(ended: threading.Event) -> None:
+    """Wait for a move to end even through Ctrl-C, which is raised once it has: the
+    transaction must not be rolled back while the move writes in it. An event the move sets
+    last, not `Thread.join`: Python 3.11's join, once interrupted, may take a thread that
+    still runs for ended (bpo-45274), and the next join returns at once."""
     interrupted = False
     while True:
         try:
-            thread.join()
+            ended.wait()
             break
         except KeyboardInterrupt:
             interrupted = True
