@@ -142,9 +142,10 @@ def bent_rules(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 4))):
         section = draw(st.sampled_from(["shop", "sender", "delivery", "rule", "top", "source",
                                         "unsubscribe", "offer"]))
+        sources = document.get("sources")  # a value already, maybe: `top` may replace it
+        source = sources[0] if isinstance(sources, list) and sources else None
         target = {"rule": rule, "top": document, "offer": rule.get("offer"),
-                  "source": (document.get("sources") or [None])[0]}.get(section) \
-            or document.get(section)
+                  "source": source}.get(section) or document.get(section)
         if not isinstance(target, dict):  # replaced by a value already, or not there
             continue
         keys = {"rule": ["name", "on", "template", "after", "cap", "where", "quiet_hours",
